@@ -1,0 +1,114 @@
+/**
+ * Every error clawsession throws on purpose is a `ClawsessionError` with a
+ * stable `code`. Callers branch on `code`, never on `message`; the HTTP layer
+ * maps codes to status codes in one table.
+ */
+export class ClawsessionError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The token is empty or not 32 base64url-encoded bytes. */
+export class InvalidTokenError extends ClawsessionError {
+  constructor(message = 'session token is malformed') {
+    super('ERR_SESSION_TOKEN_INVALID', message);
+  }
+}
+
+/** No live session has this token or id (missing, revoked or expired). */
+export class SessionNotFoundError extends ClawsessionError {
+  constructor(message = 'session not found') {
+    super('ERR_SESSION_NOT_FOUND', message);
+  }
+}
+
+/** `create` was given an id that already exists. */
+export class SessionExistsError extends ClawsessionError {
+  constructor(message = 'a session with this id already exists') {
+    super('ERR_SESSION_EXISTS', message);
+  }
+}
+
+/** An update named an `expectedVersion` that is no longer current. */
+export class VersionConflictError extends ClawsessionError {
+  readonly expectedVersion: number;
+  readonly actualVersion: number;
+
+  constructor(expectedVersion: number, actualVersion: number) {
+    super(
+      'ERR_SESSION_VERSION_CONFLICT',
+      `expected version ${expectedVersion} but the session is at version ${actualVersion}`,
+    );
+    this.expectedVersion = expectedVersion;
+    this.actualVersion = actualVersion;
+  }
+}
+
+/** Session data, once encoded, is larger than the configured cap. */
+export class SessionDataTooLargeError extends ClawsessionError {
+  readonly size: number;
+  readonly limit: number;
+
+  constructor(size: number, limit: number) {
+    super(
+      'ERR_SESSION_DATA_TOO_LARGE',
+      `session data is ${size} bytes encoded; the limit is ${limit}`,
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** Input to a public method has the wrong shape or type. */
+export class ValidationError extends ClawsessionError {
+  constructor(message: string) {
+    super('ERR_VALIDATION', message);
+  }
+}
+
+/** A patch document is not a well-formed list of supported operations. */
+export class PatchMalformedError extends ClawsessionError {
+  constructor(message: string) {
+    super('ERR_PATCH_MALFORMED', message);
+  }
+}
+
+/** A path names `__proto__`, `constructor` or `prototype`. */
+export class ForbiddenPathError extends ClawsessionError {
+  constructor(path: string) {
+    super('ERR_PATCH_FORBIDDEN_PATH', `path ${JSON.stringify(path)} names a forbidden segment`);
+  }
+}
+
+/** A well-formed operation cannot apply to this data (missing target, wrong type). */
+export class PatchTargetError extends ClawsessionError {
+  constructor(message: string) {
+    super('ERR_PATCH_TARGET', message);
+  }
+}
+
+/** A `test` operation did not match, so the whole patch was refused. */
+export class PatchTestFailedError extends ClawsessionError {
+  constructor(path: string) {
+    super('ERR_PATCH_TEST_FAILED', `test failed at ${JSON.stringify(path)}`);
+  }
+}
+
+/** Stored data could not be decrypted or decoded (unknown key id, tampering, corruption). */
+export class DecodeError extends ClawsessionError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_SESSION_DECODE', message, options);
+  }
+}
+
+/** Configuration failed validation. */
+export class ConfigError extends ClawsessionError {
+  constructor(message: string) {
+    super('ERR_CONFIG_INVALID', message);
+  }
+}

@@ -1,0 +1,32 @@
+export {
+  type CodecOptions,
+  createCodec,
+  type DataFormat,
+  DEFAULT_MAX_DATA_BYTES,
+  type SessionCodec,
+  sealingKeyId,
+} from './codec.js';
+export { assertSessionData } from './data.js';
+export * from './errors.js';
+export type { SessionEventName, SessionEvents } from './events.js';
+export { generateEncryptionKey, Keyring, type KeyringConfig } from './keyring.js';
+export {
+  type CreateSessionInput,
+  type IssuedSession,
+  SESSION_DEFAULTS,
+  SessionManager,
+  type SessionManagerOptions,
+  type SessionRef,
+  type SweepOptions,
+} from './manager.js';
+export { applyPatch, type PatchOperation, parsePatch } from './patch.js';
+export { renamedSession, updatedSession } from './record.js';
+export {
+  expiresAt,
+  isExpired,
+  type Session,
+  type SessionData,
+  type SessionValue,
+} from './session.js';
+export type { Activity, ArchiveSink, SessionStore, UpdateOptions } from './store.js';
+export { constantTimeEqual, generateToken, type RandomSource, sessionIdOf } from './token.js';

@@ -1,0 +1,291 @@
+import { isIP } from 'node:net';
+import { assertSessionData } from './data.js';
+import { SessionNotFoundError, ValidationError } from './errors.js';
+import { SessionEventEmitter, type SessionEventName, type SessionEvents } from './events.js';
+import { parsePatch } from './patch.js';
+import type { Session, SessionData } from './session.js';
+import type { ArchiveSink, SessionStore } from './store.js';
+import { cryptoRandom, generateToken, type RandomSource, sessionIdOf } from './token.js';
+
+export interface SessionManagerOptions {
+  store: SessionStore;
+  /** Sliding inactivity limit in ms. Default 30 minutes. */
+  idleTimeout?: number;
+  /** Hard limit from creation in ms, whatever the activity. Default 24 hours. */
+  absoluteTimeout?: number;
+  /**
+   * A read writes the new idle expiry only when it moved by more than this
+   * fraction of `idleTimeout`, so busy sessions do not write on every request.
+   * Default 0.1; 0 writes on every read.
+   */
+  touchThreshold?: number;
+  /** Milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number;
+  /** Source of token bytes. Default the CSPRNG. */
+  random?: RandomSource;
+}
+
+/** A raw token, or `{ id }` for callers that hold only the stored id (admin and service paths). */
+export type SessionRef = string | { id: string };
+
+export interface CreateSessionInput {
+  userId: string;
+  data?: SessionData;
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
+export interface IssuedSession {
+  /** The bearer secret. Shown once; only its SHA-256 is stored. */
+  token: string;
+  session: Session;
+}
+
+export interface SweepOptions {
+  /** Largest batch one store call removes. Default 500. */
+  batchSize?: number;
+  archive?: ArchiveSink;
+}
+
+const MINUTE = 60_000;
+export const SESSION_DEFAULTS = Object.freeze({
+  idleTimeout: 30 * MINUTE,
+  absoluteTimeout: 24 * 60 * MINUTE,
+  touchThreshold: 0.1,
+});
+const MAX_USER_ID_LENGTH = 256;
+const MAX_USER_AGENT_LENGTH = 512;
+
+/**
+ * The policy layer over a `SessionStore`: token issue and hashing, idle and
+ * absolute timeouts, throttled touches, atomic patches, regeneration and
+ * revocation, with lifecycle events.
+ */
+export class SessionManager {
+  readonly store: SessionStore;
+  readonly idleTimeout: number;
+  readonly absoluteTimeout: number;
+  readonly #touchThreshold: number;
+  readonly #clock: () => number;
+  readonly #random: RandomSource;
+  readonly #events = new SessionEventEmitter();
+  readonly #pendingTouches = new Map<string, Promise<void>>();
+
+  constructor(options: SessionManagerOptions) {
+    this.store = options.store;
+    this.idleTimeout = positiveMs(
+      options.idleTimeout ?? SESSION_DEFAULTS.idleTimeout,
+      'idleTimeout',
+    );
+    this.absoluteTimeout = positiveMs(
+      options.absoluteTimeout ?? SESSION_DEFAULTS.absoluteTimeout,
+      'absoluteTimeout',
+    );
+    const threshold = options.touchThreshold ?? SESSION_DEFAULTS.touchThreshold;
+    if (!(threshold >= 0 && threshold <= 1))
+      throw new ValidationError('touchThreshold must be between 0 and 1');
+    this.#touchThreshold = threshold;
+    this.#clock = options.clock ?? Date.now;
+    this.#random = options.random ?? cryptoRandom;
+  }
+
+  on<K extends SessionEventName>(name: K, listener: (event: SessionEvents[K]) => void): () => void {
+    return this.#events.on(name, listener);
+  }
+
+  off<K extends SessionEventName>(name: K, listener: (event: SessionEvents[K]) => void): void {
+    this.#events.off(name, listener);
+  }
+
+  async create(input: CreateSessionInput): Promise<IssuedSession> {
+    if (typeof input !== 'object' || input === null)
+      throw new ValidationError('create needs an input object');
+    assertUserId(input.userId);
+    const data = input.data ?? {};
+    assertSessionData(data);
+    const now = this.#clock();
+    const token = generateToken(this.#random);
+    const session: Session = {
+      id: sessionIdOf(token),
+      userId: input.userId,
+      data,
+      version: 1,
+      createdAt: now,
+      lastActiveAt: now,
+      idleExpiresAt: now + this.idleTimeout,
+      absoluteExpiresAt: now + this.absoluteTimeout,
+      ip: normalizeIp(input.ip),
+      userAgent: normalizeUserAgent(input.userAgent),
+    };
+    await this.store.create(session);
+    this.#events.emit('created', { session });
+    return { token, session };
+  }
+
+  /**
+   * The live session for `ref`, or null. Slides the idle expiry; the write
+   * happens in the background and only past the touch threshold.
+   */
+  async get(ref: SessionRef): Promise<Session | null> {
+    const id = idOf(ref);
+    const now = this.#clock();
+    const session = await this.store.get(id, now);
+    if (!session) return null;
+    const idleExpiresAt = now + this.idleTimeout;
+    if (idleExpiresAt - session.idleExpiresAt > this.idleTimeout * this.#touchThreshold) {
+      this.#touchInBackground(id, { now, idleExpiresAt });
+      return { ...session, lastActiveAt: now, idleExpiresAt };
+    }
+    return session;
+  }
+
+  /**
+   * Applies a JSON Patch (plus `increment`) atomically in the store. Throws
+   * `SessionNotFoundError`, `VersionConflictError` for a stale
+   * `expectedVersion`, or a patch error; in each case nothing changed.
+   */
+  async patch(
+    ref: SessionRef,
+    ops: unknown,
+    options: { expectedVersion?: number } = {},
+  ): Promise<Session> {
+    const id = idOf(ref);
+    const parsed = parsePatch(ops);
+    const { expectedVersion } = options;
+    if (
+      expectedVersion !== undefined &&
+      !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 1)
+    ) {
+      throw new ValidationError('expectedVersion must be a positive integer');
+    }
+    const session = await this.store.update(id, parsed, { ...this.#activity(), expectedVersion });
+    this.#events.emit('updated', { session, previousVersion: session.version - 1 });
+    return session;
+  }
+
+  /** Slides the idle expiry now, whatever the threshold. False if the session is gone. */
+  async touch(ref: SessionRef): Promise<boolean> {
+    return this.store.touch(idOf(ref), this.#activity());
+  }
+
+  /**
+   * Issues a new token for the same session data and kills the old token in
+   * the same store step: call it on login and on every privilege change.
+   */
+  async regenerate(ref: SessionRef): Promise<IssuedSession> {
+    const previousId = idOf(ref);
+    const token = generateToken(this.#random);
+    const session = await this.store.rename(previousId, sessionIdOf(token), this.#activity());
+    if (!session) throw new SessionNotFoundError();
+    this.#events.emit('regenerated', { session, previousId });
+    return { token, session };
+  }
+
+  /** Ends a session at once. False if there was no live session. */
+  async revoke(ref: SessionRef): Promise<boolean> {
+    const id = idOf(ref);
+    const session = await this.store.get(id, this.#clock());
+    const deleted = await this.store.delete(id);
+    if (!session || !deleted) return false;
+    this.#events.emit('revoked', { sessionId: id, userId: session.userId });
+    return true;
+  }
+
+  /** Ends every session of a user, but `except` (typically the caller's own). Returns how many. */
+  async revokeAllForUser(userId: string, options: { except?: SessionRef } = {}): Promise<number> {
+    assertUserId(userId);
+    const exceptId = options.except === undefined ? undefined : idOf(options.except);
+    const ids = await this.store.deleteByUser(userId, exceptId);
+    for (const sessionId of ids) this.#events.emit('revoked', { sessionId, userId });
+    return ids.length;
+  }
+
+  async listForUser(userId: string): Promise<Session[]> {
+    assertUserId(userId);
+    return this.store.listByUser(userId, this.#clock());
+  }
+
+  /**
+   * Removes expired sessions in bounded batches until none is left, emitting
+   * `expired` for each. Stores with native expiry have little to do here.
+   */
+  async sweepExpired(options: SweepOptions = {}): Promise<number> {
+    const batchSize = options.batchSize ?? 500;
+    let total = 0;
+    for (;;) {
+      const batch = await this.store.sweepExpired(this.#clock(), batchSize, options.archive);
+      for (const session of batch) this.#events.emit('expired', { session });
+      total += batch.length;
+      if (batch.length < batchSize) return total;
+    }
+  }
+
+  /** Resolves when every background touch started so far has finished. */
+  async settle(): Promise<void> {
+    await Promise.all(this.#pendingTouches.values());
+  }
+
+  /** Waits for background work, then closes the store. */
+  async close(): Promise<void> {
+    await this.settle();
+    await this.store.close();
+  }
+
+  #activity() {
+    const now = this.#clock();
+    return { now, idleExpiresAt: now + this.idleTimeout };
+  }
+
+  #touchInBackground(id: string, activity: { now: number; idleExpiresAt: number }): void {
+    if (this.#pendingTouches.has(id)) return;
+    const pending = this.store
+      .touch(id, activity)
+      .then(
+        () => undefined,
+        (error: unknown) => this.#events.emit('error', { error }),
+      )
+      .finally(() => this.#pendingTouches.delete(id));
+    this.#pendingTouches.set(id, pending);
+  }
+}
+
+function idOf(ref: SessionRef): string {
+  if (typeof ref === 'string') return sessionIdOf(ref);
+  if (
+    typeof ref === 'object' &&
+    ref !== null &&
+    typeof ref.id === 'string' &&
+    /^[0-9a-f]{64}$/.test(ref.id)
+  ) {
+    return ref.id;
+  }
+  throw new ValidationError('a session reference is a token or { id } with a 64-character hex id');
+}
+
+function assertUserId(userId: unknown): asserts userId is string {
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) {
+    throw new ValidationError(
+      `userId must be a non-empty string of at most ${MAX_USER_ID_LENGTH} characters`,
+    );
+  }
+}
+
+function normalizeIp(ip: unknown): string | null {
+  if (ip === undefined || ip === null) return null;
+  if (typeof ip !== 'string' || isIP(ip) === 0)
+    throw new ValidationError('ip must be an IPv4 or IPv6 address');
+  return ip;
+}
+
+function normalizeUserAgent(userAgent: unknown): string | null {
+  if (userAgent === undefined || userAgent === null) return null;
+  if (typeof userAgent !== 'string') throw new ValidationError('userAgent must be a string');
+  // Clients choose this header; an oversized one is cut, not allowed to break a login.
+  return userAgent.slice(0, MAX_USER_AGENT_LENGTH);
+}
+
+function positiveMs(value: number, name: string): number {
+  if (!(Number.isSafeInteger(value) && value > 0))
+    throw new ValidationError(`${name} must be a positive integer of ms`);
+  return value;
+}

@@ -1,0 +1,53 @@
+import type { PatchOperation } from './patch.js';
+import type { Session } from './session.js';
+
+/**
+ * The persistence contract every backend implements and the conformance suite
+ * checks. Stores keep only ids (SHA-256 of tokens), never tokens. `now` is
+ * passed in by the caller so that one injected clock governs expiry everywhere.
+ */
+export interface SessionStore {
+  /** Throws `SessionExistsError` if the id is taken. */
+  create(session: Session): Promise<void>;
+  /** Null for a missing or expired session: expiry is enforced on read. */
+  get(id: string, now: number): Promise<Session | null>;
+  /**
+   * Applies `ops` atomically, bumps `version` and records the activity.
+   * Throws `SessionNotFoundError`, `VersionConflictError` or a patch error, in
+   * which case nothing was written.
+   */
+  update(id: string, ops: readonly PatchOperation[], options: UpdateOptions): Promise<Session>;
+  /** Moves the idle expiry without rewriting data. False if the session is gone. */
+  touch(id: string, activity: Activity): Promise<boolean>;
+  /**
+   * Moves a live session to a new id in one step, so the old id is dead the
+   * moment the new one exists (session-fixation defence). Null if `fromId` is gone.
+   */
+  rename(fromId: string, toId: string, activity: Activity): Promise<Session | null>;
+  /** False if there was nothing to delete. */
+  delete(id: string): Promise<boolean>;
+  /** Live sessions of a user, newest first, from an index (not a scan). */
+  listByUser(userId: string, now: number): Promise<Session[]>;
+  /** Deletes every session of a user but `exceptId`; returns the ids deleted. */
+  deleteByUser(userId: string, exceptId?: string): Promise<string[]>;
+  /**
+   * Removes up to `limit` expired sessions, handing them to `archive` first
+   * (so a failing archive deletes nothing). Returns the sessions removed; a
+   * batch shorter than `limit` means nothing expired is left.
+   */
+  sweepExpired(now: number, limit: number, archive?: ArchiveSink): Promise<Session[]>;
+  close(): Promise<void>;
+}
+
+export interface Activity {
+  now: number;
+  idleExpiresAt: number;
+}
+
+export interface UpdateOptions extends Activity {
+  /** The update is refused with `VersionConflictError` unless this is current. */
+  expectedVersion?: number;
+}
+
+/** Receives sessions just before a sweep deletes them, for a cold audit tier. */
+export type ArchiveSink = (sessions: readonly Session[]) => Promise<void>;

@@ -1,0 +1,139 @@
+import { LRUCache } from 'lru-cache';
+import {
+  type Activity,
+  type ArchiveSink,
+  createCodec,
+  isExpired,
+  type PatchOperation,
+  renamedSession,
+  type Session,
+  type SessionCodec,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionStore,
+  type UpdateOptions,
+  updatedSession,
+} from '../core/index.js';
+
+export interface MemoryStoreOptions {
+  /** Most sessions kept; the least recently used one goes first. Default 10,000. */
+  max?: number;
+  codec?: SessionCodec;
+}
+
+/** A session whose data is kept encoded, so nothing the caller holds aliases the store. */
+type Entry = Omit<Session, 'data'> & { data: Uint8Array };
+
+/**
+ * A bounded in-process store for tests, development and single-instance
+ * deployments. Sessions are lost when the process exits.
+ */
+export class MemoryStore implements SessionStore {
+  readonly #codec: SessionCodec;
+  readonly #entries: LRUCache<string, Entry>;
+  readonly #idsByUser = new Map<string, Set<string>>();
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.#codec = options.codec ?? createCodec();
+    this.#entries = new LRUCache<string, Entry>({
+      max: options.max ?? 10_000,
+      dispose: (entry, id, reason) => {
+        if (reason === 'evict' || reason === 'delete') this.#unindex(entry.userId, id);
+      },
+    });
+  }
+
+  async create(session: Session): Promise<void> {
+    if (this.#entries.has(session.id)) throw new SessionExistsError();
+    this.#put(session);
+  }
+
+  async get(id: string, now: number): Promise<Session | null> {
+    const entry = this.#live(id, now);
+    return entry ? this.#decode(entry) : null;
+  }
+
+  async update(id: string, ops: readonly PatchOperation[], options: UpdateOptions): Promise<Session> {
+    const entry = this.#live(id, options.now);
+    if (!entry) throw new SessionNotFoundError();
+    const next = updatedSession(this.#decode(entry), ops, options);
+    this.#put(next);
+    return next;
+  }
+
+  async touch(id: string, activity: Activity): Promise<boolean> {
+    const entry = this.#live(id, activity.now);
+    if (!entry) return false;
+    entry.lastActiveAt = Math.max(entry.lastActiveAt, activity.now);
+    entry.idleExpiresAt = Math.max(entry.idleExpiresAt, activity.idleExpiresAt);
+    return true;
+  }
+
+  async rename(fromId: string, toId: string, activity: Activity): Promise<Session | null> {
+    const entry = this.#live(fromId, activity.now);
+    if (!entry) return null;
+    if (this.#entries.has(toId)) throw new SessionExistsError();
+    const next = renamedSession(this.#decode(entry), toId, activity);
+    this.#entries.delete(fromId);
+    this.#put(next);
+    return next;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.#entries.delete(id);
+  }
+
+  async listByUser(userId: string, now: number): Promise<Session[]> {
+    const sessions: Session[] = [];
+    for (const id of this.#idsByUser.get(userId) ?? []) {
+      const entry = this.#entries.peek(id);
+      if (entry && !isExpired(entry, now)) sessions.push(this.#decode(entry));
+    }
+    return sessions.sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
+  }
+
+  async deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
+    const ids = [...(this.#idsByUser.get(userId) ?? [])].filter((id) => id !== exceptId);
+    for (const id of ids) this.#entries.delete(id);
+    return ids;
+  }
+
+  async sweepExpired(now: number, limit: number, archive?: ArchiveSink): Promise<Session[]> {
+    const expired: Session[] = [];
+    for (const entry of this.#entries.rvalues()) {
+      if (expired.length >= limit) break;
+      if (entry && isExpired(entry, now)) expired.push(this.#decode(entry));
+    }
+    if (archive && expired.length > 0) await archive(expired);
+    for (const session of expired) {
+      const entry = this.#entries.peek(session.id);
+      if (entry && isExpired(entry, now)) this.#entries.delete(session.id);
+    }
+    return expired;
+  }
+
+  async close(): Promise<void> {
+    this.#entries.clear();
+  }
+
+  #live(id: string, now: number): Entry | undefined {
+    const entry = this.#entries.get(id);
+    return entry && !isExpired(entry, now) ? entry : undefined;
+  }
+
+  #put(session: Session): void {
+    this.#entries.set(session.id, { ...session, data: this.#codec.encode(session.id, session.data) });
+    const ids = this.#idsByUser.get(session.userId) ?? new Set();
+    this.#idsByUser.set(session.userId, ids.add(session.id));
+  }
+
+  #decode(entry: Entry): Session {
+    return { ...entry, data: this.#codec.decode(entry.id, entry.data) };
+  }
+
+  #unindex(userId: string, id: string): void {
+    const ids = this.#idsByUser.get(userId);
+    ids?.delete(id);
+    if (ids?.size === 0) this.#idsByUser.delete(userId);
+  }
+}
