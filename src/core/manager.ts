@@ -250,15 +250,8 @@ export class SessionManager {
 }
 
 function idOf(ref: SessionRef): string {
-  if (typeof ref === 'string') return sessionIdOf(ref);
-  if (
-    typeof ref === 'object' &&
-    ref !== null &&
-    typeof ref.id === 'string' &&
-    /^[0-9a-f]{64}$/.test(ref.id)
-  ) {
-    return ref.id;
-  }
+  if (typeof ref !== 'object' || ref === null) return sessionIdOf(ref);
+  if (typeof ref.id === 'string' && /^[0-9a-f]{64}$/.test(ref.id)) return ref.id;
   throw new ValidationError('a session reference is a token or { id } with a 64-character hex id');
 }
 

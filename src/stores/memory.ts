@@ -53,7 +53,11 @@ export class MemoryStore implements SessionStore {
     return entry ? this.#decode(entry) : null;
   }
 
-  async update(id: string, ops: readonly PatchOperation[], options: UpdateOptions): Promise<Session> {
+  async update(
+    id: string,
+    ops: readonly PatchOperation[],
+    options: UpdateOptions,
+  ): Promise<Session> {
     const entry = this.#live(id, options.now);
     if (!entry) throw new SessionNotFoundError();
     const next = updatedSession(this.#decode(entry), ops, options);
@@ -122,7 +126,10 @@ export class MemoryStore implements SessionStore {
   }
 
   #put(session: Session): void {
-    this.#entries.set(session.id, { ...session, data: this.#codec.encode(session.id, session.data) });
+    this.#entries.set(session.id, {
+      ...session,
+      data: this.#codec.encode(session.id, session.data),
+    });
     const ids = this.#idsByUser.get(session.userId) ?? new Set();
     this.#idsByUser.set(session.userId, ids.add(session.id));
   }

@@ -12,13 +12,15 @@ export function openStore(url: string, options: { codec?: SessionCodec } = {}): 
   const rest = url.slice(scheme.length);
   switch (scheme) {
     case 'sqlite:': {
-      if (rest === '') throw new ConfigError('a sqlite store URL needs a path, e.g. sqlite:./data/clawsession.db');
+      if (rest === '')
+        throw new ConfigError('a sqlite store URL needs a path, e.g. sqlite:./data/clawsession.db');
       const filename = rest === ':memory:' ? rest : resolve(rest.replace(/^\/\/(?=\/)/, ''));
       return new SqliteStore({ filename, codec: options.codec });
     }
     case 'memory:': {
       const max = new URLSearchParams(rest.replace(/^\?/, '')).get('max');
-      if (max !== null && !/^[1-9][0-9]*$/.test(max)) throw new ConfigError('memory:?max= needs a positive integer');
+      if (max !== null && !/^[1-9][0-9]*$/.test(max))
+        throw new ConfigError('memory:?max= needs a positive integer');
       return new MemoryStore({ codec: options.codec, max: max === null ? undefined : Number(max) });
     }
     default:

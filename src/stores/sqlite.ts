@@ -98,7 +98,11 @@ export class SqliteStore implements SessionStore {
     return row ? this.#toSession(row) : null;
   }
 
-  async update(id: string, ops: readonly PatchOperation[], options: UpdateOptions): Promise<Session> {
+  async update(
+    id: string,
+    ops: readonly PatchOperation[],
+    options: UpdateOptions,
+  ): Promise<Session> {
     return this.#db
       .transaction(() => {
         const row = this.#sql.selectLive.get(id, options.now) as Row | undefined;
@@ -193,7 +197,9 @@ function migrate(db: Database.Database): void {
   db.transaction(() => {
     const current = db.pragma('user_version', { simple: true }) as number;
     if (current > MIGRATIONS.length) {
-      throw new Error(`database schema version ${current} is newer than this clawsession (${MIGRATIONS.length})`);
+      throw new Error(
+        `database schema version ${current} is newer than this clawsession (${MIGRATIONS.length})`,
+      );
     }
     for (const [index, sql] of MIGRATIONS.entries()) {
       if (index < current) continue;

@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createCodec, SessionManager } from '../../src/core/index.js';
+import { SqliteStore } from '../../src/stores/index.js';
+import { describeSessionStore } from '../conformance/session-store.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'clawsession-sqlite-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let counter = 0;
+const freshFile = () => join(dir, `nested/${++counter}/sessions.db`);
+
+describeSessionStore(
+  'SqliteStore',
+  async ({ codec }) => new SqliteStore({ filename: freshFile(), codec }),
+);
+
+describe('SqliteStore', () => {
+  it('creates its schema once and keeps sessions across reopen', async () => {
+    const filename = freshFile();
+    const first = new SqliteStore({ filename, codec: createCodec() });
+    const { token } = await new SessionManager({ store: first }).create({
+      userId: 'u',
+      data: { kept: true },
+    });
+    await first.close();
+    const second = new SqliteStore({ filename, codec: createCodec() });
+    expect((await new SessionManager({ store: second }).get(token))?.data).toEqual({ kept: true });
+    await second.close();
+    const db = new Database(filename, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    const indexes = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'")
+      .all();
+    expect(indexes.map((row) => (row as { name: string }).name)).toEqual(
+      expect.arrayContaining(['sessions_by_user', 'sessions_by_expiry']),
+    );
+    db.close();
+  });
+
+  it('uses its indexes for user look-ups and expiry sweeps rather than scanning', () => {
+    const filename = freshFile();
+    new SqliteStore({ filename }).close();
+    const db = new Database(filename, { readonly: true });
+    const plan = (sql: string) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[])
+        .map((r) => r.detail)
+        .join('; ');
+    expect(plan("SELECT * FROM sessions WHERE user_id = 'u' AND expires_at > 0")).toContain(
+      'sessions_by_user',
+    );
+    expect(
+      plan('SELECT id FROM sessions WHERE expires_at <= 0 ORDER BY expires_at LIMIT 10'),
+    ).toContain('sessions_by_expiry');
+    db.close();
+  });
+
+  it('refuses to open a database written by a newer schema', () => {
+    const filename = freshFile();
+    new SqliteStore({ filename }).close();
+    const db = new Database(filename);
+    db.pragma('user_version = 99');
+    db.close();
+    expect(() => new SqliteStore({ filename })).toThrow(/newer than this clawsession/);
+  });
+});
