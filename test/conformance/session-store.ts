@@ -91,8 +91,9 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
         });
         const loaded = await manager.get(token);
         expect(loaded).toEqual(session);
-        expect(loaded?.data.signedInAt).toBeInstanceOf(Date);
-        expect((loaded?.data.signedInAt as Date).getTime()).toBe(signedInAt.getTime());
+        const loadedDate = loaded?.data.signedInAt;
+        expect(loadedDate).toBeInstanceOf(Date);
+        expect((loadedDate as Date).getTime()).toBe(signedInAt.getTime());
       });
     }
 
