@@ -14,7 +14,7 @@ export interface SessionCodec {
 }
 
 export interface CodecOptions {
-  /** How new writes are serialized; records in either format stay readable. Default `json`. */
+  /** How new writes are serialized; records in either format stay readable. Default `msgpack`. */
   format?: DataFormat;
   /** Cap on the serialized data, before encryption. Default 64 KiB. */
   maxBytes?: number;
@@ -32,7 +32,7 @@ const TAG_SEALED = 0x03;
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
 export function createCodec(options: CodecOptions = {}): SessionCodec {
-  const format = options.format ?? 'json';
+  const format = options.format ?? 'msgpack';
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_DATA_BYTES;
   const keyring = options.keyring;
 

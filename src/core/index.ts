@@ -13,6 +13,7 @@ export { generateEncryptionKey, Keyring, type KeyringConfig } from './keyring.js
 export {
   type CreateSessionInput,
   type IssuedSession,
+  type ReadOptions,
   SESSION_DEFAULTS,
   SessionManager,
   type SessionManagerOptions,

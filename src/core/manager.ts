@@ -41,6 +41,11 @@ export interface IssuedSession {
   session: Session;
 }
 
+export interface ReadOptions {
+  /** Count the read as the user's activity and slide the idle expiry. Default true; inspection passes false. */
+  touch?: boolean;
+}
+
 export interface SweepOptions {
   /** Largest batch one store call removes. Default 500. */
   batchSize?: number;
@@ -123,14 +128,14 @@ export class SessionManager {
   }
 
   /**
-   * The live session for `ref`, or null. Slides the idle expiry; the write
-   * happens in the background and only past the touch threshold.
+   * The live session for `ref`, or null. A read is activity: it slides the
+   * idle expiry, writing in the background and only past the touch threshold.
    */
-  async get(ref: SessionRef): Promise<Session | null> {
+  async get(ref: SessionRef, options: ReadOptions = {}): Promise<Session | null> {
     const id = idOf(ref);
     const now = this.#clock();
     const session = await this.store.get(id, now);
-    if (!session) return null;
+    if (!session || options.touch === false) return session;
     const idleExpiresAt = now + this.idleTimeout;
     if (idleExpiresAt - session.idleExpiresAt > this.idleTimeout * this.#touchThreshold) {
       this.#touchInBackground(id, { now, idleExpiresAt });

@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../core/index.js';
+
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A duration in ms: a number, or a string such as `500ms`, `90s`, `30m`, `24h`, `7d`. */
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const match = typeof value === 'number' ? null : /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
+  const ms = typeof value === 'number' ? value : match ? Number(match[1]) * UNITS[match[2] as keyof typeof UNITS] : NaN;
+  if (!Number.isSafeInteger(ms) || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected a positive duration such as 30m, 24h or a number of ms' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const configSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 0 picks a free port. */
+  port: integer(0, 65_535).default(8080),
+  /** `sqlite:<path>` (the embedded default) or `memory:`. */
+  store: z.string().min(1).default('sqlite:./data/clawsession.db'),
+  /** Bearer credential for the /v1 API; generated at start and printed once when unset. */
+  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  idleTimeout: duration.default(30 * UNITS.m),
+  absoluteTimeout: duration.default(24 * UNITS.h),
+  touchThreshold: z.coerce.number().min(0).max(1).default(0.1),
+  codec: z.enum(['msgpack', 'json']).default('msgpack'),
+  maxDataBytes: integer(64, 16 * 1024 * 1024).default(64 * 1024),
+  /**
+   * `id:base64key` pairs separated by commas; the first is the active key,
+   * the rest stay readable. Unset means no encryption at rest.
+   */
+  encryptionKeys: z.string().optional(),
+  /** Largest accepted request body in bytes. */
+  bodyLimit: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  sweepInterval: duration.default(60 * UNITS.s),
+  shutdownTimeout: duration.default(10 * UNITS.s),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type GatewayConfig = z.output<typeof configSchema>;
+export type GatewayConfigInput = z.input<typeof configSchema>;
+
+/** Environment variable for each setting, e.g. CLAWSESSION_IDLE_TIMEOUT for idleTimeout. */
+export const ENV_PREFIX = 'CLAWSESSION_';
+const settingNames = Object.keys(configSchema.shape) as (keyof GatewayConfig)[];
+
+export function envName(setting: string): string {
+  return ENV_PREFIX + setting.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase();
+}
+
+export interface ConfigSources {
+  /** Path of a JSON or YAML file; `CLAWSESSION_CONFIG` names it when this is unset. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values from command-line flags or code; they win over the file and the environment. */
+  overrides?: Partial<Record<keyof GatewayConfig, unknown>>;
+}
+
+/** Defaults, then the file, then the environment, then overrides; validated as one object. */
+export function loadConfig(sources: ConfigSources = {}): GatewayConfig {
+  const env = sources.env ?? {};
+  const file = sources.file ?? env[`${ENV_PREFIX}CONFIG`];
+  const merged: Record<string, unknown> = { ...(file ? readConfigFile(file) : {}) };
+  for (const name of settingNames) {
+    const value = env[envName(name)];
+    if (value !== undefined && value !== '') merged[name] = value;
+  }
+  for (const [name, value] of Object.entries(sources.overrides ?? {})) {
+    if (value !== undefined) merged[name] = value;
+  }
+  return parseConfig(merged, file ? `config (file ${file}, environment, flags)` : 'config');
+}
+
+export function parseConfig(input: unknown, origin = 'config'): GatewayConfig {
+  const result = configSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const field = issue.path.join('.') || '(root)';
+    const env = issue.path.length === 1 ? ` (${envName(String(issue.path[0]))})` : '';
+    return `  ${field}${env}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid ${origin}:\n${problems.join('\n')}`);
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  let parsed: unknown;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  try {
+    parsed = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${path} must hold an object`);
+  return parsed as Record<string, unknown>;
+}
+
+/** Parses `CLAWSESSION_ENCRYPTION_KEYS`: `id:base64,id:base64`, the first one active. */
+export function parseEncryptionKeys(spec: string): { activeKeyId: string; keys: Record<string, string> } {
+  const keys: Record<string, string> = {};
+  const ids: string[] = [];
+  for (const pair of spec.split(',').map((part) => part.trim()).filter(Boolean)) {
+    const separator = pair.indexOf(':');
+    if (separator <= 0) throw new ConfigError('encryptionKeys must look like id:base64key[,id:base64key...]');
+    const id = pair.slice(0, separator);
+    if (Object.hasOwn(keys, id)) throw new ConfigError(`encryption key id ${JSON.stringify(id)} appears twice`);
+    keys[id] = pair.slice(separator + 1);
+    ids.push(id);
+  }
+  const [activeKeyId] = ids;
+  if (!activeKeyId) throw new ConfigError('encryptionKeys names no key');
+  return { activeKeyId, keys };
+}

@@ -1,0 +1,69 @@
+import { ClawsessionError } from '../core/index.js';
+
+/** The one table from error code to HTTP status. Codes not listed are server errors. */
+const STATUS_BY_CODE: Record<string, number> = {
+  ERR_VALIDATION: 400,
+  ERR_SESSION_TOKEN_INVALID: 400,
+  ERR_PATCH_MALFORMED: 400,
+  ERR_PATCH_FORBIDDEN_PATH: 400,
+  ERR_BODY_MALFORMED: 400,
+  ERR_PRECONDITION_MALFORMED: 400,
+  ERR_UNAUTHORIZED: 401,
+  ERR_SESSION_NOT_FOUND: 404,
+  ERR_ROUTE_NOT_FOUND: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
+  ERR_SESSION_EXISTS: 409,
+  ERR_PATCH_TEST_FAILED: 409,
+  ERR_SESSION_VERSION_CONFLICT: 412,
+  ERR_SESSION_DATA_TOO_LARGE: 413,
+  ERR_BODY_TOO_LARGE: 413,
+  ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  ERR_PATCH_TARGET: 422,
+  ERR_SHUTTING_DOWN: 503,
+};
+
+/** Fastify's own request errors, renamed into this API's codes. */
+const CODE_BY_FASTIFY_CODE: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'ERR_BODY_MALFORMED',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'ERR_BODY_MALFORMED',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'ERR_BODY_MALFORMED',
+  FST_ERR_BAD_URL: 'ERR_VALIDATION',
+};
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/** Raised by route code for HTTP-only conditions that have no core error class. */
+export class HttpError extends ClawsessionError {
+  readonly details?: unknown;
+
+  constructor(code: string, message: string, details?: unknown) {
+    super(code, message);
+    this.details = details;
+  }
+}
+
+/** The status and JSON body for any thrown value; unknown errors become an opaque 500. */
+export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
+  if (error instanceof ClawsessionError) {
+    const details = error instanceof HttpError ? error.details : undefined;
+    return {
+      status: STATUS_BY_CODE[error.code] ?? 500,
+      body: { error: { code: error.code, message: error.message, ...(details ? { details } : {}) } },
+    };
+  }
+  const fastifyError = error as { code?: string; statusCode?: number; message?: string };
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
+    const code =
+      CODE_BY_FASTIFY_CODE[fastifyError.code ?? ''] ??
+      (fastifyError.statusCode === 415 ? 'ERR_UNSUPPORTED_MEDIA_TYPE' : 'ERR_BODY_MALFORMED');
+    return {
+      status: STATUS_BY_CODE[code] ?? fastifyError.statusCode,
+      body: { error: { code, message: fastifyError.message ?? 'bad request' } },
+    };
+  }
+  return { status: 500, body: { error: { code: 'ERR_INTERNAL', message: 'internal server error' } } };
+}

@@ -1,0 +1,12 @@
+export {
+  type ConfigSources,
+  configSchema,
+  envName,
+  type GatewayConfig,
+  type GatewayConfigInput,
+  loadConfig,
+  parseConfig,
+} from './config.js';
+export { type ErrorBody, toErrorResponse } from './errors.js';
+export { createGateway, type Gateway } from './server.js';
+export { presentSession } from './session-routes.js';

@@ -1,0 +1,124 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { type Session, type SessionManager, SessionNotFoundError } from '../core/index.js';
+import { HttpError } from './errors.js';
+
+/** A session as the API shows it: times as ISO 8601. The token is never part of it. */
+export function presentSession(session: Session) {
+  return {
+    id: session.id,
+    userId: session.userId,
+    data: session.data,
+    version: session.version,
+    createdAt: new Date(session.createdAt).toISOString(),
+    lastActiveAt: new Date(session.lastActiveAt).toISOString(),
+    idleExpiresAt: new Date(session.idleExpiresAt).toISOString(),
+    absoluteExpiresAt: new Date(session.absoluteExpiresAt).toISOString(),
+    ip: session.ip,
+    userAgent: session.userAgent,
+  };
+}
+
+const sessionId = z.string().regex(/^[0-9a-f]{64}$/, 'must be a 64-character lowercase hex session id');
+const userId = z.string().min(1).max(256);
+
+const schemas = {
+  create: z.strictObject({
+    userId,
+    data: z.record(z.string(), z.unknown()).optional(),
+    ip: z.string().nullable().optional(),
+    userAgent: z.string().nullable().optional(),
+  }),
+  validate: z.strictObject({ token: z.string() }),
+  sessionParams: z.strictObject({ id: sessionId }),
+  userParams: z.strictObject({ userId }),
+  revokeUserQuery: z.strictObject({ except: sessionId.optional() }),
+};
+
+function parse<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const details = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+  const first = details[0];
+  throw new HttpError('ERR_VALIDATION', `invalid ${what}: ${first?.path || '(root)'}: ${first?.message}`, details);
+}
+
+/** Strong ETag from the version: `"7"`. */
+function etag(session: Session): string {
+  return `"${session.version}"`;
+}
+
+/** The version that an `If-Match` header demands, or undefined for none or `*`. */
+function expectedVersionFrom(ifMatch: string | undefined): number | undefined {
+  if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
+  const match = /^\s*"([1-9][0-9]{0,15})"\s*$/.exec(ifMatch);
+  if (!match) throw new HttpError('ERR_PRECONDITION_MALFORMED', 'If-Match must be one strong ETag such as "3"');
+  return Number(match[1]);
+}
+
+function sendSession(reply: FastifyReply, status: number, session: Session, token?: string) {
+  return reply
+    .code(status)
+    .header('etag', etag(session))
+    .send(token === undefined ? { session: presentSession(session) } : { token, session: presentSession(session) });
+}
+
+/** The /v1 session API for services. Raw tokens travel only in bodies, never in URLs. */
+export function registerSessionRoutes(app: FastifyInstance, manager: SessionManager): void {
+  app.post('/v1/sessions', async (request, reply) => {
+    const body = parse(schemas.create, request.body, 'body');
+    const { token, session } = await manager.create({
+      userId: body.userId,
+      data: body.data as Session['data'] | undefined,
+      ip: body.ip,
+      userAgent: body.userAgent,
+    });
+    return sendSession(reply, 201, session, token);
+  });
+
+  app.post('/v1/sessions/validate', async (request, reply) => {
+    const { token } = parse(schemas.validate, request.body, 'body');
+    const session = await manager.get(token);
+    if (!session) throw new SessionNotFoundError('no live session has this token');
+    return sendSession(reply, 200, session);
+  });
+
+  app.get('/v1/sessions/:id', async (request, reply) => {
+    const { id } = parse(schemas.sessionParams, request.params, 'path');
+    const session = await manager.get({ id }, { touch: false });
+    if (!session) throw new SessionNotFoundError();
+    return sendSession(reply, 200, session);
+  });
+
+  app.patch('/v1/sessions/:id', async (request, reply) => {
+    const { id } = parse(schemas.sessionParams, request.params, 'path');
+    const expectedVersion = expectedVersionFrom(request.headers['if-match']);
+    const session = await manager.patch({ id }, request.body, { expectedVersion });
+    return sendSession(reply, 200, session);
+  });
+
+  app.post('/v1/sessions/:id/regenerate', async (request, reply) => {
+    const { id } = parse(schemas.sessionParams, request.params, 'path');
+    const { token, session } = await manager.regenerate({ id });
+    return sendSession(reply, 201, session, token);
+  });
+
+  app.delete('/v1/sessions/:id', async (request, reply) => {
+    const { id } = parse(schemas.sessionParams, request.params, 'path');
+    if (!(await manager.revoke({ id }))) throw new SessionNotFoundError();
+    return reply.code(204).send();
+  });
+
+  app.get('/v1/users/:userId/sessions', async (request) => {
+    const params = parse(schemas.userParams, request.params, 'path');
+    const sessions = await manager.listForUser(params.userId);
+    return { sessions: sessions.map(presentSession) };
+  });
+
+  app.delete('/v1/users/:userId/sessions', async (request) => {
+    const params = parse(schemas.userParams, request.params, 'path');
+    const { except } = parse(schemas.revokeUserQuery, request.query, 'query');
+    const revoked = await manager.revokeAllForUser(params.userId, except ? { except: { id: except } } : {});
+    return { revoked };
+  });
+}
