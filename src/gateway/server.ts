@@ -59,6 +59,12 @@ export function createGateway(config: GatewayConfig): Gateway {
     return reply.code(status).send(body);
   });
 
+  // While shutting down, in-flight responses close their connection instead of idling on keep-alive.
+  let closing = false;
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.register(async (v1) => {
@@ -99,6 +105,7 @@ export function createGateway(config: GatewayConfig): Gateway {
       return address;
     },
     async close() {
+      closing = true;
       clearInterval(sweeper);
       await app.close();
       await manager.close();
