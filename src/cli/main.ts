@@ -21,7 +21,9 @@ Options for serve (each also read from the environment variable shown):
 `;
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -109,8 +111,12 @@ main(process.argv.slice(2)).then(
     if (code !== 0) process.exit(code);
   },
   (error: unknown) => {
-    const known = error instanceof ClawsessionError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`clawsession: ${known ? (error as Error).message : (error as Error).stack}\n`);
+    const known =
+      error instanceof ClawsessionError ||
+      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(
+      `clawsession: ${known ? (error as Error).message : (error as Error).stack}\n`,
+    );
     process.exit(known ? 2 : 1);
   },
 );

@@ -8,9 +8,17 @@ const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as cons
 /** A duration in ms: a number, or a string such as `500ms`, `90s`, `30m`, `24h`, `7d`. */
 const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const match = typeof value === 'number' ? null : /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
-  const ms = typeof value === 'number' ? value : match ? Number(match[1]) * UNITS[match[2] as keyof typeof UNITS] : NaN;
+  const ms =
+    typeof value === 'number'
+      ? value
+      : match
+        ? Number(match[1]) * UNITS[match[2] as keyof typeof UNITS]
+        : NaN;
   if (!Number.isSafeInteger(ms) || ms <= 0) {
-    ctx.addIssue({ code: 'custom', message: 'expected a positive duration such as 30m, 24h or a number of ms' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a positive duration such as 30m, 24h or a number of ms',
+    });
     return z.NEVER;
   }
   return ms;
@@ -99,22 +107,33 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     parsed = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`config file ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`);
+    throw new ConfigError(
+      `config file ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`,
+    );
   }
   if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${path} must hold an object`);
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError(`config file ${path} must hold an object`);
   return parsed as Record<string, unknown>;
 }
 
 /** Parses `CLAWSESSION_ENCRYPTION_KEYS`: `id:base64,id:base64`, the first one active. */
-export function parseEncryptionKeys(spec: string): { activeKeyId: string; keys: Record<string, string> } {
+export function parseEncryptionKeys(spec: string): {
+  activeKeyId: string;
+  keys: Record<string, string>;
+} {
   const keys: Record<string, string> = {};
   const ids: string[] = [];
-  for (const pair of spec.split(',').map((part) => part.trim()).filter(Boolean)) {
+  for (const pair of spec
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     const separator = pair.indexOf(':');
-    if (separator <= 0) throw new ConfigError('encryptionKeys must look like id:base64key[,id:base64key...]');
+    if (separator <= 0)
+      throw new ConfigError('encryptionKeys must look like id:base64key[,id:base64key...]');
     const id = pair.slice(0, separator);
-    if (Object.hasOwn(keys, id)) throw new ConfigError(`encryption key id ${JSON.stringify(id)} appears twice`);
+    if (Object.hasOwn(keys, id))
+      throw new ConfigError(`encryption key id ${JSON.stringify(id)} appears twice`);
     keys[id] = pair.slice(separator + 1);
     ids.push(id);
   }

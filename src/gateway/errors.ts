@@ -52,7 +52,9 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
     const details = error instanceof HttpError ? error.details : undefined;
     return {
       status: STATUS_BY_CODE[error.code] ?? 500,
-      body: { error: { code: error.code, message: error.message, ...(details ? { details } : {}) } },
+      body: {
+        error: { code: error.code, message: error.message, ...(details ? { details } : {}) },
+      },
     };
   }
   const fastifyError = error as { code?: string; statusCode?: number; message?: string };
@@ -65,5 +67,8 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
       body: { error: { code, message: fastifyError.message ?? 'bad request' } },
     };
   }
-  return { status: 500, body: { error: { code: 'ERR_INTERNAL', message: 'internal server error' } } };
+  return {
+    status: 500,
+    body: { error: { code: 'ERR_INTERNAL', message: 'internal server error' } },
+  };
 }

@@ -20,7 +20,9 @@ export interface Gateway {
 
 /** Builds the gateway from a validated config: store, manager, routes, sweeper. */
 export function createGateway(config: GatewayConfig): Gateway {
-  const keyring = config.encryptionKeys ? new Keyring(parseEncryptionKeys(config.encryptionKeys)) : undefined;
+  const keyring = config.encryptionKeys
+    ? new Keyring(parseEncryptionKeys(config.encryptionKeys))
+    : undefined;
   const store = openStore(config.store, {
     codec: createCodec({ format: config.codec, maxBytes: config.maxDataBytes, keyring }),
   });
@@ -38,7 +40,9 @@ export function createGateway(config: GatewayConfig): Gateway {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
-  manager.on('error', ({ error }) => app.log.error({ err: error }, 'background session work failed'));
+  manager.on('error', ({ error }) =>
+    app.log.error({ err: error }, 'background session work failed'),
+  );
 
   // Only JSON bodies are part of this API; anything else is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
@@ -54,7 +58,10 @@ export function createGateway(config: GatewayConfig): Gateway {
   });
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = toErrorResponse(
-      new HttpError('ERR_ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`),
+      new HttpError(
+        'ERR_ROUTE_NOT_FOUND',
+        `no route for ${request.method} ${request.url.split('?')[0]}`,
+      ),
     );
     return reply.code(status).send(body);
   });

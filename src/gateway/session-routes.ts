@@ -19,7 +19,9 @@ export function presentSession(session: Session) {
   };
 }
 
-const sessionId = z.string().regex(/^[0-9a-f]{64}$/, 'must be a 64-character lowercase hex session id');
+const sessionId = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be a 64-character lowercase hex session id');
 const userId = z.string().min(1).max(256);
 
 const schemas = {
@@ -38,9 +40,16 @@ const schemas = {
 function parse<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+  const details = result.error.issues.map((issue) => ({
+    path: issue.path.join('.'),
+    message: issue.message,
+  }));
   const first = details[0];
-  throw new HttpError('ERR_VALIDATION', `invalid ${what}: ${first?.path || '(root)'}: ${first?.message}`, details);
+  throw new HttpError(
+    'ERR_VALIDATION',
+    `invalid ${what}: ${first?.path || '(root)'}: ${first?.message}`,
+    details,
+  );
 }
 
 /** Strong ETag from the version: `"7"`. */
@@ -52,7 +61,11 @@ function etag(session: Session): string {
 function expectedVersionFrom(ifMatch: string | undefined): number | undefined {
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
   const match = /^\s*"([1-9][0-9]{0,15})"\s*$/.exec(ifMatch);
-  if (!match) throw new HttpError('ERR_PRECONDITION_MALFORMED', 'If-Match must be one strong ETag such as "3"');
+  if (!match)
+    throw new HttpError(
+      'ERR_PRECONDITION_MALFORMED',
+      'If-Match must be one strong ETag such as "3"',
+    );
   return Number(match[1]);
 }
 
@@ -60,7 +73,11 @@ function sendSession(reply: FastifyReply, status: number, session: Session, toke
   return reply
     .code(status)
     .header('etag', etag(session))
-    .send(token === undefined ? { session: presentSession(session) } : { token, session: presentSession(session) });
+    .send(
+      token === undefined
+        ? { session: presentSession(session) }
+        : { token, session: presentSession(session) },
+    );
 }
 
 /** The /v1 session API for services. Raw tokens travel only in bodies, never in URLs. */
@@ -118,7 +135,10 @@ export function registerSessionRoutes(app: FastifyInstance, manager: SessionMana
   app.delete('/v1/users/:userId/sessions', async (request) => {
     const params = parse(schemas.userParams, request.params, 'path');
     const { except } = parse(schemas.revokeUserQuery, request.query, 'query');
-    const revoked = await manager.revokeAllForUser(params.userId, except ? { except: { id: except } } : {});
+    const revoked = await manager.revokeAllForUser(
+      params.userId,
+      except ? { except: { id: except } } : {},
+    );
     return { revoked };
   });
 }
