@@ -52,7 +52,7 @@ async function serve(args: string[]): Promise<void> {
       logLevel: values['log-level'],
     },
   });
-  const gateway = createGateway(config);
+  const gateway = await createGateway(config);
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -106,6 +106,13 @@ export class DecodeError extends ClawsessionError {
   }
 }
 
+/** The backing store cannot be reached or did not answer in time; nothing was changed by this call. */
+export class StoreUnavailableError extends ClawsessionError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_STORE_UNAVAILABLE', message, options);
+  }
+}
+
 /** Configuration failed validation. */
 export class ConfigError extends ClawsessionError {
   constructor(message: string) {

@@ -20,6 +20,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ERR_PATCH_TARGET: 422,
   ERR_SHUTTING_DOWN: 503,
+  ERR_STORE_UNAVAILABLE: 503,
 };
 
 /** Fastify's own request errors, renamed into this API's codes. */

@@ -19,11 +19,11 @@ export interface Gateway {
 }
 
 /** Builds the gateway from a validated config: store, manager, routes, sweeper. */
-export function createGateway(config: GatewayConfig): Gateway {
+export async function createGateway(config: GatewayConfig): Promise<Gateway> {
   const keyring = config.encryptionKeys
     ? new Keyring(parseEncryptionKeys(config.encryptionKeys))
     : undefined;
-  const store = openStore(config.store, {
+  const store = await openStore(config.store, {
     codec: createCodec({ format: config.codec, maxBytes: config.maxDataBytes, keyring }),
   });
   const manager = new SessionManager({

@@ -7,7 +7,10 @@ import { SqliteStore } from './sqlite.js';
  * Opens a store from a URL: `sqlite:<path>` (relative to the working
  * directory, or `sqlite::memory:`), or `memory:` (optionally `memory:?max=N`).
  */
-export function openStore(url: string, options: { codec?: SessionCodec } = {}): SessionStore {
+export async function openStore(
+  url: string,
+  options: { codec?: SessionCodec } = {},
+): Promise<SessionStore> {
   const scheme = url.slice(0, url.indexOf(':') + 1);
   const rest = url.slice(scheme.length);
   switch (scheme) {

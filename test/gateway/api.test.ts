@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 async function start(overrides: GatewayConfigInput = {}) {
-  const gateway = createGateway(
+  const gateway = await createGateway(
     parseConfig({ port: 0, store: 'memory:', adminToken: ADMIN, logLevel: 'silent', ...overrides }),
   );
   running.push(gateway);
