@@ -1,8 +1,2 @@
 export * from './core/index.js';
-export {
-  MemoryStore,
-  type MemoryStoreOptions,
-  openStore,
-  SqliteStore,
-  type SqliteStoreOptions,
-} from './stores/index.js';
+export * from './stores/index.js';
