@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { ClawsessionError } from '../core/index.js';
-import { createGateway, loadConfig } from '../gateway/index.js';
+import { migrate } from './migrate.js';
+import { serve } from './serve.js';
+import { version } from './version.js';
 
 const USAGE = `Usage: clawsession <command> [options]
 
 Commands:
   serve       Run the session server (the embedded SQLite store by default)
+  migrate     Copy every live session from one store to another
   version     Print the version
   help        Show this help
 
@@ -18,78 +19,23 @@ Options for serve (each also read from the environment variable shown):
   --store <url>          sqlite:<path> | memory:           CLAWSESSION_STORE
   --admin-token <token>  Bearer credential for /v1         CLAWSESSION_ADMIN_TOKEN
   --log-level <level>    fatal|error|warn|info|debug|trace|silent   CLAWSESSION_LOG_LEVEL
+
+Options for migrate:
+  --from <url>           Source store URL (keeps serving while copying)
+  --to <url>             Target store URL
+  --batch-size <n>       Sessions per batch (500)
+  --state <file>         Progress file: resume from it, rewrite it after every batch
+  --config <file>        Config file for the codec and encryption keys of both stores
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
-
-async function serve(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      store: { type: 'string' },
-      'admin-token': { type: 'string' },
-      'log-level': { type: 'string' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  const config = loadConfig({
-    file: values.config,
-    env: process.env,
-    overrides: {
-      host: values.host,
-      port: values.port,
-      store: values.store,
-      adminToken: values['admin-token'],
-      logLevel: values['log-level'],
-    },
-  });
-  const gateway = await createGateway(config);
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    gateway.app.log.info({ signal }, 'shutting down');
-    const deadline = setTimeout(() => {
-      gateway.app.log.error('shutdown timed out; exiting');
-      process.exit(1);
-    }, config.shutdownTimeout);
-    deadline.unref();
-    gateway.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        gateway.app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-
-  const address = await gateway.listen();
-  const storeShown = config.store.replace(/\/\/[^@/]*@/, '//***@');
-  process.stdout.write(`clawsession ${version()} listening on ${address} (store ${storeShown})\n`);
-  if (gateway.adminTokenGenerated) {
-    process.stdout.write(
-      `admin token, generated for this run and shown once (set CLAWSESSION_ADMIN_TOKEN to choose one): ${gateway.adminToken}\n`,
-    );
-  }
-}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
       await serve(rest);
+      return 0;
+    case 'migrate':
+      await migrate(rest);
       return 0;
     case 'version':
     case '--version':

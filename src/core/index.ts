@@ -29,5 +29,5 @@ export {
   type SessionData,
   type SessionValue,
 } from './session.js';
-export type { Activity, ArchiveSink, SessionStore, UpdateOptions } from './store.js';
+export type { Activity, ArchiveSink, ScanPage, SessionStore, UpdateOptions } from './store.js';
 export { constantTimeEqual, generateToken, type RandomSource, sessionIdOf } from './token.js';

@@ -36,7 +36,18 @@ export interface SessionStore {
    * batch shorter than `limit` means nothing expired is left.
    */
   sweepExpired(now: number, limit: number, archive?: ArchiveSink): Promise<Session[]>;
+  /**
+   * Live sessions a page at a time, in a stable order, for copying a store
+   * while it serves. Start with a null cursor; a null `cursor` in the result
+   * means the scan is complete.
+   */
+  scan(cursor: string | null, limit: number, now: number): Promise<ScanPage>;
   close(): Promise<void>;
+}
+
+export interface ScanPage {
+  sessions: Session[];
+  cursor: string | null;
 }
 
 export interface Activity {

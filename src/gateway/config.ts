@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../core/index.js';
+import { ConfigError, createCodec, Keyring, type SessionStore } from '../core/index.js';
+import { openStore } from '../stores/index.js';
 
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -140,4 +141,17 @@ export function parseEncryptionKeys(spec: string): {
   const [activeKeyId] = ids;
   if (!activeKeyId) throw new ConfigError('encryptionKeys names no key');
   return { activeKeyId, keys };
+}
+
+/** Opens the store at `url` with the codec the config describes (format, size cap, encryption keys). */
+export async function openConfiguredStore(
+  url: string,
+  config: Pick<GatewayConfig, 'codec' | 'maxDataBytes' | 'encryptionKeys'>,
+): Promise<SessionStore> {
+  const keyring = config.encryptionKeys
+    ? new Keyring(parseEncryptionKeys(config.encryptionKeys))
+    : undefined;
+  return openStore(url, {
+    codec: createCodec({ format: config.codec, maxBytes: config.maxDataBytes, keyring }),
+  });
 }

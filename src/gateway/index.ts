@@ -5,6 +5,7 @@ export {
   type GatewayConfig,
   type GatewayConfigInput,
   loadConfig,
+  openConfiguredStore,
   parseConfig,
 } from './config.js';
 export { type ErrorBody, toErrorResponse } from './errors.js';

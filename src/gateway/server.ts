@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { constantTimeEqual, createCodec, Keyring, SessionManager } from '../core/index.js';
-import { openStore } from '../stores/index.js';
-import { type GatewayConfig, parseEncryptionKeys } from './config.js';
+import { constantTimeEqual, SessionManager } from '../core/index.js';
+import { type GatewayConfig, openConfiguredStore } from './config.js';
 import { HttpError, toErrorResponse } from './errors.js';
 import { registerSessionRoutes } from './session-routes.js';
 
@@ -20,12 +19,7 @@ export interface Gateway {
 
 /** Builds the gateway from a validated config: store, manager, routes, sweeper. */
 export async function createGateway(config: GatewayConfig): Promise<Gateway> {
-  const keyring = config.encryptionKeys
-    ? new Keyring(parseEncryptionKeys(config.encryptionKeys))
-    : undefined;
-  const store = await openStore(config.store, {
-    codec: createCodec({ format: config.codec, maxBytes: config.maxDataBytes, keyring }),
-  });
+  const store = await openConfiguredStore(config.store, config);
   const manager = new SessionManager({
     store,
     idleTimeout: config.idleTimeout,

@@ -6,6 +6,7 @@ import {
   isExpired,
   type PatchOperation,
   renamedSession,
+  type ScanPage,
   type Session,
   type SessionCodec,
   SessionExistsError,
@@ -114,6 +115,17 @@ export class MemoryStore implements SessionStore {
       if (entry && isExpired(entry, now)) this.#entries.delete(session.id);
     }
     return expired;
+  }
+
+  async scan(cursor: string | null, limit: number, now: number): Promise<ScanPage> {
+    const ids = [...this.#entries.keys()].filter((id) => cursor === null || id > cursor).sort();
+    const page = ids.slice(0, limit);
+    const sessions: Session[] = [];
+    for (const id of page) {
+      const entry = this.#entries.peek(id);
+      if (entry && !isExpired(entry, now)) sessions.push(this.#decode(entry));
+    }
+    return { sessions, cursor: ids.length > limit ? (page.at(-1) as string) : null };
   }
 
   async close(): Promise<void> {

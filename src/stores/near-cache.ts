@@ -5,6 +5,7 @@ import {
   type ArchiveSink,
   isExpired,
   type PatchOperation,
+  type ScanPage,
   type Session,
   type SessionStore,
   type UpdateOptions,
@@ -138,6 +139,10 @@ export class NearCache implements SessionStore {
     const swept = await this.store.sweepExpired(now, limit, archive);
     for (const session of swept) this.#drop(session.id);
     return swept;
+  }
+
+  async scan(cursor: string | null, limit: number, now: number): Promise<ScanPage> {
+    return this.store.scan(cursor, limit, now);
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import {
   createCodec,
   type PatchOperation,
   renamedSession,
+  type ScanPage,
   type Session,
   type SessionCodec,
   SessionExistsError,
@@ -125,7 +126,8 @@ export class SqliteStore implements SessionStore {
         if (!row) return null;
         const next = renamedSession(this.#toSession(row), toId, activity);
         try {
-          this.#sql.rename.run({ fromId, toId, ...activity });
+          // Data is re-encoded because an encrypting codec binds it to the record id.
+          this.#sql.rename.run({ fromId, toId, data: this.#toRow(next).data, ...activity });
         } catch (error) {
           throw isPrimaryKeyConflict(error) ? new SessionExistsError() : error;
         }
@@ -156,6 +158,15 @@ export class SqliteStore implements SessionStore {
       for (const session of expired) this.#sql.deleteExpired.run(session.id, now);
     })();
     return expired;
+  }
+
+  async scan(cursor: string | null, limit: number, now: number): Promise<ScanPage> {
+    const rows = this.#sql.scan.all(cursor ?? '', now, limit + 1) as Row[];
+    const page = rows.slice(0, limit);
+    return {
+      sessions: page.map((row) => this.#toSession(row)),
+      cursor: rows.length > limit ? (page.at(-1) as Row).id : null,
+    };
   }
 
   async close(): Promise<void> {
@@ -225,7 +236,8 @@ function prepareStatements(db: Database.Database) {
          idle_expires_at = max(idle_expires_at, @idleExpiresAt) WHERE id = @id AND expires_at > @now`,
     ),
     rename: db.prepare(
-      'UPDATE sessions SET id = @toId, last_active_at = @now, idle_expires_at = @idleExpiresAt WHERE id = @fromId',
+      `UPDATE sessions SET id = @toId, data = @data, last_active_at = @now,
+         idle_expires_at = @idleExpiresAt WHERE id = @fromId`,
     ),
     delete: db.prepare('DELETE FROM sessions WHERE id = ?'),
     selectByUser: db.prepare(
@@ -236,6 +248,9 @@ function prepareStatements(db: Database.Database) {
       `SELECT ${COLUMNS} FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`,
     ),
     deleteExpired: db.prepare('DELETE FROM sessions WHERE id = ? AND expires_at <= ?'),
+    scan: db.prepare(
+      `SELECT ${COLUMNS} FROM sessions WHERE id > ? AND expires_at > ? ORDER BY id LIMIT ?`,
+    ),
   };
 }
 

@@ -2,6 +2,7 @@ import {
   type Activity,
   type ArchiveSink,
   type PatchOperation,
+  type ScanPage,
   type Session,
   SessionExistsError,
   type SessionStore,
@@ -135,6 +136,10 @@ export class TieredStore implements SessionStore {
         await Promise.all(batch.map(([id, activity]) => this.durable.touch(id, activity)));
       });
     return this.#flushing;
+  }
+
+  async scan(cursor: string | null, limit: number, now: number): Promise<ScanPage> {
+    return this.durable.scan(cursor, limit, now);
   }
 
   async close(): Promise<void> {

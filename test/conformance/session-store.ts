@@ -353,6 +353,16 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
       expect((await manager.listForUser('u')).map((s) => s.id)).toEqual([after.session.id]);
     });
 
+    it('regenerate keeps encrypted data readable under the new id', async () => {
+      const codec = createCodec({
+        keyring: new Keyring({ activeKeyId: 'k1', keys: { k1: generateEncryptionKey() } }),
+      });
+      const { manager } = await setup(codec);
+      const before = await manager.create({ userId: 'u', data: { secret: 's3' } });
+      const after = await manager.regenerate(before.token);
+      expect((await manager.get(after.token))?.data).toEqual({ secret: 's3' });
+    });
+
     it('rename refuses a target id that exists and keeps both sessions', async () => {
       const { store } = await setup();
       const first = sessionFixture({ id: '1'.repeat(64) });
@@ -442,6 +452,28 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
       ).rejects.toBe(failure);
       const retried = await store.sweepExpired(clock.now, 10);
       expect(retried.map((s) => s.id)).toEqual([session.id]);
+    });
+
+    it('scans every live session exactly once, a bounded page at a time', async () => {
+      const { manager, store, clock } = await setup();
+      const early = await manager.create({ userId: 'gone' });
+      clock.now += 20 * MINUTE;
+      const live = await Promise.all(
+        Array.from({ length: 7 }, (_, n) => manager.create({ userId: `u${n % 3}` })),
+      );
+      clock.now += 11 * MINUTE; // `early` has now been idle for 31 minutes
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page = await store.scan(cursor, 3, clock.now);
+        expect(page.sessions.length).toBeLessThanOrEqual(3);
+        seen.push(...page.sessions.map((session) => session.id));
+        cursor = page.cursor;
+        pages++;
+      } while (cursor !== null && pages < 20);
+      expect(seen.sort()).toEqual(live.map((l) => l.session.id).sort());
+      expect(seen).not.toContain(early.session.id);
     });
 
     it('emits created, updated, regenerated and revoked events with the session', async () => {
