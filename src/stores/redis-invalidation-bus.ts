@@ -1,6 +1,7 @@
 import { createClient, type RedisClientType } from 'redis';
 import { StoreUnavailableError } from '../core/index.js';
 import type { InvalidationBus } from './near-cache.js';
+import { connectOrFail } from './redis-connect.js';
 
 export interface RedisInvalidationBusOptions {
   url: string;
@@ -35,13 +36,14 @@ export class RedisInvalidationBus implements InvalidationBus {
       disableOfflineQueue: true,
     }) as RedisClientType;
     const subscriber = publisher.duplicate() as RedisClientType;
-    for (const client of [publisher, subscriber]) client.on('error', () => {}); // surfaced per call instead
-    try {
-      await Promise.all([publisher.connect(), subscriber.connect()]);
-    } catch (error) {
-      throw new StoreUnavailableError(`cannot reach Redis for invalidations at ${options.url}`, {
-        cause: error,
-      });
+    const connected = await Promise.allSettled([
+      connectOrFail(publisher, 'invalidations'),
+      connectOrFail(subscriber, 'invalidations'),
+    ]);
+    const failure = connected.find((result) => result.status === 'rejected');
+    if (failure) {
+      for (const client of [publisher, subscriber]) if (client.isOpen) client.destroy();
+      throw failure.reason;
     }
     return new RedisInvalidationBus(publisher, subscriber, options.channel ?? 'cs:invalidate');
   }

@@ -1,0 +1,66 @@
+import { createClient } from 'redis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../src/core/index.js';
+import { RedisLease } from '../../src/stores/redis-lease.js';
+
+const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const opened: RedisLease[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((lease) => lease.close()));
+});
+const prefix = `cs:test:lease:${Math.random().toString(36).slice(2)}:`;
+async function lease(ttl = 30_000) {
+  const opened1 = await RedisLease.connect({ url: REDIS_URL, ttl, prefix });
+  opened.push(opened1);
+  return opened1;
+}
+
+describe('RedisLease', () => {
+  it('lets exactly one instance run the work at a time', async () => {
+    const [a, b] = [await lease(), await lease()];
+    let release = () => {};
+    let started = () => {};
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const holding = a.run('sweep', () => {
+      started();
+      return new Promise<string>((resolve) => (release = () => resolve('a done')));
+    });
+    await running;
+    expect(await b.run('sweep', async () => 'b ran')).toEqual({ acquired: false });
+    release();
+    expect(await holding).toEqual({ acquired: true, value: 'a done' });
+    expect(await b.run('sweep', async () => 'b ran')).toEqual({ acquired: true, value: 'b ran' });
+  });
+
+  it('renews the lease while long work runs, beyond its ttl', async () => {
+    const [a, b] = [await lease(300), await lease(300)];
+    const attempts: boolean[] = [];
+    const result = await a.run('long', async (signal) => {
+      for (let i = 0; i < 6; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        attempts.push((await b.run('long', async () => true)).acquired);
+      }
+      return signal.aborted;
+    });
+    expect(result).toEqual({ acquired: true, value: false });
+    expect(attempts).toEqual([false, false, false, false, false, false]);
+  });
+
+  it('a holder that died without releasing frees the lease when its ttl runs out', async () => {
+    const raw = createClient({ url: REDIS_URL });
+    await raw.connect();
+    await raw.set(`${prefix}crashed`, 'dead-owner', { expiration: { type: 'PX', value: 200 } });
+    await raw.close();
+    const b = await lease();
+    expect(await b.run('crashed', async () => 'b')).toEqual({ acquired: false });
+    await expect
+      .poll(() => b.run('crashed', async () => 'b'), { timeout: 3_000, interval: 50 })
+      .toEqual({ acquired: true, value: 'b' });
+  });
+
+  it('reports an unreachable Redis as StoreUnavailableError', async () => {
+    await expect(
+      RedisLease.connect({ url: 'redis://127.0.0.1:1', connectTimeout: 300 }),
+    ).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+});
