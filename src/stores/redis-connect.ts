@@ -1,7 +1,11 @@
-import type { createClient } from 'redis';
 import { StoreUnavailableError } from '../core/index.js';
 
-type AnyRedisClient = Pick<ReturnType<typeof createClient>, 'connect' | 'destroy' | 'on'>;
+/** The part of any node-redis client (standalone or cluster) this needs. */
+interface Connectable {
+  connect(): Promise<unknown>;
+  destroy(): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
 
 /**
  * Connects within `timeout` ms or fails with StoreUnavailableError. node-redis
