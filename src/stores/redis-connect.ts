@@ -13,7 +13,7 @@ interface Connectable {
  * answer instead, and reconnection after a later outage stays the client's job.
  */
 export async function connectOrFail(
-  client: AnyRedisClient,
+  client: Connectable,
   what: string,
   timeout = 5_000,
 ): Promise<void> {
