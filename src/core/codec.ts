@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { isPlainObject } from './data.js';
 import { DecodeError, SessionDataTooLargeError } from './errors.js';
 import { Keyring } from './keyring.js';
 import type { SessionData, SessionValue } from './session.js';
@@ -63,11 +64,17 @@ export function sealingKeyId(bytes: Uint8Array): string | null {
 }
 
 function decodeSerialized(bytes: Uint8Array): SessionData {
+  const data = parseSerialized(bytes);
+  // Corruption can still parse (a stray byte decodes as a number); session data is always an object.
+  if (!isPlainObject(data)) throw new DecodeError('stored session data is corrupt: not an object');
+  return data as SessionData;
+}
+
+function parseSerialized(bytes: Uint8Array): unknown {
   const body = bytes.subarray(1);
   try {
-    if (bytes[0] === TAG_JSON)
-      return fromWire(JSON.parse(Buffer.from(body).toString('utf8'))) as SessionData;
-    if (bytes[0] === TAG_MSGPACK) return packr.unpack(body) as SessionData;
+    if (bytes[0] === TAG_JSON) return fromWire(JSON.parse(Buffer.from(body).toString('utf8')));
+    if (bytes[0] === TAG_MSGPACK) return packr.unpack(body);
   } catch (error) {
     throw new DecodeError('stored session data is corrupt', { cause: error });
   }

@@ -87,8 +87,9 @@ export class SessionManager {
       'absoluteTimeout',
     );
     const threshold = options.touchThreshold ?? SESSION_DEFAULTS.touchThreshold;
-    if (!(threshold >= 0 && threshold <= 1))
-      throw new ValidationError('touchThreshold must be between 0 and 1');
+    if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) {
+      throw new ValidationError('touchThreshold must be a number between 0 and 1');
+    }
     this.#touchThreshold = threshold;
     this.#clock = options.clock ?? Date.now;
     this.#random = options.random ?? cryptoRandom;
@@ -216,6 +217,9 @@ export class SessionManager {
    */
   async sweepExpired(options: SweepOptions = {}): Promise<number> {
     const batchSize = options.batchSize ?? 500;
+    if (!(Number.isSafeInteger(batchSize) && batchSize > 0)) {
+      throw new ValidationError('batchSize must be a positive integer');
+    }
     let total = 0;
     for (;;) {
       const batch = await this.store.sweepExpired(this.#clock(), batchSize, options.archive);
@@ -243,8 +247,9 @@ export class SessionManager {
 
   #touchInBackground(id: string, activity: { now: number; idleExpiresAt: number }): void {
     if (this.#pendingTouches.has(id)) return;
-    const pending = this.store
-      .touch(id, activity)
+    // Started inside a promise so that even a store throwing synchronously cannot fail the read.
+    const pending = Promise.resolve()
+      .then(() => this.store.touch(id, activity))
       .then(
         () => undefined,
         (error: unknown) => this.#events.emit('error', { error }),
@@ -278,8 +283,10 @@ function normalizeIp(ip: unknown): string | null {
 function normalizeUserAgent(userAgent: unknown): string | null {
   if (userAgent === undefined || userAgent === null) return null;
   if (typeof userAgent !== 'string') throw new ValidationError('userAgent must be a string');
-  // Clients choose this header; an oversized one is cut, not allowed to break a login.
-  return userAgent.slice(0, MAX_USER_AGENT_LENGTH);
+  // Clients choose this header; an oversized one is cut, not allowed to break a login,
+  // and never through the middle of a surrogate pair.
+  const cut = userAgent.slice(0, MAX_USER_AGENT_LENGTH);
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
 function positiveMs(value: number, name: string): number {
