@@ -1,11 +1,15 @@
 export type { ArchiveSink, SessionStore } from '../core/index.js';
 export { type GzipJsonlArchiveOptions, gzipJsonlArchive } from './archive.js';
+export type { Lease, LeaseOutcome } from './lease.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { type InvalidationBus, NearCache, type NearCacheOptions } from './near-cache.js';
 export { openStore } from './open.js';
+export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
+export { PostgresLease, type PostgresLeaseOptions } from './postgres-lease.js';
 export {
   RedisInvalidationBus,
   type RedisInvalidationBusOptions,
 } from './redis-invalidation-bus.js';
+export { RedisLease, type RedisLeaseOptions } from './redis-lease.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { TieredStore, type TieredStoreOptions } from './tiered.js';

@@ -1,11 +1,13 @@
 import { resolve } from 'node:path';
 import { ConfigError, type SessionCodec, type SessionStore } from '../core/index.js';
 import { MemoryStore } from './memory.js';
+import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 
 /**
  * Opens a store from a URL: `sqlite:<path>` (relative to the working
- * directory, or `sqlite::memory:`), or `memory:` (optionally `memory:?max=N`).
+ * directory, or `sqlite::memory:`), `memory:` (optionally `memory:?max=N`),
+ * `postgres://user@host:5432/db` (optionally `?schema=…&table=…`).
  */
 export async function openStore(
   url: string,
@@ -20,6 +22,20 @@ export async function openStore(
       const filename = rest === ':memory:' ? rest : resolve(rest.replace(/^\/\/(?=\/)/, ''));
       return new SqliteStore({ filename, codec: options.codec });
     }
+    case 'postgres:':
+    case 'postgresql:': {
+      const parsed = new URL(url);
+      const schema = parsed.searchParams.get('schema') ?? undefined;
+      const table = parsed.searchParams.get('table') ?? undefined;
+      parsed.searchParams.delete('schema');
+      parsed.searchParams.delete('table');
+      return PostgresStore.connect({
+        connectionString: parsed.toString(),
+        schema,
+        table,
+        codec: options.codec,
+      });
+    }
     case 'memory:': {
       const max = new URLSearchParams(rest.replace(/^\?/, '')).get('max');
       if (max !== null && !/^[1-9][0-9]*$/.test(max))
@@ -28,7 +44,7 @@ export async function openStore(
     }
     default:
       throw new ConfigError(
-        `unsupported store URL ${JSON.stringify(url)}: use sqlite:<path> or memory:`,
+        `unsupported store URL ${JSON.stringify(url)}: use sqlite:<path>, memory:, postgres://…`,
       );
   }
 }

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createClient, type RedisClientType } from 'redis';
 import { StoreUnavailableError } from '../core/index.js';
+import type { Lease, LeaseOutcome } from './lease.js';
 import { connectOrFail } from './redis-connect.js';
-
-export type LeaseOutcome<T> = { acquired: true; value: T } | { acquired: false };
 
 export interface RedisLeaseOptions {
   url: string;
@@ -26,7 +25,7 @@ const RELEASE =
  * (sweeps). Taken with SET NX PX and renewed at a third of its ttl while the
  * work runs; a holder that dies stops renewing and the lease expires.
  */
-export class RedisLease {
+export class RedisLease implements Lease {
   readonly #client: RedisClientType;
   readonly #ttl: number;
   readonly #prefix: string;

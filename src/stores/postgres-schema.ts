@@ -1,0 +1,89 @@
+import { escapeIdentifier, type Pool } from 'pg';
+import { ConfigError } from '../core/index.js';
+import { advisoryKey, inTransaction } from './postgres-connection.js';
+
+/** Where a PostgresStore keeps its sessions; every name is already quoted for SQL. */
+export interface PostgresTable {
+  /** `"schema"."table"` */
+  readonly sessions: string;
+  readonly migrations: string;
+  readonly byUser: string;
+  readonly byExpiry: string;
+}
+
+// Short enough that the derived names (`<table>_migrations`) stay under PostgreSQL's 63 bytes.
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
+
+export function postgresTable(schema: string, table: string): PostgresTable {
+  for (const [what, name] of [
+    ['schema', schema],
+    ['table', table],
+  ] as const) {
+    if (!IDENTIFIER.test(name))
+      throw new ConfigError(
+        `postgres ${what} ${JSON.stringify(name)} must be 1-48 letters, digits or underscores, not starting with a digit`,
+      );
+  }
+  const qualified = (name: string) => `${escapeIdentifier(schema)}.${escapeIdentifier(name)}`;
+  return {
+    sessions: qualified(table),
+    migrations: qualified(`${table}_migrations`),
+    byUser: escapeIdentifier(`${table}_by_user`),
+    byExpiry: escapeIdentifier(`${table}_by_expiry`),
+  };
+}
+
+/** Each entry moves the schema one version forward; `<table>_migrations` records the versions applied. */
+const MIGRATIONS: ((t: PostgresTable) => string)[] = [
+  (t) => `
+    CREATE TABLE ${t.sessions} (
+      id text COLLATE "C" PRIMARY KEY,
+      user_id text NOT NULL,
+      data bytea NOT NULL,
+      version bigint NOT NULL,
+      created_at bigint NOT NULL,
+      last_active_at bigint NOT NULL,
+      idle_expires_at bigint NOT NULL,
+      absolute_expires_at bigint NOT NULL,
+      expires_at bigint GENERATED ALWAYS AS (least(idle_expires_at, absolute_expires_at)) STORED,
+      ip text,
+      user_agent text
+    );
+    CREATE INDEX ${t.byUser} ON ${t.sessions} (user_id, created_at);
+    CREATE INDEX ${t.byExpiry} ON ${t.sessions} (expires_at);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the table to the current schema. A transaction-level advisory lock
+ * makes instances that start together take turns: the first migrates, the
+ * others then find nothing left to do.
+ */
+export async function migrate(pool: Pool, table: PostgresTable): Promise<void> {
+  await inTransaction(pool, async (run) => {
+    await run('SELECT pg_advisory_xact_lock($1::bigint)', [
+      advisoryKey(`clawsession:migrate:${table.sessions}`),
+    ]);
+    await run(
+      `CREATE TABLE IF NOT EXISTS ${table.migrations} (
+         version integer PRIMARY KEY,
+         applied_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    );
+    const { rows } = await run<{ version: number }>(
+      `SELECT coalesce(max(version), 0)::integer AS version FROM ${table.migrations}`,
+    );
+    const current = rows[0]?.version ?? 0;
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `table ${table.sessions} has schema version ${current}, newer than this clawsession (${MIGRATIONS.length})`,
+      );
+    }
+    for (const [index, migration] of MIGRATIONS.entries()) {
+      if (index < current) continue;
+      await run(migration(table));
+      await run(`INSERT INTO ${table.migrations} (version) VALUES ($1)`, [index + 1]);
+    }
+  });
+}
