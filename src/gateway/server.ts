@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { constantTimeEqual, SessionManager } from '../core/index.js';
+import { openSweepLease } from '../stores/index.js';
 import { type GatewayConfig, openConfiguredStore } from './config.js';
 import { HttpError, toErrorResponse } from './errors.js';
 import { registerSessionRoutes } from './session-routes.js';
@@ -20,6 +21,7 @@ export interface Gateway {
 /** Builds the gateway from a validated config: store, manager, routes, sweeper. */
 export async function createGateway(config: GatewayConfig): Promise<Gateway> {
   const store = await openConfiguredStore(config.store, config);
+  const lease = await openSweepLease(config.store);
   const manager = new SessionManager({
     store,
     idleTimeout: config.idleTimeout,
@@ -86,8 +88,11 @@ export async function createGateway(config: GatewayConfig): Promise<Gateway> {
     if (sweeping) return;
     sweeping = true;
     try {
-      const swept = await manager.sweepExpired();
-      if (swept > 0) app.log.info({ swept }, 'swept expired sessions');
+      const outcome = lease
+        ? await lease.run('sweep', () => manager.sweepExpired())
+        : { acquired: true as const, value: await manager.sweepExpired() };
+      if (outcome.acquired && outcome.value > 0)
+        app.log.info({ swept: outcome.value }, 'swept expired sessions');
     } catch (error) {
       app.log.error({ err: error }, 'sweeping expired sessions failed');
     } finally {
@@ -110,6 +115,7 @@ export async function createGateway(config: GatewayConfig): Promise<Gateway> {
       clearInterval(sweeper);
       await app.close();
       await manager.close();
+      await lease?.close();
     },
   };
 }

@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import { ConfigError, type SessionCodec, type SessionStore } from '../core/index.js';
+import type { Lease } from './lease.js';
 import { MemoryStore } from './memory.js';
 import { PostgresStore } from './postgres.js';
+import { PostgresLease } from './postgres-lease.js';
 import { SqliteStore } from './sqlite.js';
 
 /**
@@ -47,4 +49,19 @@ export async function openStore(
         `unsupported store URL ${JSON.stringify(url)}: use sqlite:<path>, memory:, postgres://…`,
       );
   }
+}
+
+/**
+ * The lease that keeps sweeps to one instance at a time for the store at
+ * `url`, or null where one process owns the store (memory) or a sweep by two
+ * processes is harmless (SQLite re-checks expiry as it deletes).
+ */
+export async function openSweepLease(url: string): Promise<Lease | null> {
+  const scheme = url.slice(0, url.indexOf(':') + 1);
+  if (scheme === 'postgres:' || scheme === 'postgresql:') {
+    const parsed = new URL(url);
+    parsed.search = '';
+    return new PostgresLease({ connectionString: parsed.toString() });
+  }
+  return null;
 }

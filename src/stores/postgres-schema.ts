@@ -4,6 +4,8 @@ import { advisoryKey, inTransaction } from './postgres-connection.js';
 
 /** Where a PostgresStore keeps its sessions; every name is already quoted for SQL. */
 export interface PostgresTable {
+  /** `"schema"` */
+  readonly schema: string;
   /** `"schema"."table"` */
   readonly sessions: string;
   readonly migrations: string;
@@ -26,6 +28,7 @@ export function postgresTable(schema: string, table: string): PostgresTable {
   }
   const qualified = (name: string) => `${escapeIdentifier(schema)}.${escapeIdentifier(name)}`;
   return {
+    schema: escapeIdentifier(schema),
     sessions: qualified(table),
     migrations: qualified(`${table}_migrations`),
     byUser: escapeIdentifier(`${table}_by_user`),
@@ -65,6 +68,7 @@ export async function migrate(pool: Pool, table: PostgresTable): Promise<void> {
     await run('SELECT pg_advisory_xact_lock($1::bigint)', [
       advisoryKey(`clawsession:migrate:${table.sessions}`),
     ]);
+    await run(`CREATE SCHEMA IF NOT EXISTS ${table.schema}`);
     await run(
       `CREATE TABLE IF NOT EXISTS ${table.migrations} (
          version integer PRIMARY KEY,

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Client as pgClient } from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createGateway,
@@ -304,6 +305,27 @@ describe('the /v1 session API', () => {
       expect(rows[0]?.data.includes('k1')).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the same API over PostgreSQL when the store URL says so', async () => {
+    const base =
+      process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const schema = `clawsession_gw_${randomBytes(4).toString('hex')}`;
+    const { call, create, gateway } = await start({ store: `${base}?schema=${schema}` });
+    try {
+      const { token, session } = await create({ userId: 'pg-user', data: { cart: [] } });
+      const patched = await call('PATCH', `/v1/sessions/${session.id}`, {
+        body: [{ op: 'add', path: '/cart/-', value: 'x' }],
+      });
+      expect(patched.json.session.data).toEqual({ cart: ['x'] });
+      expect((await call('POST', '/v1/sessions/validate', { body: { token } })).status).toBe(200);
+    } finally {
+      await gateway.close();
+      const pg = new pgClient({ connectionString: base });
+      await pg.connect();
+      await pg.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await pg.end();
     }
   });
 });
