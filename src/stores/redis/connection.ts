@@ -1,0 +1,185 @@
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  createClient,
+  createCluster,
+  DisconnectsClientError,
+  ErrorReply,
+  MaxCommandRedirectionsError,
+  RESP_TYPES,
+  ReconnectStrategyError,
+  type RedisArgument,
+  RootNodesUnavailableError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+  TimeoutError,
+} from 'redis';
+import { ConfigError, StoreUnavailableError } from '../../core/index.js';
+import { connectOrFail } from '../redis-connect.js';
+import type { Script } from './scripts.js';
+
+/** The little the store needs from a standalone server or a cluster: commands routed by key. */
+export interface Connection {
+  /** One command, sent to the node that owns `key`. Bulk strings come back as Buffers. */
+  send(key: string, args: RedisArgument[]): Promise<unknown>;
+  /** Runs a one-key Lua script on the node that owns `key`. */
+  run(script: Script, key: string, args: RedisArgument[]): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export interface ConnectionOptions {
+  url?: string;
+  cluster?: { rootNodes: readonly string[] };
+  commandTimeout: number;
+  connectTimeout: number;
+}
+
+/** Binary-safe replies, and HGETALL as the same flat list that scripts return. */
+const REPLIES = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.MAP]: Array } };
+
+/** Server replies that mean "not now" rather than "wrong command". */
+const TRANSIENT_REPLY = /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|BUSY|READONLY|OOM)\b/;
+
+const CONNECTION_ERRORS = [
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  DisconnectsClientError,
+  MaxCommandRedirectionsError,
+  ReconnectStrategyError,
+  RootNodesUnavailableError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+  TimeoutError,
+];
+
+/**
+ * Connects within `connectTimeout`; after that the client reconnects on its
+ * own, forever, with jittered exponential backoff. The offline queue is off,
+ * so while Redis is unreachable a command fails at once instead of waiting
+ * for a reconnect, and a command Redis does not answer fails after
+ * `commandTimeout`; both surface as StoreUnavailableError.
+ *
+ * node-redis's own command timeout stops at the socket: once a command is
+ * written it waits for its reply forever (dropping it would misalign the
+ * replies after it). So the wait for the reply is bounded here instead; a
+ * reply that comes later is read and thrown away, and the replies after it
+ * stay in step.
+ */
+export async function openConnection(options: ConnectionOptions): Promise<Connection> {
+  const socket: SocketOptions = {
+    connectTimeout: options.connectTimeout,
+    reconnectStrategy: (retries: number) =>
+      Math.min(50 * 2 ** retries, 2000) + Math.floor(Math.random() * 100),
+  };
+  if (options.cluster) {
+    const cluster = createCluster({
+      rootNodes: options.cluster.rootNodes.map((url) => ({ url })),
+      // Discovered nodes take their settings from `defaults` only, so credentials and TLS go there.
+      defaults: nodeDefaults(options.cluster.rootNodes, socket),
+    });
+    await connectOrFail(cluster, 'sessions', options.connectTimeout);
+    return connection(
+      (key, args) => cluster.sendCommand(key, false, args, REPLIES),
+      () => cluster.close(),
+      () => cluster.destroy(),
+      options.commandTimeout,
+    );
+  }
+  const client = createClient({ url: options.url, socket, disableOfflineQueue: true });
+  await connectOrFail(client, 'sessions', options.connectTimeout);
+  return connection(
+    (_key, args) => client.sendCommand(args, REPLIES),
+    () => client.close(),
+    () => client.destroy(),
+    options.commandTimeout,
+  );
+}
+
+function nodeDefaults(rootNodes: readonly string[], socket: SocketOptions) {
+  const first = rootNodes[0];
+  if (first === undefined) throw new ConfigError('a Redis cluster needs at least one root node');
+  const url = new URL(first);
+  return {
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    socket: url.protocol === 'rediss:' ? { ...socket, tls: true as const } : socket,
+    disableOfflineQueue: true,
+  };
+}
+
+interface SocketOptions {
+  connectTimeout: number;
+  reconnectStrategy: (retries: number) => number;
+}
+
+function connection(
+  send: (key: string, args: RedisArgument[]) => Promise<unknown>,
+  close: () => Promise<void>,
+  destroy: () => void,
+  timeout: number,
+): Connection {
+  let closed = false;
+  const bounded = (key: string, args: RedisArgument[]) => withTimeout(send(key, args), timeout);
+  const sendMapped = async (key: string, args: RedisArgument[]) => {
+    try {
+      return await bounded(key, args);
+    } catch (error) {
+      throw unavailable(error);
+    }
+  };
+  return {
+    send: sendMapped,
+    async run(script, key, args) {
+      try {
+        return await bounded(key, ['EVALSHA', script.sha, '1', key, ...args]);
+      } catch (error) {
+        if (!(error instanceof ErrorReply && error.message.startsWith('NOSCRIPT')))
+          throw unavailable(error);
+      }
+      return sendMapped(key, ['EVAL', script.source, '1', key, ...args]);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      // A graceful close waits for replies in flight; a server that is down gets no such wait.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        close().catch(() => {}),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, timeout);
+        }),
+      ]);
+      clearTimeout(timer);
+      destroy();
+    },
+  };
+}
+
+function withTimeout<T>(reply: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StoreUnavailableError(`Redis did not answer within ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+}
+
+/** Connection failures and time-outs become StoreUnavailableError; anything else passes through. */
+function unavailable(error: unknown): unknown {
+  const isUnavailable =
+    error instanceof ErrorReply
+      ? TRANSIENT_REPLY.test(error.message)
+      : CONNECTION_ERRORS.some((type) => error instanceof type) || isSystemError(error);
+  if (!isUnavailable) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new StoreUnavailableError(`Redis is unavailable: ${reason}`, { cause: error });
+}
+
+/** ECONNREFUSED, ECONNRESET, EHOSTUNREACH and the like, from the socket. */
+function isSystemError(error: unknown): boolean {
+  return error instanceof Error && /^E[A-Z]+$/.test(String((error as { code?: unknown }).code));
+}

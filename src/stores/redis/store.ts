@@ -1,0 +1,333 @@
+import {
+  type Activity,
+  type ArchiveSink,
+  ConfigError,
+  createCodec,
+  expiresAt,
+  isExpired,
+  type PatchOperation,
+  renamedSession,
+  type ScanPage,
+  type Session,
+  type SessionCodec,
+  SessionExistsError,
+  SessionNotFoundError,
+  type SessionStore,
+  StoreUnavailableError,
+  type UpdateOptions,
+  updatedSession,
+  ValidationError,
+} from '../../core/index.js';
+import { type Connection, openConnection } from './connection.js';
+import { Indexes } from './indexes.js';
+import { changedFields, Keys, parseRecord, recordFields, SHARDS } from './layout.js';
+import { CREATE, DELETE, REAP, RETIRE, TOUCH, WRITE_IF_VERSION } from './scripts.js';
+import { sweepExpired } from './sweep.js';
+
+export interface RedisStoreOptions {
+  /** A standalone server: `redis[s]://[[user]:password@]host[:port][/db]`. */
+  url?: string;
+  /** A Redis Cluster: some of its nodes' URLs; the rest is discovered. Credentials and TLS come from the first. */
+  cluster?: { rootNodes: readonly string[] };
+  /** Prepended to every key. Default `cs:`. */
+  prefix?: string;
+  codec?: SessionCodec;
+  /** Longest wait for one command, in ms, before it fails with `StoreUnavailableError`. Default 2000. */
+  commandTimeout?: number;
+  /** How long `connect` keeps trying, in ms, before it fails with `StoreUnavailableError`. Default 10,000. */
+  connectTimeout?: number;
+  /**
+   * How long an expired session stays in Redis, in ms, invisible to reads,
+   * before its native TTL removes it: the window in which `sweepExpired` can
+   * hand it to an archive. Default 10 minutes.
+   */
+  expiredRetention?: number;
+}
+
+/** Compare-and-set misses an update absorbs before it gives up. */
+const MAX_ATTEMPTS = 32;
+
+/**
+ * Sessions in Redis (6.2 or newer) or Redis Cluster: one HASH per session
+ * with a native TTL, plus sorted-set indexes by user, by expiry and by id.
+ * Each step on a session is one Lua script on its one key; `indexes.ts` says
+ * why the indexes are kept beside it rather than with it.
+ */
+export class RedisStore implements SessionStore {
+  readonly #redis: Connection;
+  readonly #keys: Keys;
+  readonly #codec: SessionCodec;
+  readonly #indexes: Indexes;
+  readonly #retention: number;
+
+  private constructor(redis: Connection, options: RedisStoreOptions) {
+    this.#redis = redis;
+    this.#keys = new Keys(options.prefix ?? 'cs:');
+    this.#codec = options.codec ?? createCodec();
+    this.#indexes = new Indexes(redis, this.#keys);
+    this.#retention = options.expiredRetention ?? 10 * 60_000;
+  }
+
+  /** Connects and returns the store; fails with `StoreUnavailableError` if Redis cannot be reached. */
+  static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    if ((options.url === undefined) === (options.cluster === undefined))
+      throw new ConfigError('RedisStore needs exactly one of url and cluster');
+    const redis = await openConnection({
+      url: options.url,
+      cluster: options.cluster,
+      commandTimeout: options.commandTimeout ?? 2000,
+      connectTimeout: options.connectTimeout ?? 10_000,
+    });
+    return new RedisStore(redis, options);
+  }
+
+  async create(session: Session): Promise<void> {
+    const fields = recordFields(session, this.#codec);
+    const now = session.lastActiveAt; // create takes no clock; a new session was last active now
+    const key = this.#keys.session(session.id);
+    const created = await this.#writeIndexed(session, now, async () => {
+      return (await this.#redis.run(CREATE, key, [this.#ttl(session, now), ...fields])) === 1;
+    });
+    if (!created) throw new SessionExistsError();
+  }
+
+  async get(id: string, now: number): Promise<Session | null> {
+    return live(await this.#read(id), now);
+  }
+
+  /**
+   * Several sessions by id, in order, null for each missing or expired one.
+   * The commands go out together (node-redis writes all the commands issued
+   * in one tick at once), so this is one round trip to each node involved.
+   */
+  async getMany(ids: readonly string[], now: number): Promise<(Session | null)[]> {
+    return Promise.all(ids.map((id) => this.get(id, now)));
+  }
+
+  /**
+   * Optimistic: read, apply the patch here (the codec may encrypt, so Redis
+   * cannot), and write with a compare-and-set on the version. A miss hands back
+   * the record as it now is, and the patch is applied again to that at once;
+   * a second miss means a crowd, so the writer backs off and reads afresh.
+   */
+  async update(
+    id: string,
+    ops: readonly PatchOperation[],
+    options: UpdateOptions,
+  ): Promise<Session> {
+    const key = this.#keys.session(id);
+    let current = live(await this.#read(id), options.now);
+    for (let attempt = 1; ; attempt++) {
+      if (!current) throw new SessionNotFoundError();
+      const next = updatedSession(current, ops, options);
+      const reply = await this.#redis.run(WRITE_IF_VERSION, key, [
+        String(options.now),
+        String(current.version),
+        this.#ttl(next, options.now),
+        ...changedFields(next, this.#codec),
+      ]);
+      if (reply === 1) return next;
+      if (reply === 0) throw new SessionNotFoundError();
+      if (attempt === MAX_ATTEMPTS)
+        throw new StoreUnavailableError(
+          `session update lost the race to concurrent writers ${MAX_ATTEMPTS} times; nothing was written`,
+        );
+      // With an expectedVersion, the next round throws the conflict.
+      if (attempt === 1 || options.expectedVersion !== undefined) {
+        current = live(parseRecord(id, reply, this.#codec), options.now);
+      } else {
+        await backoff(attempt);
+        current = live(await this.#read(id), options.now);
+      }
+    }
+  }
+
+  async touch(id: string, activity: Activity): Promise<boolean> {
+    const reply = await this.#redis.run(TOUCH, this.#keys.session(id), [
+      String(activity.now),
+      String(activity.idleExpiresAt),
+      String(this.#retention),
+    ]);
+    return reply === 1;
+  }
+
+  /*
+   * The two ids hash to different slots, so a cluster cannot move a session in
+   * one script. The order: copy to the new id (refused if taken), then delete
+   * the old id only if it is still the version copied. Both ids are live for
+   * that one round trip, during which only the old one has been handed out.
+   * An update that lands on the old id meanwhile makes the delete refuse; it
+   * is copied over and the delete tried again, so no update is lost. If the
+   * old id is deleted meanwhile (revoked), the copy goes too. A crash between
+   * the two steps leaves the old id working and an orphan copy whose token
+   * was never returned, which expires; the session itself is never lost.
+   */
+  async rename(fromId: string, toId: string, activity: Activity): Promise<Session | null> {
+    const { now } = activity;
+    let current = live(await this.#read(fromId), now);
+    if (!current) return null;
+    let next = renamedSession(current, toId, activity);
+    const fields = recordFields(next, this.#codec);
+    const toKey = this.#keys.session(toId);
+    const copied = await this.#writeIndexed(next, now, async () => {
+      return (await this.#redis.run(CREATE, toKey, [this.#ttl(next, now), ...fields])) === 1;
+    });
+    if (!copied) throw new SessionExistsError();
+    for (let attempt = 1; ; attempt++) {
+      const retired = await this.#redis.run(RETIRE, this.#keys.session(fromId), [
+        String(current.version),
+      ]);
+      if (retired === 1) break;
+      if (retired === 0 || attempt === MAX_ATTEMPTS) {
+        await this.delete(toId);
+        if (retired === 0) return null;
+        throw new StoreUnavailableError('session kept changing while it was being renamed');
+      }
+      const copiedVersion = next.version;
+      current = parseRecord(fromId, retired, this.#codec) as Session;
+      next = renamedSession(current, toId, activity);
+      const recopied = await this.#redis.run(WRITE_IF_VERSION, toKey, [
+        String(now),
+        String(copiedVersion),
+        this.#ttl(next, now),
+        ...changedFields(next, this.#codec),
+      ]);
+      if (recopied !== 1) {
+        // The copy was deleted meanwhile (all the user's sessions revoked): the old id goes too.
+        await this.delete(fromId);
+        return null;
+      }
+    }
+    await this.#indexes.remove(current.userId, [fromId]);
+    return next;
+  }
+
+  /** Deletes the key first and unindexes after: a crash in between leaves only a dangling index entry. */
+  async delete(id: string): Promise<boolean> {
+    const userId = await this.#redis.run(DELETE, this.#keys.session(id), []);
+    if (!Buffer.isBuffer(userId)) return false;
+    await this.#indexes.remove(userId.toString('utf8'), [id]);
+    return true;
+  }
+
+  async listByUser(userId: string, now: number): Promise<Session[]> {
+    const ids = await this.#indexes.userMembers(userId, now);
+    const records = await Promise.all(ids.map((id) => this.#read(id)));
+    const sessions: Session[] = [];
+    const dead: string[] = [];
+    for (const [i, id] of ids.entries()) {
+      const session = live(records[i] ?? null, now);
+      if (session?.userId === userId) sessions.push(session);
+      else dead.push(id);
+    }
+    if (dead.length > 0) await this.#prune(userId, dead, now);
+    return sessions.sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
+  }
+
+  async deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
+    const ids = (await this.#indexes.allUserMembers(userId)).filter((id) => id !== exceptId);
+    const owners = await Promise.all(
+      ids.map((id) => this.#redis.run(DELETE, this.#keys.session(id), [userId])),
+    );
+    // Only the ids deleted here are unindexed: a missing key may be a create still in flight.
+    const deleted = ids.filter((_, i) => owners[i] !== null);
+    await this.#indexes.remove(userId, deleted);
+    return deleted;
+  }
+
+  async sweepExpired(now: number, limit: number, archive?: ArchiveSink): Promise<Session[]> {
+    const source = {
+      indexes: this.#indexes,
+      read: (id: string) => this.#read(id),
+      reap: async (session: Session, at: number) => {
+        const reaped = await this.#redis.run(REAP, this.#keys.session(session.id), [String(at)]);
+        if (reaped === 1) await this.#indexes.remove(session.userId, [session.id]);
+      },
+    };
+    return sweepExpired(source, now, limit, archive);
+  }
+
+  /**
+   * Pages through the id registry, shard by shard, in id order; the cursor is
+   * `<shard>:<last id>`. A page looks at `limit` ids at most and leaves the
+   * dead ones out.
+   */
+  async scan(cursor: string | null, limit: number, now: number): Promise<ScanPage> {
+    let { shard, afterId } = parseCursor(cursor);
+    const sessions: Session[] = [];
+    for (let room = limit; shard < SHARDS && room > 0; shard++, afterId = null) {
+      const ids = await this.#indexes.registryPage(shard, afterId, room);
+      const records = await Promise.all(ids.map((id) => this.#read(id)));
+      for (const record of records) {
+        const session = live(record, now);
+        if (session) sessions.push(session);
+      }
+      room -= ids.length;
+      if (room === 0) return { sessions, cursor: `${shard}:${ids.at(-1)}` };
+    }
+    return { sessions, cursor: null };
+  }
+
+  /** Closes the connection; the data stays. */
+  async close(): Promise<void> {
+    await this.#redis.close();
+  }
+
+  async #read(id: string): Promise<Session | null> {
+    const key = this.#keys.session(id);
+    return parseRecord(id, await this.#redis.send(key, ['HGETALL', key]), this.#codec);
+  }
+
+  /*
+   * Index, write, index the user again. Indexing first means a crash after the
+   * write cannot leave a live session that deleteByUser would miss. Indexing
+   * again undoes a reader that, between the two, found the key missing and
+   * dropped the id as dead (#prune re-checks after dropping, for the same race).
+   */
+  async #writeIndexed(session: Session, now: number, write: () => Promise<boolean>) {
+    await this.#indexes.add(session, now);
+    if (!(await write())) return false;
+    await this.#indexes.addToUser(session, now);
+    return true;
+  }
+
+  /** Drops dead ids from a user index, then puts back any that came alive meanwhile. */
+  async #prune(userId: string, ids: readonly string[], now: number): Promise<void> {
+    await this.#indexes.removeFromUser(userId, ids);
+    const records = await Promise.all(ids.map((id) => this.#read(id)));
+    await Promise.all(
+      records.map((record) => {
+        const session = live(record, now);
+        return session?.userId === userId ? this.#indexes.addToUser(session, now) : undefined;
+      }),
+    );
+  }
+
+  /*
+   * Relative to the caller's `now`, not PEXPIREAT at the expiry: the injected
+   * clock governs expiry (the hosts' clocks need not agree with Redis's, and
+   * tests run a fake one far from real time). The key outlives the session by
+   * the retention, for sweeps to archive it; reads stop at the expiry itself.
+   */
+  #ttl(session: Session, now: number): string {
+    return String(Math.max(1, expiresAt(session) - now + this.#retention));
+  }
+}
+
+function parseCursor(cursor: string | null): { shard: number; afterId: string | null } {
+  if (cursor === null) return { shard: 0, afterId: null };
+  const match = /^(\d+):(.+)$/s.exec(cursor);
+  if (!match) throw new ValidationError('scan cursor is malformed');
+  return { shard: Number(match[1]), afterId: match[2] as string };
+}
+
+function live(session: Session | null, now: number): Session | null {
+  return session && !isExpired(session, now) ? session : null;
+}
+
+/** Full jitter: a random wait of up to 2, 4, 8… ms, capped at 1 s, so that colliding writers spread out. */
+function backoff(attempt: number): Promise<void> {
+  return new Promise((resolve) =>
+    setTimeout(resolve, Math.random() * Math.min(1000, 2 ** (attempt - 1))),
+  );
+}

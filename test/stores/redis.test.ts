@@ -1,0 +1,336 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createClient } from 'redis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  createCodec,
+  type Session,
+  type SessionCodec,
+  SessionManager,
+  StoreUnavailableError,
+} from '../../src/core/index.js';
+import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.js';
+import { Keys, shardOf } from '../../src/stores/redis/layout.js';
+import { describeSessionStore } from '../conformance/session-store.js';
+import {
+  dropKeys,
+  freePort,
+  freshPrefix,
+  REDIS_URL,
+  RUN_PREFIX,
+  startProxy,
+  startRedisServer,
+  stopRedisServer,
+} from './fixtures/redis.js';
+
+const MINUTE = 60_000;
+const T = Date.UTC(2026, 0, 1);
+
+afterAll(() => dropKeys(REDIS_URL, RUN_PREFIX));
+
+describeSessionStore('RedisStore', ({ codec }) =>
+  RedisStore.connect({ url: REDIS_URL, prefix: freshPrefix(), codec, connectTimeout: 2_000 }),
+);
+
+describe('RedisStore', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function open(options: Partial<RedisStoreOptions> = {}) {
+    const prefix = options.prefix ?? freshPrefix();
+    const store = await RedisStore.connect({
+      url: REDIS_URL,
+      connectTimeout: 2_000,
+      ...options,
+      prefix,
+    });
+    cleanups.push(() => store.close());
+    return { store, keys: new Keys(prefix), prefix };
+  }
+
+  async function rawClient() {
+    const client = await createClient({ url: REDIS_URL }).connect();
+    cleanups.push(() => client.close());
+    return client;
+  }
+
+  function fixture(overrides: Partial<Session> = {}): Session {
+    return {
+      id: 'a'.repeat(64),
+      userId: 'alice',
+      data: {},
+      version: 1,
+      createdAt: T,
+      lastActiveAt: T,
+      idleExpiresAt: T + 30 * MINUTE,
+      absoluteExpiresAt: T + 24 * 60 * MINUTE,
+      ip: null,
+      userAgent: null,
+      ...overrides,
+    };
+  }
+
+  it('listByUser returns only live sessions and drops the dead ids from the user index', async () => {
+    const { store, keys } = await open();
+    const raw = await rawClient();
+    const [vanished, idle, touched, fresh] = ['1', '2', '3', '4'].map((c) =>
+      fixture({ id: c.repeat(64) }),
+    ) as [Session, Session, Session, Session];
+    for (const session of [vanished, idle, touched, fresh]) await store.create(session);
+    await raw.del(keys.session(vanished.id)); // as if Redis had expired it
+    const later = T + 20 * MINUTE;
+    await store.touch(touched.id, { now: later, idleExpiresAt: later + 30 * MINUTE });
+    await store.touch(fresh.id, { now: later, idleExpiresAt: later + 30 * MINUTE });
+
+    const now = T + 31 * MINUTE; // `idle` has been idle for 31 minutes
+    const listed = await store.listByUser('alice', now);
+    expect(listed.map((s) => s.id)).toEqual([touched.id, fresh.id]);
+    expect((await raw.zRange(keys.user('alice'), 0, -1)).sort()).toEqual([touched.id, fresh.id]);
+
+    const afterAbsolute = T + 24 * 60 * MINUTE;
+    expect(await store.listByUser('alice', afterAbsolute)).toEqual([]);
+    expect(await raw.exists(keys.user('alice'))).toBe(0);
+  });
+
+  it('gives a session key a TTL of its remaining life plus the retention, which touch only lengthens', async () => {
+    const { store, keys } = await open({ expiredRetention: 5 * MINUTE });
+    const raw = await rawClient();
+    const session = fixture();
+    await store.create(session);
+    const near = (ms: number) => [ms - 5_000, ms] as const;
+    const between = (value: number, [low, high]: readonly [number, number]) =>
+      value >= low && value <= high;
+    expect(between(await raw.pTTL(keys.session(session.id)), near(35 * MINUTE))).toBe(true);
+    expect(between(await raw.pTTL(keys.user('alice')), near(24 * 60 * MINUTE))).toBe(true);
+
+    await store.touch(session.id, { now: T, idleExpiresAt: T + 60 * MINUTE });
+    expect(between(await raw.pTTL(keys.session(session.id)), near(65 * MINUTE))).toBe(true);
+    await store.touch(session.id, { now: T + MINUTE, idleExpiresAt: T + 45 * MINUTE });
+    expect(between(await raw.pTTL(keys.session(session.id)), near(65 * MINUTE))).toBe(true);
+    expect((await store.get(session.id, T + MINUTE))?.idleExpiresAt).toBe(T + 60 * MINUTE);
+  });
+
+  it('keeps all 500 items when four processes append to one session at once', async () => {
+    const { store, prefix } = await open({ codec: createCodec({ maxBytes: 64 * 1024 }) });
+    const manager = new SessionManager({ store });
+    const { session } = await manager.create({ userId: 'u', data: { items: [] } });
+    const children = ['a', 'b', 'c', 'd'].map((tag) =>
+      spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'test/stores/fixtures/redis-patcher.ts',
+          REDIS_URL,
+          prefix,
+          session.id,
+          tag,
+          '125',
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      ),
+    );
+    cleanups.push(async () => {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    await Promise.all(children.map((child) => nextLine(child, 'ready')));
+    for (const child of children) child.stdin.write('go\n');
+    await Promise.all(children.map((child) => nextLine(child, 'done')));
+
+    const final = await manager.get({ id: session.id });
+    expect(final?.version).toBe(501);
+    const items = final?.data.items as string[];
+    expect(items).toHaveLength(500);
+    expect(new Set(items).size).toBe(500);
+  }, 60_000);
+
+  it('getMany sends every read before any reply comes back, and answers in order', async () => {
+    const proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379));
+    cleanups.push(() => proxy.close());
+    const { store } = await open({ url: proxy.url });
+    const sessions = Array.from({ length: 20 }, (_, n) =>
+      fixture({ id: n.toString(16).padStart(64, '0') }),
+    );
+    for (const session of sessions) await store.create(session);
+    const expired = fixture({ id: 'e'.repeat(64), idleExpiresAt: T + MINUTE });
+    await store.create(expired);
+    const ids = [...sessions.map((s) => s.id), 'f'.repeat(64), expired.id];
+
+    const before = proxy.sent().length;
+    proxy.hold();
+    const pending = store.getMany(ids, T + 2 * MINUTE);
+    const readsSent = () => proxy.sent().slice(before).split('HGETALL').length - 1;
+    await expect.poll(readsSent, { timeout: 2_000 }).toBe(ids.length);
+    proxy.release();
+    expect(await pending).toEqual([...sessions, null, null]);
+  });
+
+  it('fails a command Redis does not answer with StoreUnavailableError, and later replies stay in step', async () => {
+    const proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379));
+    cleanups.push(() => proxy.close());
+    const { store } = await open({ url: proxy.url, commandTimeout: 1_000 });
+    const first = fixture({ id: '1'.repeat(64), data: { n: 1 } });
+    const second = fixture({ id: '2'.repeat(64), data: { n: 2 } });
+    await store.create(first);
+    await store.create(second);
+    proxy.hold();
+    await expect(store.get(first.id, T)).rejects.toBeInstanceOf(StoreUnavailableError);
+    proxy.release();
+    expect(await store.get(second.id, T)).toEqual(second);
+  });
+
+  it('fails fast with StoreUnavailableError while Redis is down and works again once it is back', async () => {
+    const port = await freePort();
+    let server: ChildProcess = await startRedisServer(port);
+    cleanups.push(() => stopRedisServer(server));
+    const { store } = await open({ url: `redis://127.0.0.1:${port}`, commandTimeout: 1_000 });
+    const session = fixture();
+    await store.create(session);
+    expect(await store.get(session.id, T)).toEqual(session);
+
+    await stopRedisServer(server);
+    for (let call = 0; call < 3; call++) {
+      const started = Date.now();
+      await expect(store.get(session.id, T)).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    }
+
+    server = await startRedisServer(port);
+    const answer = () =>
+      store.get(session.id, T).then(
+        () => 'answered',
+        (error: unknown) => (error as Error).name,
+      );
+    await expect.poll(answer, { timeout: 10_000, interval: 100 }).toBe('answered');
+    // The throwaway server keeps nothing on disk, so the session went with it.
+    expect(await store.get(session.id, T)).toBeNull();
+    await store.create(session);
+    expect(await store.get(session.id, T)).toEqual(session);
+  }, 30_000);
+
+  it('refuses to connect to nothing with StoreUnavailableError, and to a missing address with ConfigError', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    await expect(RedisStore.connect({ url, connectTimeout: 300 })).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    await expect(RedisStore.connect({})).rejects.toBeInstanceOf(ConfigError);
+    await expect(
+      RedisStore.connect({ url: REDIS_URL, cluster: { rootNodes: [REDIS_URL] } }),
+    ).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('carries an update that lands on the old id during a rename over to the new id', async () => {
+    const raw = await rawClient();
+    const inner = createCodec();
+    const from = fixture({ id: '1'.repeat(64), data: { cart: ['a'] } });
+    const toId = '2'.repeat(64);
+    const prefix = freshPrefix();
+    const keys = new Keys(prefix);
+    // Between the read of the old record and its retirement, another writer updates it.
+    const codec = encodeHook(inner, (id) => {
+      if (id !== toId) return;
+      const bytes = Buffer.from(inner.encode(from.id, { cart: ['a', 'b'] }));
+      void raw.hSet(keys.session(from.id), { v: '2', d: bytes });
+    });
+    const { store } = await open({ prefix, codec });
+    await store.create(from);
+
+    const renamed = await store.rename(from.id, toId, { now: T, idleExpiresAt: T + 30 * MINUTE });
+    expect(renamed).toMatchObject({ id: toId, version: 2, data: { cart: ['a', 'b'] } });
+    expect(await store.get(toId, T)).toEqual(renamed);
+    expect(await store.get(from.id, T)).toBeNull();
+    expect((await store.listByUser('alice', T)).map((s) => s.id)).toEqual([toId]);
+  });
+
+  it('a rename racing the revocation of the old id leaves neither id alive', async () => {
+    const raw = await rawClient();
+    const inner = createCodec();
+    const from = fixture({ id: '1'.repeat(64) });
+    const toId = '2'.repeat(64);
+    const prefix = freshPrefix();
+    const keys = new Keys(prefix);
+    const codec = encodeHook(inner, (id) => {
+      if (id === toId) void raw.del(keys.session(from.id));
+    });
+    const { store } = await open({ prefix, codec });
+    await store.create(from);
+
+    expect(
+      await store.rename(from.id, toId, { now: T, idleExpiresAt: T + 30 * MINUTE }),
+    ).toBeNull();
+    expect(await store.get(toId, T)).toBeNull();
+    expect(await store.get(from.id, T)).toBeNull();
+    expect(await store.listByUser('alice', T)).toEqual([]);
+  });
+
+  it('a sweep re-scores a touched session it found early and forgets ids whose key is gone', async () => {
+    const { store, keys } = await open();
+    const raw = await rawClient();
+    const touched = fixture({ id: '1'.repeat(64) });
+    const vanished = fixture({ id: '2'.repeat(64) });
+    await store.create(touched);
+    await store.create(vanished);
+    await store.touch(touched.id, { now: T + 20 * MINUTE, idleExpiresAt: T + 50 * MINUTE });
+    await raw.del(keys.session(vanished.id));
+
+    expect(await store.sweepExpired(T + 31 * MINUTE, 10)).toEqual([]);
+    const expiry = (id: string) => raw.zScore(keys.expiry(shardOf(id)), id);
+    const registered = (id: string) => raw.zScore(keys.registry(shardOf(id)), id);
+    expect(await expiry(touched.id)).toBe(T + 50 * MINUTE);
+    expect(await expiry(vanished.id)).toBeNull();
+    expect(await registered(vanished.id)).toBeNull();
+
+    const swept = await store.sweepExpired(T + 51 * MINUTE, 10);
+    expect(swept.map((s) => s.id)).toEqual([touched.id]);
+    expect(await raw.exists(keys.session(touched.id))).toBe(0);
+    expect(await expiry(touched.id)).toBeNull();
+    expect(await registered(touched.id)).toBeNull();
+    expect(await raw.zScore(keys.user('alice'), touched.id)).toBeNull();
+  });
+
+  it('close leaves the sessions for the next store on the same prefix', async () => {
+    const prefix = freshPrefix();
+    const first = await RedisStore.connect({ url: REDIS_URL, prefix });
+    const session = fixture();
+    await first.create(session);
+    await first.close();
+    await first.close();
+    const { store } = await open({ prefix });
+    expect(await store.get(session.id, T)).toEqual(session);
+  });
+});
+
+function encodeHook(inner: SessionCodec, onEncode: (id: string) => void): SessionCodec {
+  return {
+    encode: (id, data) => {
+      onEncode(id);
+      return inner.encode(id, data);
+    },
+    decode: (id, bytes) => inner.decode(id, bytes),
+  };
+}
+
+function nextLine(child: ChildProcess, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      if (buffered.split('\n').includes(line)) {
+        cleanup();
+        resolve(line);
+      }
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`child exited with ${code} before printing ${line}`));
+    };
+    const cleanup = () => {
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    child.stdout?.on('data', onData);
+    child.on('exit', onExit);
+  });
+}
