@@ -75,11 +75,11 @@ const nearCache = summary(await revokeVisibility());
 rmSync(dir, { recursive: true, force: true });
 console.log(`node ${process.version}, ${ROUNDS} rounds, Redis ${REDIS_URL}`);
 console.table({
-  'revoke seen by the other instance (ms)': nearCache,
-  'anchor: raw Redis publish → receive (ms)': anchor,
-  'ratio p50': {
+  'revoke seen by the other instance (ms)': round(nearCache),
+  'anchor: raw Redis publish → receive (ms)': round(anchor),
+  'ratio (near cache / anchor)': round({
     p50: nearCache.p50 / anchor.p50,
     p99: nearCache.p99 / anchor.p99,
     max: nearCache.max / anchor.max,
-  },
+  }),
 });

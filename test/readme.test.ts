@@ -14,7 +14,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function runExample(index: number) {
   const file = join(dir, `example-${index}.mjs`);
-  writeFileSync(file, (examples[index] as string).replaceAll("from 'clawsession'", `from '${dist}'`));
+  writeFileSync(
+    file,
+    (examples[index] as string).replaceAll("from 'clawsession'", `from '${dist}'`),
+  );
   return promisify(execFile)(process.execPath, [file], { cwd: dir });
 }
 

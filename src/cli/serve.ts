@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createGateway, loadConfig } from '../gateway/index.js';
+import { redactUrl } from '../stores/index.js';
 import { version } from './version.js';
 
 /** `clawsession serve`: runs the gateway until SIGTERM or SIGINT. */
@@ -52,7 +53,7 @@ export async function serve(args: string[]): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 
   const address = await gateway.listen();
-  const storeShown = config.store.replace(/\/\/[^@/]*@/, '//***@');
+  const storeShown = redactUrl(config.store);
   process.stdout.write(`clawsession ${version()} listening on ${address} (store ${storeShown})\n`);
   if (gateway.adminTokenGenerated) {
     process.stdout.write(

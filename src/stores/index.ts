@@ -3,9 +3,10 @@ export { type GzipJsonlArchiveOptions, gzipJsonlArchive } from './archive.js';
 export type { Lease, LeaseOutcome } from './lease.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { type InvalidationBus, NearCache, type NearCacheOptions } from './near-cache.js';
-export { openStore, openSweepLease } from './open.js';
+export { openStore, openSweepLease, redactUrl } from './open.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { PostgresLease, type PostgresLeaseOptions } from './postgres-lease.js';
+export { RedisStore, type RedisStoreOptions } from './redis/index.js';
 export {
   RedisInvalidationBus,
   type RedisInvalidationBusOptions,

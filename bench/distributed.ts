@@ -1,0 +1,248 @@
+// Networked stores next to their raw drivers, in one run, on the same servers:
+// - latency (sequential) and throughput (32 in flight) of get / patch / touch for RedisStore,
+//   PostgresStore and TieredStore(Redis, PostgreSQL), each beside a raw GET/SET (Redis) or
+//   SELECT/UPDATE by primary key (PostgreSQL) of the same encoded blob;
+// - bytes per stored session in Redis, indexes included, next to connect-redis for the same session.
+// Run: npx tsx bench/distributed.ts   (needs Redis on 6379 and PostgreSQL on 5432; starts its own
+// throwaway redis-server for the memory figures)
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { RedisStore as ConnectRedisStore } from 'connect-redis';
+import { Pool } from 'pg';
+import { createClient } from 'redis';
+import {
+  createCodec,
+  type SessionData,
+  SessionManager,
+  type SessionStore,
+} from '../src/core/index.js';
+import { PostgresStore } from '../src/stores/postgres.js';
+import { RedisStore } from '../src/stores/redis/index.js';
+import { TieredStore } from '../src/stores/tiered.js';
+import { freePort, startRedisServer, stopRedisServer } from '../test/stores/fixtures/redis.js';
+
+const REDIS_URL = process.env.CLAWSESSION_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const POSTGRES_URL =
+  process.env.CLAWSESSION_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SEQUENTIAL = 2_000;
+const CONCURRENT_OPS = 4_000;
+const IN_FLIGHT = 32;
+const SESSIONS = 200;
+
+const referenceData: SessionData = {
+  user: { id: 'user-4711', name: 'Ada Lovelace', email: 'ada@example.com', roles: ['customer'] },
+  cart: Array.from({ length: 10 }, (_, i) => ({
+    sku: `SKU-${1000 + i}`,
+    qty: 1,
+    priceCents: 999 + i * 250,
+  })),
+};
+const codec = createCodec();
+const prefix = `cs:bench:${randomBytes(3).toString('hex')}:`;
+const schema = `clawsession_bench_${randomBytes(3).toString('hex')}`;
+
+interface Figures {
+  meanUs: number;
+  p99Us: number;
+  opsPerSecond: number;
+}
+
+async function measure(op: (i: number) => Promise<unknown>): Promise<Figures> {
+  for (let i = 0; i < 200; i++) await op(i); // warm-up
+  const samples: number[] = [];
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    const started = performance.now();
+    await op(i);
+    samples.push((performance.now() - started) * 1000);
+  }
+  samples.sort((a, b) => a - b);
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < CONCURRENT_OPS) await op(next++);
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    meanUs: samples.reduce((sum, value) => sum + value, 0) / samples.length,
+    p99Us: samples[Math.floor(samples.length * 0.99)] as number,
+    opsPerSecond: CONCURRENT_OPS / seconds,
+  };
+}
+
+async function storeOps(store: SessionStore) {
+  const manager = new SessionManager({ store, touchThreshold: 0 });
+  const tokens = await Promise.all(
+    Array.from(
+      { length: SESSIONS },
+      async () => (await manager.create({ userId: 'bench', data: referenceData })).token,
+    ),
+  );
+  const token = (i: number) => tokens[i % SESSIONS] as string;
+  const figures = {
+    get: await measure((i) => manager.get(token(i), { touch: false })),
+    patch: await measure((i) =>
+      manager.patch(token(i), [{ op: 'increment', path: '/visits', value: 1 }]),
+    ),
+    touch: await measure((i) => manager.touch(token(i))),
+  };
+  await manager.close();
+  return figures;
+}
+
+async function rawRedisOps() {
+  const client = await createClient({ url: REDIS_URL }).connect();
+  const blob = Buffer.from(codec.encode('x'.repeat(64), referenceData));
+  const key = (i: number) => `${prefix}raw:${i % SESSIONS}`;
+  for (let i = 0; i < SESSIONS; i++) await client.set(key(i), blob);
+  const figures = {
+    get: await measure((i) => client.get(key(i))),
+    patch: await measure((i) => client.set(key(i), blob)),
+    touch: await measure((i) => client.pExpire(key(i), 1_800_000)),
+  };
+  await client.close();
+  return figures;
+}
+
+async function rawPostgresOps() {
+  const pool = new Pool({ connectionString: POSTGRES_URL, max: 10 });
+  await pool.query(`CREATE TABLE ${schema}.raw (id text PRIMARY KEY, data bytea, expires bigint)`);
+  const blob = Buffer.from(codec.encode('x'.repeat(64), referenceData));
+  for (let i = 0; i < SESSIONS; i++)
+    await pool.query(`INSERT INTO ${schema}.raw VALUES ($1, $2, 0)`, [String(i), blob]);
+  const id = (i: number) => String(i % SESSIONS);
+  const figures = {
+    get: await measure((i) => pool.query(`SELECT data FROM ${schema}.raw WHERE id = $1`, [id(i)])),
+    patch: await measure((i) =>
+      pool.query(`UPDATE ${schema}.raw SET data = $2 WHERE id = $1`, [id(i), blob]),
+    ),
+    touch: await measure((i) =>
+      pool.query(`UPDATE ${schema}.raw SET expires = $2 WHERE id = $1`, [id(i), i]),
+    ),
+  };
+  await pool.end();
+  return figures;
+}
+
+async function bytesPerSession() {
+  const port = await freePort();
+  const server = await startRedisServer(port);
+  const url = `redis://127.0.0.1:${port}`;
+  const client = await createClient({ url }).connect();
+  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1]);
+  const count = 1_000;
+  try {
+    const baseline = await usedMemory();
+    const store = await RedisStore.connect({ url, codec });
+    const manager = new SessionManager({ store });
+    for (let i = 0; i < count; i++)
+      await manager.create({ userId: `user-${i}`, data: referenceData });
+    const clawsession = (await usedMemory()) - baseline;
+    const sampleKey = (await client.keys('cs:s*'))[0] as string;
+    const oneKey = Number(await client.memoryUsage(sampleKey));
+    await manager.close();
+    await client.flushAll();
+
+    const before = await usedMemory();
+    const connectRedis = new ConnectRedisStore({ client });
+    for (let i = 0; i < count; i++) {
+      const expires = new Date(Date.now() + 86_400_000);
+      await connectRedis.set(randomBytes(24).toString('base64url'), {
+        cookie: {
+          originalMaxAge: 86_400_000,
+          expires,
+          httpOnly: true,
+          path: '/',
+          secure: true,
+          sameSite: 'lax',
+        },
+        userId: `user-${i}`,
+        ...referenceData,
+      } as never);
+    }
+    const connect = (await usedMemory()) - before;
+    const connectKey = (await client.keys('sess:*'))[0] as string;
+    return {
+      clawsession: { perSession: clawsession / count, sessionKeyOnly: oneKey },
+      connectRedis: {
+        perSession: connect / count,
+        sessionKeyOnly: Number(await client.memoryUsage(connectKey)),
+      },
+    };
+  } finally {
+    await client.close();
+    await stopRedisServer(server);
+  }
+}
+
+function row(name: string, op: string, store: Figures, anchor: Figures) {
+  return {
+    store: name,
+    op,
+    'mean µs': Math.round(store.meanUs),
+    'p99 µs': Math.round(store.p99Us),
+    'ops/s (32 in flight)': Math.round(store.opsPerSecond),
+    'anchor mean µs': Math.round(anchor.meanUs),
+    'anchor ops/s': Math.round(anchor.opsPerSecond),
+    'latency ratio': Number((store.meanUs / anchor.meanUs).toFixed(2)),
+    'throughput ratio': Number((store.opsPerSecond / anchor.opsPerSecond).toFixed(2)),
+  };
+}
+
+const admin = new Pool({ connectionString: POSTGRES_URL });
+await admin.query(`CREATE SCHEMA ${schema}`);
+try {
+  const redisAnchor = await rawRedisOps();
+  const postgresAnchor = await rawPostgresOps();
+  const redis = await storeOps(await RedisStore.connect({ url: REDIS_URL, prefix, codec }));
+  const postgres = await storeOps(
+    await PostgresStore.connect({ connectionString: POSTGRES_URL, schema, codec }),
+  );
+  const tiered = await storeOps(
+    new TieredStore(
+      await RedisStore.connect({ url: REDIS_URL, prefix: `${prefix}t:`, codec }),
+      await PostgresStore.connect({
+        connectionString: POSTGRES_URL,
+        schema,
+        table: 'tiered',
+        codec,
+      }),
+    ),
+  );
+  const rows = [];
+  for (const op of ['get', 'patch', 'touch'] as const) {
+    rows.push(row('RedisStore', op, redis[op], redisAnchor[op]));
+    rows.push(row('PostgresStore', op, postgres[op], postgresAnchor[op]));
+    rows.push(row('Tiered(Redis, PG)', op, tiered[op], redisAnchor[op]));
+  }
+  console.log(
+    `node ${process.version}; ${SEQUENTIAL} sequential ops, then ${CONCURRENT_OPS} with ${IN_FLIGHT} in flight`,
+  );
+  console.log(
+    'anchors: raw GET / SET / PEXPIRE of the same blob (Redis, and Tiered), raw SELECT / UPDATE by pk (PostgreSQL)',
+  );
+  console.table(rows);
+  const bytes = await bytesPerSession();
+  console.log(
+    'bytes per stored session in Redis (user + 10-item cart), 1,000 sessions, used_memory delta:',
+  );
+  console.table({
+    clawsession: { ...bytes.clawsession },
+    'connect-redis 9': { ...bytes.connectRedis },
+    ratio: {
+      perSession: Number((bytes.clawsession.perSession / bytes.connectRedis.perSession).toFixed(2)),
+      sessionKeyOnly: Number(
+        (bytes.clawsession.sessionKeyOnly / bytes.connectRedis.sessionKeyOnly).toFixed(2),
+      ),
+    },
+  });
+} finally {
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
+  const cleanup = await createClient({ url: REDIS_URL }).connect();
+  for await (const keys of cleanup.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+    if (keys.length > 0) await cleanup.unlink(keys);
+  }
+  await cleanup.close();
+}
