@@ -62,6 +62,7 @@ export class TieredStore implements SessionStore {
   }
 
   async get(id: string, now: number): Promise<Session | null> {
+    if (this.#staleInHot.has(id)) await this.#evict(id);
     const cached = this.#staleInHot.has(id)
       ? null
       : await this.#hot('get', (hot) => hot.get(id, now));
@@ -195,7 +196,7 @@ export class TieredStore implements SessionStore {
     if (this.#retrying) return;
     this.#retrying = true;
     try {
-      for (const id of [...this.#staleInHot]) await this.#evict(id);
+      for (const id of [...this.#staleInHot]) if (this.#staleInHot.has(id)) await this.#evict(id);
     } finally {
       this.#retrying = false;
     }
