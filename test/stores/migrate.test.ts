@@ -1,12 +1,15 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { Pool } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCodec, SessionManager } from '../../src/core/index.js';
-import { MemoryStore, SqliteStore } from '../../src/stores/index.js';
+import { MemoryStore, openStore, SqliteStore } from '../../src/stores/index.js';
 import { copySessions } from '../../src/stores/migrate.js';
+import { dropKeys, REDIS_URL } from './fixtures/redis.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-migrate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,6 +86,42 @@ describe('clawsession migrate', () => {
     const copied = new SessionManager({ store: new SqliteStore({ filename: to }) });
     for (const { token } of issued) expect(await copied.get(token)).not.toBeNull();
     await copied.close();
+  });
+
+  it('moves the embedded SQLite store into Redis and PostgreSQL (tiered) through the CLI', async () => {
+    const from = freshFile();
+    const manager = new SessionManager({ store: new SqliteStore({ filename: from }) });
+    const issued = await Promise.all(
+      Array.from({ length: 30 }, (_, n) => manager.create({ userId: `u${n % 5}`, data: { n } })),
+    );
+    await manager.close();
+    const run = randomBytes(4).toString('hex');
+    const postgres =
+      process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const target = `tiered:${REDIS_URL}?prefix=cs:test:migrate:${run}:|${postgres}?schema=clawsession_migrate_${run}`;
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, [
+        resolve('dist/cli/main.js'),
+        'migrate',
+        '--from',
+        `sqlite:${from}`,
+        '--to',
+        target,
+        '--batch-size',
+        '7',
+      ]);
+      expect(JSON.parse(stdout)).toMatchObject({ done: true, copied: 30, verified: 30 });
+      const copied = new SessionManager({ store: await openStore(target) });
+      for (const [n, { token }] of issued.entries())
+        expect((await copied.get(token))?.data).toEqual({ n });
+      expect(await copied.listForUser('u1')).toHaveLength(6);
+      await copied.close();
+    } finally {
+      const admin = new Pool({ connectionString: postgres });
+      await admin.query(`DROP SCHEMA IF EXISTS clawsession_migrate_${run} CASCADE`);
+      await admin.end();
+      await dropKeys(REDIS_URL, `cs:test:migrate:${run}:`);
+    }
   });
 
   it('refuses a missing --to with exit code 2', async () => {
