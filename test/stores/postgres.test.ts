@@ -182,10 +182,8 @@ describe('PostgresStore', () => {
         [
           '--import',
           'tsx',
-          'test/stores/fixtures/postgres-patcher.ts',
-          url,
-          schema,
-          table,
+          'test/stores/fixtures/store-patcher.ts',
+          `${url}?schema=${schema}&table=${table}`,
           session.id,
           tag,
           '500',

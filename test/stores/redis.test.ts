@@ -122,9 +122,8 @@ describe('RedisStore', () => {
         [
           '--import',
           'tsx',
-          'test/stores/fixtures/redis-patcher.ts',
-          REDIS_URL,
-          prefix,
+          'test/stores/fixtures/store-patcher.ts',
+          `${REDIS_URL}?prefix=${prefix}`,
           session.id,
           tag,
           '500',
