@@ -124,6 +124,8 @@ export class TieredStore implements SessionStore {
     await this.flushTouches();
     const swept = await this.durable.sweepExpired(now, limit, archive);
     await Promise.all(swept.map((session) => this.#evict(session.id)));
+    // The hot tier's own expiry bookkeeping needs its sweep too; the durable tier already archived.
+    await this.#hot('sweep', (hot) => hot.sweepExpired(now, limit));
     return swept;
   }
 
