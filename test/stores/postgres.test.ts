@@ -1,8 +1,6 @@
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -17,6 +15,7 @@ import {
 import { PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.js';
 import { PostgresLease } from '../../src/stores/postgres-lease.js';
 import { describeSessionStore } from '../conformance/session-store.js';
+import { appendFromProcesses } from '../support/patch-processes.js';
 
 // A real server, always: without one these tests fail (in CI and locally), they are never skipped.
 const url = process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -176,28 +175,12 @@ describe('PostgresStore', () => {
     const table = freshTable();
     const manager = new SessionManager({ store: await opened({ table }) });
     const { token, session } = await manager.create({ userId: 'u', data: { items: [] } });
-    const children = ['p1', 'p2'].map((tag) =>
-      spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'test/stores/fixtures/store-patcher.ts',
-          `${url}?schema=${schema}&table=${table}`,
-          session.id,
-          tag,
-          '500',
-        ],
-        { stdio: ['pipe', 'pipe', 'inherit'] },
-      ),
+    await appendFromProcesses(
+      `${url}?schema=${schema}&table=${table}`,
+      session.id,
+      ['p1', 'p2'],
+      500,
     );
-    cleanups.push(async () => {
-      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    await Promise.all(children.map((child) => nextLine(child, 'ready')));
-    for (const child of children) child.stdin.write('go\n');
-    const results = await Promise.all(children.map((child) => nextLine(child, 'done')));
-    expect(results).toEqual(['done', 'done']);
 
     const final = await manager.get(token);
     expect(final?.version).toBe(1001);
@@ -384,33 +367,6 @@ describe('PostgresStore', () => {
     await expect(own.get('a'.repeat(64), Date.now())).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 });
-
-/** Resolves with `line` once the child prints it; rejects if the child exits first. */
-function nextLine(
-  child: ChildProcessByStdio<Writable, Readable, null>,
-  line: string,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      if (buffered.split('\n').includes(line)) {
-        cleanup();
-        resolve(line);
-      }
-    };
-    const onExit = (code: number | null) => {
-      cleanup();
-      reject(new Error(`child exited with ${code} before printing ${line}`));
-    };
-    const cleanup = () => {
-      child.stdout.off('data', onData);
-      child.off('exit', onExit);
-    };
-    child.stdout.on('data', onData);
-    child.on('exit', onExit);
-  });
-}
 
 /** A TCP proxy to the server that can silently drop everything, like a network partition. */
 async function blackHoleProxy(upstream: URL) {

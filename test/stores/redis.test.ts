@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createClient } from 'redis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -12,6 +12,7 @@ import {
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.js';
 import { Keys, shardOf } from '../../src/stores/redis/layout.js';
 import { describeSessionStore } from '../conformance/session-store.js';
+import { appendFromProcesses } from '../support/patch-processes.js';
 import {
   dropKeys,
   freePort,
@@ -116,27 +117,7 @@ describe('RedisStore', () => {
     const { store, prefix } = await open({ codec: createCodec({ maxBytes: 64 * 1024 }) });
     const manager = new SessionManager({ store });
     const { session } = await manager.create({ userId: 'u', data: { items: [] } });
-    const children = ['a', 'b'].map((tag) =>
-      spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'test/stores/fixtures/store-patcher.ts',
-          `${REDIS_URL}?prefix=${prefix}`,
-          session.id,
-          tag,
-          '500',
-        ],
-        { stdio: ['pipe', 'pipe', 'inherit'] },
-      ),
-    );
-    cleanups.push(async () => {
-      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    await Promise.all(children.map((child) => nextLine(child, 'ready')));
-    for (const child of children) child.stdin.write('go\n');
-    await Promise.all(children.map((child) => nextLine(child, 'done')));
+    await appendFromProcesses(`${REDIS_URL}?prefix=${prefix}`, session.id, ['a', 'b'], 500);
 
     const final = await manager.get({ id: session.id });
     expect(final?.version).toBe(1001);
@@ -309,27 +290,4 @@ function encodeHook(inner: SessionCodec, onEncode: (id: string) => void): Sessio
     },
     decode: (id, bytes) => inner.decode(id, bytes),
   };
-}
-
-function nextLine(child: ChildProcess, line: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      if (buffered.split('\n').includes(line)) {
-        cleanup();
-        resolve(line);
-      }
-    };
-    const onExit = (code: number | null) => {
-      cleanup();
-      reject(new Error(`child exited with ${code} before printing ${line}`));
-    };
-    const cleanup = () => {
-      child.stdout?.off('data', onData);
-      child.off('exit', onExit);
-    };
-    child.stdout?.on('data', onData);
-    child.on('exit', onExit);
-  });
 }
