@@ -184,34 +184,20 @@ function memoryAnchor(): Record<Op, Side> {
 
 // ---- SQLite anchor: the store's table, driven by hand with prepared statements -----------------
 
-const ANCHOR_SCHEMA = `
-  CREATE TABLE sessions (
-    id TEXT PRIMARY KEY NOT NULL,
-    user_id TEXT NOT NULL,
-    data BLOB NOT NULL,
-    version INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    last_active_at INTEGER NOT NULL,
-    idle_expires_at INTEGER NOT NULL,
-    absolute_expires_at INTEGER NOT NULL,
-    expires_at INTEGER GENERATED ALWAYS AS (min(idle_expires_at, absolute_expires_at)) VIRTUAL,
-    ip TEXT,
-    user_agent TEXT
-  ) STRICT, WITHOUT ROWID;
-  CREATE INDEX sessions_by_user ON sessions (user_id, created_at);
-  CREATE INDEX sessions_by_expiry ON sessions (expires_at);`;
-
 interface SqliteRow {
   id: string;
   data: Buffer;
   version: number;
 }
 
-function sqliteAnchor(filename: string): { sides: Record<Op, Side>; db: Database.Database } {
+async function sqliteAnchor(
+  filename: string,
+): Promise<{ sides: Record<Op, Side>; db: Database.Database }> {
+  // The store creates its own schema on open, so the anchor drives exactly the store's table.
+  await new SqliteStore({ filename }).close();
   const db = new Database(filename);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.exec(ANCHOR_SCHEMA);
   const insert = db.prepare(
     `INSERT INTO sessions (id, user_id, data, version, created_at, last_active_at,
        idle_expires_at, absolute_expires_at, ip, user_agent)
@@ -333,7 +319,7 @@ async function main(): Promise<void> {
       () => memoryStore.close(),
       () => sqliteStore.close(),
     );
-    const anchorSqlite = sqliteAnchor(join(dir, 'anchor.db'));
+    const anchorSqlite = await sqliteAnchor(join(dir, 'anchor.db'));
     closers.push(() => void anchorSqlite.db.close());
 
     const suites: [string, Suite][] = [
