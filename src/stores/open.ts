@@ -97,8 +97,9 @@ export async function openSweepLease(url: string): Promise<Lease | null> {
     return RedisLease.connect({ url: splitQuery(url, ['prefix']).base });
   }
   if (scheme === 'redis+cluster:') {
-    // A lease is one key: any node routes it, so the first root node's own server holds it only if it owns the slot.
-    return null;
+    return RedisLease.connect({
+      cluster: { rootNodes: clusterNodes(splitQuery(url, ['prefix']).base) },
+    });
   }
   if (scheme === 'tiered:') return openSweepLease(url.slice(scheme.length).split('|')[1] ?? '');
   return null;

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { createClient, type RedisClientType } from 'redis';
-import { StoreUnavailableError } from '../core/index.js';
+import { createClient, createCluster, type RedisClientType } from 'redis';
+import { ConfigError, StoreUnavailableError } from '../core/index.js';
 import type { Lease, LeaseOutcome } from './lease.js';
 import { connectOrFail } from './redis-connect.js';
 
 export interface RedisLeaseOptions {
-  url: string;
+  /** A standalone server. Give this or `cluster`. */
+  url?: string;
+  /** Some nodes of a Redis Cluster; the lease key is routed to the node that owns its slot. */
+  cluster?: { rootNodes: readonly string[] };
   /** How long a holder that stops renewing (crashed, partitioned) keeps the lease, in ms. Default 30,000. */
   ttl?: number;
   /** Key prefix. Default `cs:lease:`. */
@@ -20,26 +23,37 @@ const RENEW =
 const RELEASE =
   "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
+/** What a lease needs of a standalone or cluster client: both route these by key. */
+type LeaseClient = Pick<RedisClientType, 'set' | 'eval' | 'close'>;
+
 /**
  * A lease in Redis for work that exactly one instance should do at a time
  * (sweeps). Taken with SET NX PX and renewed at a third of its ttl while the
  * work runs; a holder that dies stops renewing and the lease expires.
  */
 export class RedisLease implements Lease {
-  readonly #client: RedisClientType;
+  readonly #client: LeaseClient;
   readonly #ttl: number;
   readonly #prefix: string;
 
-  private constructor(client: RedisClientType, options: RedisLeaseOptions) {
+  private constructor(client: LeaseClient, options: RedisLeaseOptions) {
     this.#client = client;
     this.#ttl = options.ttl ?? 30_000;
     this.#prefix = options.prefix ?? 'cs:lease:';
   }
 
   static async connect(options: RedisLeaseOptions): Promise<RedisLease> {
-    const client = createClient({ url: options.url, disableOfflineQueue: true });
+    if ((options.url === undefined) === (options.cluster === undefined)) {
+      throw new ConfigError('a Redis lease needs exactly one of url or cluster');
+    }
+    const client = options.cluster
+      ? createCluster({
+          rootNodes: options.cluster.rootNodes.map((url) => ({ url })),
+          defaults: { disableOfflineQueue: true },
+        })
+      : createClient({ url: options.url, disableOfflineQueue: true });
     await connectOrFail(client, 'leases', options.connectTimeout);
-    return new RedisLease(client as RedisClientType, options);
+    return new RedisLease(client as unknown as LeaseClient, options);
   }
 
   /** Runs `fn` if the lease `name` is free, else returns `{ acquired: false }` at once. */

@@ -62,6 +62,14 @@ describe('openStore', () => {
     expect(redis).not.toBeNull();
     await redis?.close();
     expect(await openSweepLease(`${POSTGRES_URL}?schema=x`)).not.toBeNull();
+    const cluster = await openSweepLease(
+      `redis+cluster://${CLUSTER_ROOT_NODES.map((node) => node.replace('redis://', '')).join(',')}`,
+    );
+    expect(await cluster?.run('open-test', async () => 'ran')).toEqual({
+      acquired: true,
+      value: 'ran',
+    });
+    await cluster?.close();
     expect(await openSweepLease('sqlite:./x.db')).toBeNull();
     expect(await openSweepLease('memory:')).toBeNull();
   });

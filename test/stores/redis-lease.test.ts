@@ -1,7 +1,8 @@
 import { createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../../src/core/index.js';
+import { ConfigError, StoreUnavailableError } from '../../src/core/index.js';
 import { RedisLease } from '../../src/stores/redis-lease.js';
+import { CLUSTER_ROOT_NODES } from './fixtures/redis.js';
 
 const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const opened: RedisLease[] = [];
@@ -56,6 +57,25 @@ describe('RedisLease', () => {
     await expect
       .poll(() => b.run('crashed', async () => 'b'), { timeout: 3_000, interval: 50 })
       .toEqual({ acquired: true, value: 'b' });
+  });
+
+  it('on a Redis Cluster, too, lets exactly one instance hold the lease', async () => {
+    const cluster = { rootNodes: CLUSTER_ROOT_NODES };
+    const a = await RedisLease.connect({ cluster, prefix });
+    const b = await RedisLease.connect({ cluster, prefix });
+    opened.push(a, b);
+    const outcome = await a.run('cluster-sweep', async () =>
+      b.run('cluster-sweep', async () => 'b ran'),
+    );
+    expect(outcome).toEqual({ acquired: true, value: { acquired: false } });
+    expect(await b.run('cluster-sweep', async () => 'b ran')).toEqual({
+      acquired: true,
+      value: 'b ran',
+    });
+  });
+
+  it('needs exactly one of url or cluster', async () => {
+    await expect(RedisLease.connect({})).rejects.toBeInstanceOf(ConfigError);
   });
 
   it('reports an unreachable Redis as StoreUnavailableError', async () => {
