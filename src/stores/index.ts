@@ -11,6 +11,7 @@ export {
   RedisInvalidationBus,
   type RedisInvalidationBusOptions,
 } from './redis-invalidation-bus.js';
+export { connectOrFail } from './redis-connect.js';
 export { RedisLease, type RedisLeaseOptions } from './redis-lease.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { TieredStore, type TieredStoreOptions } from './tiered.js';

@@ -1,0 +1,199 @@
+import { randomBytes } from 'node:crypto';
+import { base64url, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { createClient } from 'redis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/core/index.js';
+import {
+  AccessTokens,
+  MemoryTokenDenylist,
+  RedisTokenDenylist,
+  SigningKeys,
+  TokenExpiredError,
+  TokenInvalidError,
+  TokenRevokedError,
+} from '../../src/tokens/index.js';
+
+const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const denyPrefix = `cs:test:deny:${randomBytes(4).toString('hex')}:`;
+afterAll(async () => {
+  const client = await createClient({ url: REDIS_URL }).connect();
+  for await (const keys of client.scanIterator({ MATCH: `${denyPrefix}*` }))
+    if (keys.length) await client.unlink(keys);
+  await client.close();
+});
+
+const MINUTE = 60_000;
+
+async function setup(options: { algorithm?: 'EdDSA' | 'ES256' } = {}) {
+  const clock = { now: Date.UTC(2026, 10, 24, 12) };
+  const keys = await SigningKeys.generate({ algorithm: options.algorithm, clock: () => clock.now });
+  const tokens = new AccessTokens({
+    keys,
+    issuer: 'https://gateway.example',
+    audience: 'orders-service',
+    ttl: 5 * MINUTE,
+    clockSkew: 30_000,
+    denylist: new MemoryTokenDenylist(),
+    clock: () => clock.now,
+  });
+  return { clock, keys, tokens };
+}
+
+/** Splits a compact JWS and re-joins it with one part replaced. */
+function replacePart(token: string, index: 0 | 1 | 2, value: string): string {
+  const parts = token.split('.');
+  parts[index] = value;
+  return parts.join('.');
+}
+
+const encodeJson = (value: unknown) => base64url.encode(JSON.stringify(value));
+
+describe('AccessTokens', () => {
+  for (const algorithm of ['EdDSA', 'ES256'] as const) {
+    it(`issues a ${algorithm} token with kid and typ that verifies to its claims`, async () => {
+      const { tokens, keys } = await setup({ algorithm });
+      const { token, claims } = await tokens.issue({
+        userId: 'alice',
+        sessionId: 's1',
+        scope: ['orders:read'],
+      });
+      const header = JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString());
+      expect(header).toEqual({ alg: algorithm, kid: keys.current().kid, typ: 'at+jwt' });
+      expect(await tokens.verify(token)).toEqual(claims);
+      expect(claims).toMatchObject({
+        sub: 'alice',
+        sid: 's1',
+        scope: ['orders:read'],
+        aud: 'orders-service',
+      });
+      expect(claims.exp - claims.iat).toBe(300);
+    });
+  }
+
+  it('refuses every tampered or foreign token', async () => {
+    const { tokens, clock } = await setup();
+    const { token } = await tokens.issue({ userId: 'alice', sessionId: 's1' });
+    const [header, payload] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    const other = await setup();
+    const foreign = (await other.tokens.issue({ userId: 'alice', sessionId: 's1' })).token;
+    const publicJwk = await exportJWK(
+      (await generateKeyPair('EdDSA', { crv: 'Ed25519' })).publicKey,
+    );
+    const hmacWithPublicKey = await new SignJWT(claims)
+      .setProtectedHeader({
+        alg: 'HS256',
+        kid: JSON.parse(Buffer.from(header, 'base64url').toString()).kid,
+        typ: 'at+jwt',
+      })
+      .sign(new TextEncoder().encode(JSON.stringify(publicJwk)));
+    const wrongAudience = await new AccessTokens({
+      keys: (await setup()).keys,
+      issuer: 'https://gateway.example',
+      audience: 'billing-service',
+      clock: () => clock.now,
+    }).issue({ userId: 'alice', sessionId: 's1' });
+
+    const cases: [string, string][] = [
+      ['changed payload', replacePart(token, 1, encodeJson({ ...claims, sub: 'mallory' }))],
+      ['alg none', `${encodeJson({ alg: 'none', typ: 'at+jwt' })}.${payload}.`],
+      ['HMAC signed with the public key (alg confusion)', hmacWithPublicKey],
+      ['signed by another key set (unknown kid)', foreign],
+      ['wrong audience', wrongAudience.token],
+      ['truncated signature', token.slice(0, -5)],
+      ['not a JWT', 'hello'],
+      ['empty', ''],
+    ];
+    for (const [what, candidate] of cases) {
+      await expect(tokens.verify(candidate), what).rejects.toBeInstanceOf(TokenInvalidError);
+    }
+    // A verifier for another audience refuses ours too.
+    const billing = new AccessTokens({
+      keys: (await setup()).keys,
+      issuer: 'https://gateway.example',
+      audience: 'billing-service',
+      clock: () => clock.now,
+    });
+    await expect(billing.verify(token)).rejects.toBeInstanceOf(TokenInvalidError);
+  });
+
+  it('honours the expiry with the configured clock skew', async () => {
+    const { tokens, clock } = await setup();
+    const { token } = await tokens.issue({ userId: 'alice', sessionId: 's1' });
+    clock.now += 5 * MINUTE + 20_000; // past exp, within 30 s of skew
+    await expect(tokens.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+    clock.now += 15_000;
+    await expect(tokens.verify(token)).rejects.toBeInstanceOf(TokenExpiredError);
+  });
+
+  it('keeps verifying tokens of a rotated-out key until it retires, and the JWKS follows', async () => {
+    const { tokens, keys, clock } = await setup();
+    const old = await tokens.issue({ userId: 'alice', sessionId: 's1' });
+    const oldKid = keys.current().kid;
+    await keys.rotate(5 * MINUTE + 30_000);
+    expect(keys.current().kid).not.toBe(oldKid);
+    expect(keys.jwks().keys.map((key) => key.kid)).toEqual([keys.current().kid, oldKid]);
+    expect(keys.jwks().keys.every((key) => key.d === undefined && key.use === 'sig')).toBe(true);
+    await expect(tokens.verify(old.token)).resolves.toMatchObject({ jti: old.claims.jti });
+
+    clock.now += 5 * MINUTE + 30_000;
+    expect(keys.jwks().keys.map((key) => key.kid)).toEqual([keys.current().kid]);
+    await expect(tokens.verify(old.token)).rejects.toBeInstanceOf(TokenInvalidError);
+    const later = await tokens.issue({ userId: 'alice', sessionId: 's1' });
+    await expect(tokens.verify(later.token)).resolves.toMatchObject({ jti: later.claims.jti });
+  });
+
+  it('refuses a revoked token until it would have expired', async () => {
+    const { tokens } = await setup();
+    const kept = await tokens.issue({ userId: 'alice', sessionId: 's1' });
+    const revoked = await tokens.issue({ userId: 'alice', sessionId: 's1' });
+    await tokens.revoke(revoked.claims);
+    await expect(tokens.verify(revoked.token)).rejects.toBeInstanceOf(TokenRevokedError);
+    await expect(tokens.verify(kept.token)).resolves.toMatchObject({ jti: kept.claims.jti });
+  });
+
+  it('shares revocations between instances through Redis', async () => {
+    const clock = { now: Date.now() };
+    const keys = await SigningKeys.generate({ clock: () => clock.now });
+    const instance = async () =>
+      new AccessTokens({
+        keys,
+        issuer: 'gw',
+        audience: 'svc',
+        clock: () => clock.now,
+        denylist: await RedisTokenDenylist.connect({ url: REDIS_URL, prefix: denyPrefix }),
+      });
+    const [a, b] = [await instance(), await instance()];
+    const { token, claims } = await a.issue({ userId: 'alice', sessionId: 's1' });
+    await expect(b.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+    await a.revoke(claims);
+    await expect(b.verify(token)).rejects.toBeInstanceOf(TokenRevokedError);
+    const client = await createClient({ url: REDIS_URL }).connect();
+    const ttl = await client.pTTL(`${denyPrefix}${claims.jti}`);
+    await client.close();
+    expect(ttl).toBeGreaterThan(5 * MINUTE);
+    expect(ttl).toBeLessThanOrEqual(5 * MINUTE + 31_000);
+  });
+
+  it('signs with a private key from configuration', async () => {
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    const jwk = await exportJWK(privateKey);
+    const keys = await SigningKeys.fromPrivateJwk(jwk);
+    const tokens = new AccessTokens({ keys, issuer: 'gw', audience: 'svc' });
+    const { token } = await tokens.issue({ userId: 'u', sessionId: 's' });
+    await expect(tokens.verify(token)).resolves.toMatchObject({ sub: 'u' });
+    expect(keys.jwks().keys[0]?.x).toBe(jwk.x);
+  });
+
+  it('refuses bad input to issue and a revoke without a denylist', async () => {
+    const { tokens, keys } = await setup();
+    await expect(tokens.issue({ userId: '', sessionId: 's' })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    const plain = new AccessTokens({ keys, issuer: 'gw', audience: 'svc' });
+    await expect(plain.revoke({ jti: 'x', exp: 1 })).rejects.toBeInstanceOf(ValidationError);
+    expect(() => new AccessTokens({ keys, issuer: 'gw', audience: 'svc', ttl: 10 })).toThrow(
+      ValidationError,
+    );
+  });
+});
