@@ -19,3 +19,23 @@ export class TokenRevokedError extends ClawsessionError {
     super('ERR_TOKEN_REVOKED', message);
   }
 }
+
+/** The refresh token is malformed, unknown, expired, or its session has ended. */
+export class RefreshTokenInvalidError extends ClawsessionError {
+  constructor(message = 'refresh token is invalid') {
+    super('ERR_REFRESH_TOKEN_INVALID', message);
+  }
+}
+
+/**
+ * A refresh token that had already been rotated was used again outside the
+ * grace window: someone holds a stolen copy. The family and its session are revoked.
+ */
+export class RefreshTokenReusedError extends ClawsessionError {
+  constructor() {
+    super(
+      'ERR_REFRESH_TOKEN_REUSED',
+      'refresh token was already used; the session has been revoked',
+    );
+  }
+}
