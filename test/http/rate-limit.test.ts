@@ -1,0 +1,458 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createClient, createCluster } from 'redis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError, ValidationError } from '../../src/core/index.js';
+import { toErrorResponse } from '../../src/gateway/errors.js';
+import {
+  consumeAll,
+  MemoryRateLimiter,
+  RateLimitedError,
+  type RateLimiter,
+  type RateLimitPolicy,
+  type RateLimitResult,
+  RedisRateLimiter,
+  type RedisRateLimiterOptions,
+  rateLimitedResponse,
+  rateLimitHeaders,
+} from '../../src/http/rate-limit/index.js';
+import {
+  CLUSTER_ROOT_NODES,
+  dropClusterKeys,
+  dropKeys,
+  freePort,
+  freshPrefix,
+  REDIS_URL,
+  RUN_PREFIX,
+  startProxy,
+} from '../stores/fixtures/redis.js';
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+const T = Date.UTC(2026, 0, 1);
+
+/** A clock that moves only when told, so no test waits for a window to pass. */
+function manualClock(start = T) {
+  let now = start;
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}
+
+type Clock = ReturnType<typeof manualClock>;
+/** A new limiter over fresh, empty keys. */
+type MakeLimiter = (policy: RateLimitPolicy, clock: Clock) => RateLimiter;
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+afterAll(async () => {
+  await dropKeys(REDIS_URL, RUN_PREFIX);
+  await dropClusterKeys(CLUSTER_ROOT_NODES, RUN_PREFIX);
+});
+
+function describeRateLimiter(name: string, setUp: () => Promise<MakeLimiter>) {
+  describe(name, () => {
+    let make: MakeLimiter;
+    beforeAll(async () => {
+      make = await setUp();
+    });
+
+    it('allows up to the limit, then refuses until the oldest charge leaves the window', async () => {
+      const clock = manualClock();
+      const limiter = make({ limit: 3, windowMs: MINUTE }, clock);
+      const remaining: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const result = await limiter.consume('login:ip:203.0.113.9');
+        expect(result.allowed).toBe(true);
+        remaining.push(result.remaining);
+        clock.advance(SECOND);
+      }
+      expect(remaining).toEqual([2, 1, 0]);
+
+      clock.advance(2 * SECOND); // now T + 5 s; charges at T, T + 1 s, T + 2 s
+      expect(await limiter.consume('login:ip:203.0.113.9')).toEqual({
+        key: 'login:ip:203.0.113.9',
+        allowed: false,
+        limit: 3,
+        remaining: 0,
+        retryAfterMs: 55 * SECOND,
+        resetMs: 57 * SECOND,
+      });
+      clock.advance(55 * SECOND - 1);
+      const early = await limiter.consume('login:ip:203.0.113.9');
+      expect(early).toMatchObject({ allowed: false, retryAfterMs: 1 });
+      clock.advance(1);
+      expect(await limiter.consume('login:ip:203.0.113.9')).toMatchObject({
+        allowed: true,
+        remaining: 0,
+      });
+    });
+
+    it('the window slides: each charge frees its unit exactly one window after it was made', async () => {
+      const clock = manualClock();
+      const limiter = make({ limit: 2, windowMs: 10 * SECOND }, clock);
+      await limiter.consume('k'); // T
+      clock.advance(6 * SECOND);
+      await limiter.consume('k'); // T + 6 s
+      clock.advance(2 * SECOND);
+      expect(await limiter.consume('k')).toMatchObject({
+        allowed: false,
+        retryAfterMs: 2 * SECOND,
+      });
+      clock.advance(2 * SECOND); // T + 10 s: the first charge has left, the second has not
+      expect(await limiter.consume('k')).toMatchObject({ allowed: true, remaining: 0 });
+      clock.advance(2 * SECOND);
+      expect(await limiter.consume('k')).toMatchObject({
+        allowed: false,
+        retryAfterMs: 4 * SECOND, // the charge at T + 6 s leaves at T + 16 s
+        resetMs: 8 * SECOND, // the charge at T + 10 s leaves at T + 20 s
+      });
+    });
+
+    it('charges a cost of several units, and refuses one that does not fit without charging it', async () => {
+      const clock = manualClock();
+      const limiter = make({ limit: 5, windowMs: MINUTE }, clock);
+      expect(await limiter.consume('k', 3)).toMatchObject({ allowed: true, remaining: 2 });
+      clock.advance(SECOND);
+      expect(await limiter.consume('k', 2)).toMatchObject({ allowed: true, remaining: 0 });
+      clock.advance(SECOND);
+      // 4 units must leave: the first charge's 3 at T + 60 s and the second's 2 at T + 61 s.
+      expect(await limiter.consume('k', 4)).toMatchObject({
+        allowed: false,
+        remaining: 0,
+        retryAfterMs: 59 * SECOND,
+      });
+      clock.advance(58 * SECOND); // T + 60 s: the 3 units have left
+      expect(await limiter.consume('k', 3)).toMatchObject({ allowed: true, remaining: 0 });
+    });
+
+    it('a cost that is not an integer from 1 to the limit is a ValidationError', async () => {
+      const limiter = make({ limit: 5, windowMs: MINUTE }, manualClock());
+      for (const cost of [0, -1, 1.5, 6, Number.NaN])
+        await expect(limiter.consume('k', cost)).rejects.toBeInstanceOf(ValidationError);
+      await expect(limiter.consume('')).rejects.toBeInstanceOf(ValidationError);
+    });
+
+    it('keeps keys apart, and reset forgets one key only', async () => {
+      const clock = manualClock();
+      const limiter = make({ limit: 1, windowMs: MINUTE }, clock);
+      const long = `login:account:${'a'.repeat(10_000)}`;
+      for (const key of ['a', 'b', long, `${long}b`])
+        expect((await limiter.consume(key)).allowed).toBe(true);
+      expect((await limiter.consume(long)).allowed).toBe(false);
+      await limiter.reset('a');
+      expect((await limiter.consume('a')).allowed).toBe(true);
+      expect((await limiter.consume('b')).allowed).toBe(false);
+    });
+
+    it('refund takes back an allowed charge; refunding a refusal changes nothing', async () => {
+      const clock = manualClock();
+      const limiter = make({ limit: 2, windowMs: MINUTE }, clock);
+      const first = await limiter.consume('k');
+      await limiter.consume('k');
+      const refused = await limiter.consume('k');
+      await limiter.refund(refused);
+      expect((await limiter.consume('k')).allowed).toBe(false);
+      await limiter.refund(first);
+      await limiter.refund(first); // a second refund of the same charge is a no-op
+      expect(await limiter.consume('k')).toMatchObject({ allowed: true, remaining: 0 });
+      expect((await limiter.consume('k')).allowed).toBe(false);
+    });
+
+    it('per-IP and per-account limits together: a refusal by one charges neither', async () => {
+      const clock = manualClock();
+      const perIp = make({ limit: 3, windowMs: MINUTE }, clock);
+      const perAccount = make({ limit: 2, windowMs: 15 * MINUTE }, clock);
+      const login = (ip: string, account: string) =>
+        consumeAll([
+          { limiter: perIp, key: `login:ip:${ip}` },
+          { limiter: perAccount, key: `login:account:${account}` },
+        ]);
+
+      expect(await login('203.0.113.9', 'alice')).toMatchObject({
+        allowed: true,
+        key: 'login:account:alice', // the binding check: fewest units left
+        remaining: 1,
+      });
+      await login('203.0.113.9', 'alice');
+      const refused = await login('203.0.113.9', 'alice');
+      expect(refused).toMatchObject({
+        allowed: false,
+        key: 'login:account:alice',
+        limit: 2,
+        retryAfterMs: 15 * MINUTE,
+      });
+      expect(refused.results.map((result) => result.allowed)).toEqual([true, false]);
+      // The refused attempt did not use the IP's third unit.
+      expect(await login('203.0.113.9', 'bob')).toMatchObject({
+        allowed: true,
+        key: 'login:ip:203.0.113.9',
+        remaining: 0,
+      });
+      // Refused by the IP limit: bob's account is not charged either.
+      expect(await login('203.0.113.9', 'bob')).toMatchObject({
+        allowed: false,
+        key: 'login:ip:203.0.113.9',
+      });
+      expect(await login('198.51.100.7', 'bob')).toMatchObject({
+        allowed: true,
+        key: 'login:account:bob',
+        remaining: 0,
+      });
+    });
+  });
+}
+
+describeRateLimiter('MemoryRateLimiter', async () => {
+  return (policy, clock) => new MemoryRateLimiter({ ...policy, clock: clock.now });
+});
+
+describeRateLimiter('RedisRateLimiter', async () => {
+  const client = await createClient({ url: REDIS_URL, disableOfflineQueue: true }).connect();
+  afterAll(() => client.close());
+  return (policy, clock) =>
+    new RedisRateLimiter({ ...policy, client, prefix: freshPrefix(), clock: clock.now });
+});
+
+describeRateLimiter('RedisRateLimiter on a Redis Cluster', async () => {
+  const cluster = await createCluster({
+    rootNodes: CLUSTER_ROOT_NODES.map((url) => ({ url })),
+  }).connect();
+  afterAll(() => cluster.close());
+  return (policy, clock) =>
+    new RedisRateLimiter({ ...policy, client: cluster, prefix: freshPrefix(), clock: clock.now });
+});
+
+describe('MemoryRateLimiter memory', () => {
+  it('stays bounded under 100,000 distinct keys, keeping the most recently used', async () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({
+      limit: 1,
+      windowMs: MINUTE,
+      maxKeys: 1_000,
+      clock: clock.now,
+    });
+    for (let i = 0; i < 100_000; i++) await limiter.consume(`login:account:user-${i}`);
+    expect(limiter.size).toBe(1_000);
+    expect((await limiter.consume('login:account:user-99999')).allowed).toBe(false);
+    expect((await limiter.consume('login:account:user-0')).allowed).toBe(true); // evicted: forgotten
+  });
+
+  it('holds 10,000 keys by default', async () => {
+    const limiter = new MemoryRateLimiter({ limit: 1, windowMs: MINUTE });
+    for (let i = 0; i < 10_050; i++) await limiter.consume(`k${i}`);
+    expect(limiter.size).toBe(10_000);
+  });
+});
+
+describe('RedisRateLimiter across instances', () => {
+  async function instance(options: { prefix: string; limit: number; url?: string }) {
+    const limiter = await RedisRateLimiter.connect({
+      url: options.url ?? REDIS_URL,
+      prefix: options.prefix,
+      limit: options.limit,
+      windowMs: MINUTE,
+      connectTimeout: 1_000,
+    });
+    cleanups.push(() => limiter.close());
+    return limiter;
+  }
+
+  it('two instances over one Redis share the count', async () => {
+    const prefix = freshPrefix();
+    const [a, b] = [await instance({ prefix, limit: 3 }), await instance({ prefix, limit: 3 })];
+    expect((await a.consume('login:ip:203.0.113.9')).remaining).toBe(2);
+    expect((await b.consume('login:ip:203.0.113.9')).remaining).toBe(1);
+    expect((await a.consume('login:ip:203.0.113.9')).remaining).toBe(0);
+    expect((await b.consume('login:ip:203.0.113.9')).allowed).toBe(false);
+  });
+
+  it('200 concurrent consumes through two instances against a limit of 50 allow exactly 50', async () => {
+    const prefix = freshPrefix();
+    const [a, b] = [await instance({ prefix, limit: 50 }), await instance({ prefix, limit: 50 })];
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).consume('login:account:alice')),
+    );
+    expect(results.filter((result) => result.allowed)).toHaveLength(50);
+    expect(results.filter((result) => !result.allowed)).toHaveLength(150);
+  });
+
+  it('a key expires by itself when its newest charge leaves the window', async () => {
+    const prefix = freshPrefix();
+    const limiter = await instance({ prefix, limit: 5 });
+    await limiter.consume('k');
+    const client = await createClient({ url: REDIS_URL }).connect();
+    cleanups.push(() => client.close());
+    const ttl = await client.pTTL(`${prefix}k`);
+    expect(ttl).toBeGreaterThan(MINUTE - 5 * SECOND);
+    expect(ttl).toBeLessThanOrEqual(MINUTE);
+  });
+});
+
+describe('RedisRateLimiter while Redis is down', () => {
+  const redisPort = Number(new URL(REDIS_URL).port || 6379);
+
+  it('connect to a Redis that is not there fails with StoreUnavailableError', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    await expect(
+      RedisRateLimiter.connect({ url, limit: 5, windowMs: MINUTE, connectTimeout: 500 }),
+    ).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  async function throughProxy(
+    options: Pick<RedisRateLimiterOptions, 'failOpen' | 'onUnavailable'> = {},
+  ) {
+    const proxy = await startProxy(redisPort);
+    const limiter = await RedisRateLimiter.connect({
+      url: proxy.url,
+      prefix: freshPrefix(),
+      limit: 5,
+      windowMs: MINUTE,
+      commandTimeout: 300,
+      ...options,
+    });
+    cleanups.push(
+      () => limiter.close(),
+      () => proxy.close().catch(() => {}),
+    );
+    return { proxy, limiter };
+  }
+
+  it('fails closed by default: a check while Redis is down is StoreUnavailableError (503)', async () => {
+    const { proxy, limiter } = await throughProxy();
+    expect((await limiter.consume('k')).allowed).toBe(true);
+    await proxy.close();
+    const error = await limiter.consume('k').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(toErrorResponse(error).status).toBe(503);
+    await expect(limiter.reset('k')).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('a Redis that does not answer fails the check after commandTimeout', async () => {
+    const { proxy, limiter } = await throughProxy();
+    proxy.hold();
+    const started = performance.now();
+    await expect(limiter.consume('k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    proxy.release();
+  });
+
+  it('with failOpen, a check while Redis is down is allowed and reported', async () => {
+    const reported: unknown[] = [];
+    const { proxy, limiter } = await throughProxy({
+      failOpen: true,
+      onUnavailable: (error) => reported.push(error),
+    });
+    await proxy.close();
+    expect(await limiter.consume('k', 2)).toMatchObject({ allowed: true, remaining: 3 });
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('consumeAll with one limit down fails and leaves no charge on the others', async () => {
+    const { proxy, limiter: perAccount } = await throughProxy();
+    const perIp = new MemoryRateLimiter({ limit: 1, windowMs: MINUTE });
+    await proxy.close();
+    await expect(
+      consumeAll([
+        { limiter: perIp, key: 'login:ip:203.0.113.9' },
+        { limiter: perAccount, key: 'login:account:alice' },
+      ]),
+    ).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect((await perIp.consume('login:ip:203.0.113.9')).allowed).toBe(true);
+  });
+});
+
+describe('the 429 response', () => {
+  const refused: RateLimitResult = {
+    key: 'login:ip:203.0.113.9',
+    allowed: false,
+    limit: 5,
+    remaining: 0,
+    retryAfterMs: 1_001,
+    resetMs: 59_000,
+  };
+
+  it('is a JSON error with Retry-After in whole seconds, rounded up, and the RateLimit fields', () => {
+    expect(rateLimitedResponse(refused)).toEqual({
+      status: 429,
+      headers: {
+        'Content-Type': 'application/json; charset=utf-8',
+        'Retry-After': '2',
+        'RateLimit-Limit': '5',
+        'RateLimit-Remaining': '0',
+        'RateLimit-Reset': '59',
+      },
+      body: { error: { code: 'ERR_RATE_LIMITED', message: 'too many requests; retry in 2 s' } },
+    });
+    expect(rateLimitedResponse({ ...refused, retryAfterMs: 1 }).headers['Retry-After']).toBe('1');
+    expect(rateLimitedResponse({ ...refused, retryAfterMs: 3_000 }).headers['Retry-After']).toBe(
+      '3',
+    );
+  });
+
+  it('RateLimit fields describe an allowed result too', () => {
+    const allowed = { ...refused, allowed: true, remaining: 3, retryAfterMs: 0, resetMs: 1_500 };
+    expect(rateLimitHeaders(allowed)).toEqual({
+      'RateLimit-Limit': '5',
+      'RateLimit-Remaining': '3',
+      'RateLimit-Reset': '2',
+    });
+  });
+
+  it('RateLimitedError carries the result and maps to 429 in the gateway table', () => {
+    const error = new RateLimitedError(refused);
+    expect(error.code).toBe('ERR_RATE_LIMITED');
+    expect(error.result).toBe(refused);
+    expect(toErrorResponse(error)).toEqual({
+      status: 429,
+      body: { error: { code: 'ERR_RATE_LIMITED', message: 'too many requests; retry in 2 s' } },
+    });
+  });
+
+  it('a node:http server using it answers 429 with Retry-After after N requests', async () => {
+    const clock = manualClock();
+    const limiter = new MemoryRateLimiter({ limit: 3, windowMs: MINUTE, clock: clock.now });
+    const server = createServer(async (req, res) => {
+      const result = await limiter.consume(`login:ip:${req.socket.remoteAddress}`);
+      if (!result.allowed) {
+        const { status, headers, body } = rateLimitedResponse(result);
+        res.writeHead(status, headers).end(JSON.stringify(body));
+        return;
+      }
+      res.writeHead(200, rateLimitHeaders(result)).end('ok');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(async () => {
+      server.close();
+      await once(server, 'close');
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/login`;
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(url, { method: 'POST' });
+      await response.text();
+      statuses.push(response.status);
+      clock.advance(10 * SECOND);
+    }
+    expect(statuses).toEqual([200, 200, 200]);
+    const refusedResponse = await fetch(url, { method: 'POST' });
+    expect(refusedResponse.status).toBe(429);
+    expect(refusedResponse.headers.get('retry-after')).toBe('30'); // the first request leaves at T + 60 s
+    expect(refusedResponse.headers.get('ratelimit-remaining')).toBe('0');
+    expect(refusedResponse.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await refusedResponse.json()).toEqual({
+      error: { code: 'ERR_RATE_LIMITED', message: 'too many requests; retry in 30 s' },
+    });
+    clock.advance(30 * SECOND);
+    expect((await fetch(url, { method: 'POST' })).status).toBe(200);
+  });
+});
