@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 const readme = readFileSync('README.md', 'utf8');
 const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
 const dist = resolve('dist/index.js');
-const dir = mkdtempSync(join(tmpdir(), 'clawsession-readme-'));
+// Inside the project, so that the examples' framework imports (express, hono…) resolve.
+mkdirSync('node_modules/.cache', { recursive: true });
+const dir = mkdtempSync(join(resolve('node_modules/.cache'), 'clawsession-readme-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function runExample(index: number) {
@@ -23,7 +24,7 @@ async function runExample(index: number) {
 
 describe('README examples', () => {
   it('has the examples this test expects', () => {
-    expect(examples).toHaveLength(2);
+    expect(examples).toHaveLength(6);
   });
 
   it('the library quick start runs and prints what its comments say', async () => {
@@ -36,5 +37,30 @@ describe('README examples', () => {
 
   it('the encryption example runs', async () => {
     await expect(runExample(1)).resolves.toMatchObject({ stderr: '' });
+  });
+
+  it('the node:http example sets a secure cookie and refuses a request without its CSRF token', async () => {
+    const { stdout } = await runExample(2);
+    expect(stdout.trim().split('\n')).toEqual([
+      '__Host-cs_session=…; Path=/; HttpOnly; Secure; SameSite=Lax',
+      '403 ERR_CSRF',
+      "[ 'book' ]",
+    ]);
+  });
+
+  it('the Express example regenerates on a privilege change, with the token in a form field', async () => {
+    const { stdout } = await runExample(3);
+    expect(stdout.trim()).toBe("{ role: 'admin' } true");
+  });
+
+  it('the Fastify example refuses a cross-site login and accepts a same-site one', async () => {
+    const { stdout } = await runExample(4);
+    expect(stdout.trim().split('\n')).toEqual(['403', "{ userId: 'alice' }"]);
+  });
+
+  it('the Hono example runs in development mode and warns about it', async () => {
+    const { stdout, stderr } = await runExample(5);
+    expect(stdout.trim().split('\n')).toEqual(['true', "{ userId: 'alice' }"]);
+    expect(stderr).toContain('CLAWSESSION_INSECURE_COOKIE');
   });
 });

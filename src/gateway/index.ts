@@ -8,6 +8,5 @@ export {
   openConfiguredStore,
   parseConfig,
 } from './config.js';
-export { type ErrorBody, toErrorResponse } from './errors.js';
 export { createGateway, type Gateway } from './server.js';
 export { presentSession } from './session-routes.js';

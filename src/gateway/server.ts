@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { constantTimeEqual, SessionManager } from '../core/index.js';
+import { HttpError, toErrorResponse } from '../http/index.js';
 import { openSweepLease } from '../stores/index.js';
 import { type GatewayConfig, openConfiguredStore } from './config.js';
-import { HttpError, toErrorResponse } from './errors.js';
 import { registerSessionRoutes } from './session-routes.js';
 
 export interface Gateway {

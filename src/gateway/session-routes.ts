@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { type Session, type SessionManager, SessionNotFoundError } from '../core/index.js';
-import { HttpError } from './errors.js';
+import { HttpError } from '../http/index.js';
 
 /** A session as the API shows it: times as ISO 8601. The token is never part of it. */
 export function presentSession(session: Session) {

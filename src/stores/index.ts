@@ -7,11 +7,11 @@ export { openStore, openSweepLease, redactUrl } from './open.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { PostgresLease, type PostgresLeaseOptions } from './postgres-lease.js';
 export { RedisStore, type RedisStoreOptions } from './redis/index.js';
+export { connectOrFail } from './redis-connect.js';
 export {
   RedisInvalidationBus,
   type RedisInvalidationBusOptions,
 } from './redis-invalidation-bus.js';
-export { connectOrFail } from './redis-connect.js';
 export { RedisLease, type RedisLeaseOptions } from './redis-lease.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { TieredStore, type TieredStoreOptions } from './tiered.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createClient, createCluster } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError, ValidationError } from '../../src/core/index.js';
-import { toErrorResponse } from '../../src/gateway/errors.js';
+import { toErrorResponse } from '../../src/http/index.js';
 import {
   consumeAll,
   MemoryRateLimiter,

@@ -1,6 +1,9 @@
 import { ClawsessionError } from '../core/index.js';
 
-/** The one table from error code to HTTP status. Codes not listed are server errors. */
+/**
+ * The one table from error code to HTTP status, for the gateway and for the
+ * middleware alike. Codes not listed are server errors.
+ */
 const STATUS_BY_CODE: Record<string, number> = {
   ERR_VALIDATION: 400,
   ERR_SESSION_TOKEN_INVALID: 400,
@@ -54,12 +57,19 @@ export class HttpError extends ClawsessionError {
   }
 }
 
-/** The status and JSON body for any thrown value; unknown errors become an opaque 500. */
-export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
+/**
+ * The status and JSON body for any thrown value; unknown errors become an
+ * opaque 500. `overrides` changes the status of a code where the context gives
+ * it another meaning.
+ */
+export function toErrorResponse(
+  error: unknown,
+  overrides: Readonly<Record<string, number>> = {},
+): { status: number; body: ErrorBody } {
   if (error instanceof ClawsessionError) {
     const details = error instanceof HttpError ? error.details : undefined;
     return {
-      status: STATUS_BY_CODE[error.code] ?? 500,
+      status: overrides[error.code] ?? STATUS_BY_CODE[error.code] ?? 500,
       body: {
         error: { code: error.code, message: error.message, ...(details ? { details } : {}) },
       },

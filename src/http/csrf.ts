@@ -1,0 +1,90 @@
+import { createHmac } from 'node:crypto';
+import { ClawsessionError, constantTimeEqual } from '../core/index.js';
+
+/** A request failed the CSRF checks (origin or token); nothing was done. Maps to HTTP 403. */
+export class CsrfError extends ClawsessionError {
+  constructor(message: string) {
+    super('ERR_CSRF', message);
+  }
+}
+
+export interface CsrfOptions {
+  /** Request header carrying the token. Default `x-csrf-token`. */
+  header?: string;
+  /** Form field carrying the token in urlencoded bodies the framework has parsed. Default `_csrf`. */
+  field?: string;
+  /**
+   * Origins (scheme://host[:port]) allowed to send unsafe requests besides the
+   * request's own host, e.g. a front end on another subdomain.
+   */
+  trustedOrigins?: readonly string[];
+}
+
+export const CSRF_DEFAULTS = Object.freeze({ header: 'x-csrf-token', field: '_csrf' });
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+export function isUnsafeMethod(method: string): boolean {
+  return !SAFE_METHODS.has(method.toUpperCase());
+}
+
+/**
+ * The synchronizer token of a session: HMAC-SHA256 keyed by the session token
+ * itself. Only a holder of the (HttpOnly) cookie can compute it; nothing is
+ * stored; a store dump (which holds SHA-256 of tokens) cannot derive it; and
+ * it changes with every regeneration, so a token seen before login is useless after.
+ */
+export function csrfTokenFor(sessionToken: string): string {
+  return createHmac('sha256', sessionToken).update('clawsession csrf v1').digest('base64url');
+}
+
+export type HeaderBag = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+export function headerOf(headers: HeaderBag, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : value?.[0];
+}
+
+/**
+ * Throws `CsrfError` when an unsafe request comes from another site: its
+ * Origin is neither its own host nor trusted, or Sec-Fetch-Site says cross-site.
+ * Requests without either header (non-browser clients) pass; the token check still applies.
+ */
+export function assertSameOrigin(
+  headers: HeaderBag,
+  options: { trustedOrigins: ReadonlySet<string>; requireHttps: boolean },
+): void {
+  const origin = headerOf(headers, 'origin');
+  const site = headerOf(headers, 'sec-fetch-site');
+  if (origin !== undefined && options.trustedOrigins.has(origin)) return;
+  if (site === 'cross-site') throw new CsrfError('cross-site request refused');
+  if (origin === undefined) return;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    throw new CsrfError('request origin is not allowed');
+  }
+  const host = headerOf(headers, 'host');
+  const schemeOk = url.protocol === 'https:' || (!options.requireHttps && url.protocol === 'http:');
+  if (!schemeOk || host === undefined || url.host !== host.toLowerCase()) {
+    throw new CsrfError('request origin is not allowed');
+  }
+}
+
+/** Throws `CsrfError` unless the request carries the session's token in the header or form field. */
+export function assertCsrfToken(
+  expected: string,
+  request: { headers: HeaderBag; body?: unknown },
+  names: { header: string; field: string },
+): void {
+  const sent = headerOf(request.headers, names.header) ?? fieldOf(request.body, names.field);
+  if (sent === undefined) throw new CsrfError('missing CSRF token');
+  if (!constantTimeEqual(sent, expected)) throw new CsrfError('invalid CSRF token');
+}
+
+function fieldOf(body: unknown, field: string): string | undefined {
+  if (typeof body !== 'object' || body === null || !Object.hasOwn(body, field)) return undefined;
+  const value = (body as Record<string, unknown>)[field];
+  return typeof value === 'string' ? value : undefined;
+}

@@ -1,0 +1,46 @@
+export { expressSessions } from './adapters/express.js';
+export { fastifySessions } from './adapters/fastify.js';
+export { type HonoSessionsOptions, honoSessions, type SessionVariables } from './adapters/hono.js';
+export { type SessionRequest, withSessions } from './adapters/node.js';
+export {
+  type BindingAction,
+  type BindingMismatch,
+  type BindingPolicy,
+  normalizeIp,
+  sameNetwork,
+} from './binding.js';
+export {
+  MAX_COOKIE_HEADER_BYTES,
+  type SameSite,
+  SESSION_COOKIE_DEFAULTS,
+  SessionCookie,
+  type SessionCookieOptions,
+} from './cookies.js';
+export { CSRF_DEFAULTS, CsrfError, type CsrfOptions, csrfTokenFor } from './csrf.js';
+export { type ErrorBody, HttpError, toErrorResponse } from './errors.js';
+export {
+  type CombinedRateLimitResult,
+  consumeAll,
+  MemoryRateLimiter,
+  type MemoryRateLimiterOptions,
+  type RateLimitCheck,
+  RateLimitedError,
+  type RateLimitedResponse,
+  type RateLimiter,
+  type RateLimitPolicy,
+  type RateLimitResult,
+  type RedisRateLimitClient,
+  RedisRateLimiter,
+  type RedisRateLimiterConnectOptions,
+  type RedisRateLimiterOptions,
+  rateLimitedResponse,
+  rateLimitHeaders,
+} from './rate-limit/index.js';
+export {
+  type HttpRequestInput,
+  HttpSessions,
+  type HttpSessionsOptions,
+  type SessionExchange,
+  type SessionHandle,
+  sessionOf,
+} from './session-middleware.js';

@@ -1,0 +1,275 @@
+import {
+  applyPatch,
+  type PatchOperation,
+  parsePatch,
+  type Session,
+  type SessionData,
+  type SessionManager,
+  SessionNotFoundError,
+  type SessionValue,
+} from '../core/index.js';
+import {
+  type BindingMismatch,
+  type BindingPolicy,
+  bindingMismatches,
+  normalizeIp,
+} from './binding.js';
+import { SessionCookie, type SessionCookieOptions } from './cookies.js';
+import {
+  assertCsrfToken,
+  assertSameOrigin,
+  CSRF_DEFAULTS,
+  CsrfError,
+  type CsrfOptions,
+  csrfTokenFor,
+  type HeaderBag,
+  headerOf,
+  isUnsafeMethod,
+} from './csrf.js';
+import { type ErrorBody, toErrorResponse } from './errors.js';
+
+export interface HttpSessionsOptions {
+  manager: SessionManager;
+  cookie?: SessionCookieOptions;
+  csrf?: CsrfOptions;
+  /** User-Agent and IP binding; every check is off by default. */
+  binding?: BindingPolicy;
+  /** Receives every binding mismatch ('log' and 'revoke'). Default: a process warning. */
+  onBindingMismatch?: (mismatch: BindingMismatch) => void;
+}
+
+/** What an adapter reads from its framework's request. Header names are lower case. */
+export interface HttpRequestInput {
+  method: string;
+  headers: HeaderBag;
+  /** The client address as the framework resolved it (with its own proxy trust settings). */
+  ip?: string | null;
+  /** A body the framework has already parsed; only its `_csrf` field is read. */
+  body?: unknown;
+}
+
+/** The session of one request: what adapters expose as `req.session` or `c.get('session')`. */
+export interface SessionHandle {
+  /** The signed-in user, or null when the request carries no live session. */
+  readonly userId: string | null;
+  /** The stored id (SHA-256 of the token, hex), safe to log; null without a session. */
+  readonly id: string | null;
+  /** The token unsafe requests must send back (header or form field); null without a session. */
+  readonly csrfToken: string | null;
+  /** A copy of the data, with this request's own changes applied. */
+  get(): SessionData;
+  get(key: string): SessionValue | undefined;
+  /** Sets a top-level key; written at the end of the request. */
+  set(key: string, value: SessionValue): void;
+  /** Queues a JSON Patch (plus `increment`); checked now, written at the end of the request. */
+  patch(ops: readonly PatchOperation[]): void;
+  /** Signs in: revokes any session the request carried (fixation) and starts a new one. */
+  login(userId: string, data?: SessionData): Promise<void>;
+  /** New token for the same session; the old one is dead at once. Call on every privilege change. */
+  regenerate(): Promise<void>;
+  /** Revokes the session and clears the cookie. */
+  destroy(): Promise<void>;
+}
+
+/** One request's passage through the core; adapters move these values in and out. */
+export interface SessionExchange {
+  readonly session: SessionHandle;
+  /** When set, send this response and do not run the application. */
+  readonly refused: { status: number; body: ErrorBody } | null;
+  /** Set-Cookie values to send with the response, as of now. */
+  setCookies(): string[];
+  /**
+   * Writes this request's changes as one atomic patch. Call once, before the
+   * response is sent; a server error status (5xx) skips the write.
+   */
+  commit(status?: number): Promise<void>;
+}
+
+/**
+ * The framework-neutral core: reads the session cookie, applies binding and
+ * CSRF checks, hands out a request-scoped session and says which cookies to set.
+ */
+export class HttpSessions {
+  readonly manager: SessionManager;
+  readonly cookie: SessionCookie;
+  readonly csrf: { header: string; field: string; trustedOrigins: ReadonlySet<string> };
+  readonly #binding: BindingPolicy;
+  readonly #onBindingMismatch: (mismatch: BindingMismatch) => void;
+
+  constructor(options: HttpSessionsOptions) {
+    this.manager = options.manager;
+    this.cookie = new SessionCookie(options.cookie);
+    this.csrf = {
+      header: (options.csrf?.header ?? CSRF_DEFAULTS.header).toLowerCase(),
+      field: options.csrf?.field ?? CSRF_DEFAULTS.field,
+      trustedOrigins: new Set(options.csrf?.trustedOrigins ?? []),
+    };
+    this.#binding = options.binding ?? {};
+    this.#onBindingMismatch =
+      options.onBindingMismatch ??
+      ((m) =>
+        process.emitWarning(
+          `clawsession: session ${m.sessionId} ${m.field} changed (${m.action})`,
+          { code: 'CLAWSESSION_BINDING_MISMATCH' },
+        ));
+  }
+
+  async begin(request: HttpRequestInput): Promise<SessionExchange> {
+    const client = {
+      ip: normalizeIp(request.ip),
+      userAgent: headerOf(request.headers, 'user-agent') ?? null,
+    };
+    const handle = new RequestSession(this.manager, this.cookie, client);
+    const token = this.cookie.read(request.headers.cookie);
+    const session = token === null ? null : await this.manager.get(token);
+    if (token !== null && session !== null) {
+      const mismatches = bindingMismatches(session, client, this.#binding);
+      for (const mismatch of mismatches) this.#onBindingMismatch(mismatch);
+      if (mismatches.some((m) => m.action === 'revoke')) await handle.revoke(token);
+      else handle.adopt(token, session);
+    }
+    let refused: SessionExchange['refused'] = null;
+    if (isUnsafeMethod(request.method)) {
+      try {
+        assertSameOrigin(request.headers, {
+          trustedOrigins: this.csrf.trustedOrigins,
+          requireHttps: this.cookie.secure,
+        });
+        if (handle.csrfToken !== null) assertCsrfToken(handle.csrfToken, request, this.csrf);
+      } catch (error) {
+        if (!(error instanceof CsrfError)) throw error;
+        refused = toErrorResponse(error);
+      }
+    }
+    return {
+      session: handle,
+      refused,
+      setCookies: () => handle.setCookies(),
+      commit: (status) => handle.commit(status),
+    };
+  }
+}
+
+class RequestSession implements SessionHandle {
+  readonly #manager: SessionManager;
+  readonly #cookie: SessionCookie;
+  readonly #client: { ip: string | null; userAgent: string | null };
+  #token: string | null = null;
+  #session: Session | null = null;
+  #data: SessionData = {};
+  #pending: PatchOperation[] = [];
+  #cookieToSet: string | null = null;
+
+  constructor(
+    manager: SessionManager,
+    cookie: SessionCookie,
+    client: { ip: string | null; userAgent: string | null },
+  ) {
+    this.#manager = manager;
+    this.#cookie = cookie;
+    this.#client = client;
+  }
+
+  get userId(): string | null {
+    return this.#session?.userId ?? null;
+  }
+
+  get id(): string | null {
+    return this.#session?.id ?? null;
+  }
+
+  get csrfToken(): string | null {
+    return this.#token === null ? null : csrfTokenFor(this.#token);
+  }
+
+  get(): SessionData;
+  get(key: string): SessionValue | undefined;
+  get(key?: string): SessionData | SessionValue | undefined {
+    if (key === undefined) return structuredClone(this.#data);
+    return Object.hasOwn(this.#data, key) ? structuredClone(this.#data[key]) : undefined;
+  }
+
+  set(key: string, value: SessionValue): void {
+    this.patch([{ op: 'add', path: `/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`, value }]);
+  }
+
+  patch(ops: readonly PatchOperation[]): void {
+    if (this.#session === null)
+      throw new SessionNotFoundError('no session to change: log in first');
+    const parsed = parsePatch(ops);
+    // Applied to the local copy now, so a patch that cannot apply fails in the handler, not after it.
+    this.#data = applyPatch(this.#data, parsed);
+    this.#pending.push(...structuredClone(parsed));
+  }
+
+  async login(userId: string, data: SessionData = {}): Promise<void> {
+    if (this.#token !== null) await this.#manager.revoke(this.#token);
+    const issued = await this.#manager.create({ userId, data, ...this.#client });
+    this.adopt(issued.token, issued.session);
+    this.#cookieToSet = this.#cookie.serialize(issued.token);
+  }
+
+  async regenerate(): Promise<void> {
+    if (this.#token === null) throw new SessionNotFoundError('no session to regenerate');
+    const issued = await this.#manager.regenerate(this.#token);
+    this.#token = issued.token;
+    this.#session = issued.session;
+    this.#cookieToSet = this.#cookie.serialize(issued.token);
+  }
+
+  async destroy(): Promise<void> {
+    if (this.#token !== null) await this.revoke(this.#token);
+    else this.#cookieToSet = this.#cookie.clear();
+  }
+
+  adopt(token: string, session: Session): void {
+    this.#token = token;
+    this.#session = session;
+    this.#data = structuredClone(session.data);
+    this.#pending = [];
+  }
+
+  async revoke(token: string): Promise<void> {
+    await this.#manager.revoke(token);
+    this.#token = null;
+    this.#session = null;
+    this.#data = {};
+    this.#pending = [];
+    this.#cookieToSet = this.#cookie.clear();
+  }
+
+  setCookies(): string[] {
+    return this.#cookieToSet === null ? [] : [this.#cookieToSet];
+  }
+
+  async commit(status = 200): Promise<void> {
+    const ops = this.#pending;
+    this.#pending = [];
+    if (ops.length === 0 || this.#token === null || status >= 500) return;
+    this.#session = await this.#manager.patch(this.#token, ops);
+  }
+}
+
+const handles = new WeakMap<object, SessionHandle>();
+
+/** Adapters call this so that `sessionOf(req)` finds the handle, typed, in any framework. */
+export function attachSession(request: object, session: SessionHandle): void {
+  handles.set(request, session);
+  Object.defineProperty(request, 'session', { value: session, configurable: true, writable: true });
+}
+
+/** The session handle of a request that went through an adapter. Throws if none did. */
+export function sessionOf(request: object): SessionHandle {
+  const session = handles.get(request);
+  if (!session) throw new Error('no clawsession handle on this request: is the adapter installed?');
+  return session;
+}
+
+/**
+ * The status and JSON body for an error escaping the core. A session that
+ * vanished mid-request (revoked elsewhere) means the caller is no longer
+ * signed in: 401 here, where the service API says 404 for a missing resource.
+ */
+export function errorResponse(error: unknown): { status: number; body: ErrorBody } {
+  return toErrorResponse(error, { ERR_SESSION_NOT_FOUND: 401 });
+}

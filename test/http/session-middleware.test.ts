@@ -1,0 +1,195 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createCodec,
+  type PatchOperation,
+  PatchTargetError,
+  type Session,
+  SessionManager,
+  SessionNotFoundError,
+  type UpdateOptions,
+} from '../../src/core/index.js';
+import {
+  type BindingMismatch,
+  HttpSessions,
+  type HttpSessionsOptions,
+} from '../../src/http/index.js';
+import { MemoryStore } from '../../src/stores/index.js';
+
+/** A real MemoryStore that also counts what reaches it. */
+class CountingStore extends MemoryStore {
+  gets = 0;
+  updates: PatchOperation[][] = [];
+
+  override async get(id: string, now: number): Promise<Session | null> {
+    this.gets++;
+    return super.get(id, now);
+  }
+
+  override async update(id: string, ops: readonly PatchOperation[], options: UpdateOptions) {
+    this.updates.push([...ops]);
+    return super.update(id, ops, options);
+  }
+}
+
+const managers: SessionManager[] = [];
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((manager) => manager.close()));
+});
+
+function setup(options: Omit<HttpSessionsOptions, 'manager'> = {}) {
+  const store = new CountingStore({ codec: createCodec() });
+  const manager = new SessionManager({ store });
+  managers.push(manager);
+  const sessions = new HttpSessions({ manager, ...options });
+  const name = sessions.cookie.name;
+  const request = (token: string | null, extra: Record<string, string> = {}, ip = '203.0.113.9') =>
+    sessions.begin({
+      method: extra[':method'] ?? 'GET',
+      headers: { ...(token ? { cookie: `${name}=${token}` } : {}), 'user-agent': 'ua/1', ...extra },
+      ip,
+    });
+  async function login(userId = 'alice') {
+    const exchange = await request(null, { ':method': 'POST' });
+    await exchange.session.login(userId, { cart: [] });
+    const cookie = exchange.setCookies()[0] as string;
+    return cookie.slice(cookie.indexOf('=') + 1, cookie.indexOf(';'));
+  }
+  return { store, manager, sessions, request, login };
+}
+
+describe('HttpSessions', () => {
+  it('treats a token that is not well-formed as no session without touching the store', async () => {
+    const { store, request } = setup();
+    for (const token of ['short', `${'A'.repeat(43)}=`, 'A'.repeat(44), '%00'.repeat(15)]) {
+      const exchange = await request(token);
+      expect(exchange.session.userId).toBeNull();
+    }
+    expect(store.gets).toBe(0);
+  });
+
+  it('writes the changes of one request as one patch, at commit, and nothing before', async () => {
+    const { store, request, login } = setup();
+    const token = await login();
+    const exchange = await request(token);
+    exchange.session.set('theme', 'dark');
+    exchange.session.patch([{ op: 'add', path: '/cart/-', value: 'book' }]);
+    exchange.session.patch([{ op: 'increment', path: '/visits', value: 1 }]);
+    expect(exchange.session.get()).toEqual({ cart: ['book'], theme: 'dark', visits: 1 });
+    expect(store.updates).toEqual([]);
+    await exchange.commit(200);
+    expect(store.updates).toEqual([
+      [
+        { op: 'add', path: '/theme', value: 'dark' },
+        { op: 'add', path: '/cart/-', value: 'book' },
+        { op: 'increment', path: '/visits', value: 1 },
+      ],
+    ]);
+    await exchange.commit(200);
+    expect(store.updates).toHaveLength(1);
+  });
+
+  it('keeps the changes of two overlapping requests of one user, since neither rewrites the record', async () => {
+    const { manager, request, login } = setup();
+    const token = await login();
+    const first = await request(token);
+    const second = await request(token);
+    first.session.set('a', 1);
+    second.session.set('b', 2);
+    await second.commit();
+    await first.commit();
+    expect((await manager.get(token))?.data).toEqual({ cart: [], a: 1, b: 2 });
+  });
+
+  it('skips the write when the response is a server error', async () => {
+    const { store, request, login } = setup();
+    const token = await login();
+    const exchange = await request(token);
+    exchange.session.set('half', 'done');
+    await exchange.commit(500);
+    expect(store.updates).toEqual([]);
+  });
+
+  it('fails a patch that cannot apply inside the handler, queueing nothing', async () => {
+    const { store, request, login } = setup();
+    const exchange = await request(await login());
+    expect(() => exchange.session.patch([{ op: 'add', path: '/missing/x', value: 1 }])).toThrow(
+      PatchTargetError,
+    );
+    expect(() => exchange.session.set('__proto__', 1)).toThrow();
+    await exchange.commit();
+    expect(store.updates).toEqual([]);
+  });
+
+  it('refuses to change or regenerate when the request has no session', async () => {
+    const { request } = setup();
+    const { session } = await request(null);
+    expect(() => session.set('a', 1)).toThrow(SessionNotFoundError);
+    await expect(session.regenerate()).rejects.toThrow(SessionNotFoundError);
+    expect(session.get()).toEqual({});
+    expect(session.csrfToken).toBeNull();
+  });
+
+  it('gives each session its own CSRF token, stable for a token and new after regeneration', async () => {
+    const { request, login } = setup();
+    const alice = await login('alice');
+    const bob = await login('bob');
+    const a1 = (await request(alice)).session;
+    const a2 = (await request(alice)).session;
+    const b = (await request(bob)).session;
+    expect(a1.csrfToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(a1.csrfToken).toBe(a2.csrfToken);
+    expect(a1.csrfToken).not.toBe(b.csrfToken);
+    const before = a1.csrfToken;
+    await a1.regenerate();
+    expect(a1.csrfToken).not.toBe(before);
+  });
+
+  it('accepts unsafe requests from a trusted origin and refuses other cross-site ones', async () => {
+    const { request, login } = setup({ csrf: { trustedOrigins: ['https://app.example'] } });
+    const token = await login();
+    const { session } = await request(token);
+    const unsafe = {
+      ':method': 'POST',
+      'x-csrf-token': session.csrfToken as string,
+      host: 'api.example',
+    };
+    const trusted = await request(token, {
+      ...unsafe,
+      origin: 'https://app.example',
+      'sec-fetch-site': 'same-site',
+    });
+    expect(trusted.refused).toBeNull();
+    const own = await request(token, { ...unsafe, origin: 'https://api.example' });
+    expect(own.refused).toBeNull();
+    const plainHttp = await request(token, { ...unsafe, origin: 'http://api.example' });
+    expect(plainHttp.refused?.status).toBe(403);
+    const sibling = await request(token, { ...unsafe, origin: 'https://evil.example' });
+    expect(sibling.refused?.body.error.code).toBe('ERR_CSRF');
+  });
+
+  it("revokes under an IP 'revoke' policy when the address leaves the /24, and keeps it inside", async () => {
+    const reports: BindingMismatch[] = [];
+    const { manager, request, login } = setup({
+      binding: { ip: 'revoke' },
+      onBindingMismatch: (mismatch) => reports.push(mismatch),
+    });
+    const token = await login();
+    expect((await request(token, {}, '203.0.113.77')).session.userId).toBe('alice');
+    expect((await request(token, {}, '::ffff:203.0.113.8')).session.userId).toBe('alice');
+    expect(reports).toEqual([]);
+    const moved = await request(token, {}, '198.51.100.1');
+    expect(moved.session.userId).toBeNull();
+    expect(moved.setCookies()[0]).toMatch(/Max-Age=0/);
+    expect(await manager.get(token)).toBeNull();
+    expect(reports).toMatchObject([{ field: 'ip', actual: '198.51.100.1', action: 'revoke' }]);
+  });
+
+  it('revokes the session a request carried when it logs in', async () => {
+    const { manager, request, login } = setup();
+    const old = await login('alice');
+    const exchange = await request(old);
+    await exchange.session.login('bob');
+    expect(await manager.get(old)).toBeNull();
+    expect(exchange.session.userId).toBe('bob');
+  });
+});
