@@ -30,6 +30,11 @@ export type SessionRef = string | { id: string };
 
 export interface CreateSessionInput {
   userId: string;
+  /**
+   * A token made elsewhere with `generateToken` (for example express-session's
+   * `genid`, which names the session before it is saved). Default: a new one.
+   */
+  token?: string;
   data?: SessionData;
   ip?: string | null;
   userAgent?: string | null;
@@ -110,7 +115,7 @@ export class SessionManager {
     const data = input.data ?? {};
     assertSessionData(data);
     const now = this.#clock();
-    const token = generateToken(this.#random);
+    const token = input.token ?? generateToken(this.#random);
     const session: Session = {
       id: sessionIdOf(token),
       userId: input.userId,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type Activity,
   generateToken,
+  InvalidTokenError,
   type RandomSource,
   SESSION_DEFAULTS,
   SessionManager,
@@ -360,5 +361,21 @@ describe('SessionManager input guards', () => {
     expect(await manager.get(token)).not.toBeNull();
     await manager.settle();
     expect(errors).toHaveLength(1);
+  });
+});
+
+describe('SessionManager.create with a caller-made token', () => {
+  it('stores the session under that token, and refuses one that is not a token', async () => {
+    const manager = new SessionManager({ store: new MemoryStore() });
+    const created: string[] = [];
+    manager.on('created', ({ session }) => created.push(session.id));
+    const token = generateToken();
+    const issued = await manager.create({ token, userId: 'u' });
+    expect(issued.token).toBe(token);
+    expect((await manager.get(token))?.id).toBe(issued.session.id);
+    expect(created).toEqual([issued.session.id]);
+    await expect(manager.create({ token: 'not-a-token', userId: 'u' })).rejects.toBeInstanceOf(
+      InvalidTokenError,
+    );
   });
 });
