@@ -24,7 +24,7 @@ async function runExample(index: number) {
 
 describe('README examples', () => {
   it('has the examples this test expects', () => {
-    expect(examples).toHaveLength(6);
+    expect(examples).toHaveLength(7);
   });
 
   it('the library quick start runs and prints what its comments say', async () => {
@@ -62,5 +62,10 @@ describe('README examples', () => {
     const { stdout, stderr } = await runExample(5);
     expect(stdout.trim().split('\n')).toEqual(['true', "{ userId: 'alice' }"]);
     expect(stderr).toContain('CLAWSESSION_INSECURE_COOKIE');
+  });
+
+  it('the tokens example verifies an access token and rotates a refresh token', async () => {
+    const { stdout } = await runExample(6);
+    expect(stdout.trim().split('\n')).toEqual(["[ 'orders:read' ]", 'true 1']);
   });
 });
