@@ -4,12 +4,12 @@
 //   SELECT/UPDATE by primary key (PostgreSQL) of the same encoded blob;
 // - bytes per stored session in Redis, indexes included, next to connect-redis for the same session.
 // Run: npx tsx bench/distributed.ts   (needs Redis on 6379 and PostgreSQL on 5432; starts its own
-// throwaway redis-server for the memory figures)
+// throwaway redis-servers, one per contender, for the memory figures)
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import { Pool } from 'pg';
-import { createClient } from 'redis';
+import { createClient, RESP_TYPES, type RedisArgument } from 'redis';
 import {
   createCodec,
   type SessionData,
@@ -125,33 +125,78 @@ async function rawPostgresOps() {
   return figures;
 }
 
-async function bytesPerSession() {
+/** One way of storing sessions in Redis, measured by `bytesPerSession`. */
+interface MemoryContender {
+  /** Stores session number `i` (number 0 is the warm-up, not counted). */
+  write(i: number): Promise<unknown>;
+  /** The key of one stored session, for MEMORY USAGE. */
+  sampleKey(): Promise<RedisArgument>;
+  close(): Promise<void>;
+}
+
+/**
+ * Bytes per stored session: the growth of used_memory over `count` sessions, on a throwaway
+ * redis-server of the contender's own. The baseline is taken after one warm-up session, so the
+ * server's one-time allocations on first use (the Lua engine and script cache, the first keys:
+ * ~200 KB for clawsession, ~50 KB for connect-redis) are charged to neither; measured in turn on
+ * one server, the first contender paid them all, which at 1,000 sessions is some 200 bytes per
+ * session. Both readings are taken with the writer's connection closed, so its buffers (tens of
+ * KB, varying from run to run) are not counted either.
+ */
+async function bytesPerSession(open: (url: string) => Promise<MemoryContender>) {
   const port = await freePort();
   const server = await startRedisServer(port);
   const url = `redis://127.0.0.1:${port}`;
   const client = await createClient({ url }).connect();
-  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1]);
+  /** used_memory once the server has let go of every connection but this one. */
+  const usedMemory = async () => {
+    while (/^connected_clients:(\d+)/m.exec(await client.info('clients'))?.[1] !== '1')
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    return Number(/^used_memory:(\d+)/m.exec(await client.info('memory'))?.[1]);
+  };
   const count = 1_000;
   try {
+    const warmUp = await open(url);
+    await warmUp.write(0);
+    await warmUp.close();
     const baseline = await usedMemory();
-    const store = await RedisStore.connect({ url, codec });
-    const manager = new SessionManager({ store });
-    for (let i = 0; i < count; i++)
-      await manager.create({ userId: `user-${i}`, data: referenceData });
-    const clawsession = (await usedMemory()) - baseline;
-    const sampleKey = (await client.keys('cs:s*'))[0] as string;
-    const oneKey = Number(await client.memoryUsage(sampleKey));
-    await manager.close();
-    await client.flushAll();
+    const contender = await open(url);
+    for (let i = 1; i <= count; i++) await contender.write(i);
+    const sessionKey = await contender.sampleKey();
+    await contender.close();
+    const perSession = ((await usedMemory()) - baseline) / count;
+    return { perSession, sessionKeyOnly: Number(await client.memoryUsage(sessionKey)) };
+  } finally {
+    await client.close();
+    await stopRedisServer(server);
+  }
+}
 
-    const before = await usedMemory();
-    const connectRedis = new ConnectRedisStore({ client });
-    for (let i = 0; i < count; i++) {
-      const expires = new Date(Date.now() + 86_400_000);
-      await connectRedis.set(randomBytes(24).toString('base64url'), {
+async function clawsessionContender(url: string): Promise<MemoryContender> {
+  const manager = new SessionManager({ store: await RedisStore.connect({ url, codec }) });
+  return {
+    write: (i) => manager.create({ userId: `user-${i}`, data: referenceData }),
+    async sampleKey() {
+      // Session keys end in the id's 32 raw bytes: key names are read as bytes, not as UTF-8 text.
+      const client = await createClient({ url }).connect();
+      const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+      const [key] = await binary.keys('cs:s:*');
+      await client.close();
+      return key as Buffer;
+    },
+    close: () => manager.close(),
+  };
+}
+
+async function connectRedisContender(url: string): Promise<MemoryContender> {
+  const client = await createClient({ url }).connect();
+  const store = new ConnectRedisStore({ client });
+  return {
+    write: (i) =>
+      store.set(randomBytes(24).toString('base64url'), {
         cookie: {
           originalMaxAge: 86_400_000,
-          expires,
+          expires: new Date(Date.now() + 86_400_000),
           httpOnly: true,
           path: '/',
           secure: true,
@@ -159,21 +204,10 @@ async function bytesPerSession() {
         },
         userId: `user-${i}`,
         ...referenceData,
-      } as never);
-    }
-    const connect = (await usedMemory()) - before;
-    const connectKey = (await client.keys('sess:*'))[0] as string;
-    return {
-      clawsession: { perSession: clawsession / count, sessionKeyOnly: oneKey },
-      connectRedis: {
-        perSession: connect / count,
-        sessionKeyOnly: Number(await client.memoryUsage(connectKey)),
-      },
-    };
-  } finally {
-    await client.close();
-    await stopRedisServer(server);
-  }
+      } as never),
+    sampleKey: async () => (await client.keys('sess:*'))[0] as string,
+    close: () => client.close(),
+  };
 }
 
 function row(name: string, op: string, store: Figures, anchor: Figures) {
@@ -223,9 +257,12 @@ try {
     'anchors: raw GET / SET / PEXPIRE of the same blob (Redis, and Tiered), raw SELECT / UPDATE by pk (PostgreSQL)',
   );
   console.table(rows);
-  const bytes = await bytesPerSession();
+  const bytes = {
+    clawsession: await bytesPerSession(clawsessionContender),
+    connectRedis: await bytesPerSession(connectRedisContender),
+  };
   console.log(
-    'bytes per stored session in Redis (user + 10-item cart), 1,000 sessions, used_memory delta:',
+    'bytes per stored session in Redis (user + 10-item cart), 1,000 sessions after a warm-up one, used_memory delta:',
   );
   console.table({
     clawsession: { ...bytes.clawsession },
