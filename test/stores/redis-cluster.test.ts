@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createCluster } from 'redis';
+import { createCluster, type RedisArgument } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Session } from '../../src/core/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
@@ -67,7 +67,7 @@ describe('RedisStore on a Redis Cluster', () => {
 });
 
 /** The ports of the masters that hold these keys, from the cluster's own slot map. */
-async function nodesOf(keys: readonly string[]): Promise<Set<number>> {
+async function nodesOf(keys: readonly RedisArgument[]): Promise<Set<number>> {
   const cluster = await createCluster({
     rootNodes: CLUSTER_ROOT_NODES.map((url) => ({ url })),
   }).connect();

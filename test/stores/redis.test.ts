@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createClient } from 'redis';
+import { createClient, RESP_TYPES } from 'redis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   ConfigError,
@@ -10,7 +10,15 @@ import {
   StoreUnavailableError,
 } from '../../src/core/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.js';
-import { Keys, shardOf } from '../../src/stores/redis/layout.js';
+import {
+  DAY,
+  dayOf,
+  encodeRecord,
+  Keys,
+  shardOf,
+  userMember,
+  userSlot,
+} from '../../src/stores/redis/layout.js';
 import { describeSessionStore } from '../conformance/session-store.js';
 import { appendFromProcesses } from '../support/patch-processes.js';
 import {
@@ -57,6 +65,30 @@ describe('RedisStore', () => {
     return client;
   }
 
+  /** A client whose replies are bytes: session values and index members are binary. */
+  async function binaryClient() {
+    return (await rawClient()).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  }
+
+  /** The id an index holds: its 32 bytes. */
+  const member = (id: string) => Buffer.from(id, 'hex');
+
+  /** The key of the user index that holds a user's sessions of one absolute expiry. */
+  const userKey = (keys: Keys, userId: string, absoluteExpiresAt: number) =>
+    keys.users(userSlot(userId).shard, dayOf(absoluteExpiresAt));
+
+  /** The ids that key holds, every one the user's (each member is the user's 8-byte hash, then the id). */
+  async function userIds(
+    raw: Awaited<ReturnType<typeof binaryClient>>,
+    key: string,
+    userId: string,
+  ) {
+    const members = await raw.zRange(key, 0, -1);
+    const hash = userSlot(userId).hash;
+    for (const m of members) expect([m.length, m.subarray(0, 8).equals(hash)]).toEqual([40, true]);
+    return members.map((m) => m.subarray(8).toString('hex')).sort();
+  }
+
   function fixture(overrides: Partial<Session> = {}): Session {
     return {
       id: 'a'.repeat(64),
@@ -75,7 +107,7 @@ describe('RedisStore', () => {
 
   it('listByUser returns only live sessions and drops the dead ids from the user index', async () => {
     const { store, keys } = await open();
-    const raw = await rawClient();
+    const raw = await binaryClient();
     const [vanished, idle, touched, fresh] = ['1', '2', '3', '4'].map((c) =>
       fixture({ id: c.repeat(64) }),
     ) as [Session, Session, Session, Session];
@@ -88,11 +120,12 @@ describe('RedisStore', () => {
     const now = T + 31 * MINUTE; // `idle` has been idle for 31 minutes
     const listed = await store.listByUser('alice', now);
     expect(listed.map((s) => s.id)).toEqual([touched.id, fresh.id]);
-    expect((await raw.zRange(keys.user('alice'), 0, -1)).sort()).toEqual([touched.id, fresh.id]);
+    const index = userKey(keys, 'alice', fresh.absoluteExpiresAt);
+    expect(await userIds(raw, index, 'alice')).toEqual([touched.id, fresh.id]);
 
     const afterAbsolute = T + 24 * 60 * MINUTE;
     expect(await store.listByUser('alice', afterAbsolute)).toEqual([]);
-    expect(await raw.exists(keys.user('alice'))).toBe(0);
+    expect(await raw.exists(index)).toBe(0);
   });
 
   it('gives a session key a TTL of its remaining life plus the retention, which touch only lengthens', async () => {
@@ -104,13 +137,57 @@ describe('RedisStore', () => {
     const between = (value: number, [low, high]: readonly [number, number]) =>
       value >= low && value <= high;
     expect(between(await raw.pTTL(keys.session(session.id)), near(35 * MINUTE))).toBe(true);
-    expect(between(await raw.pTTL(keys.user('alice')), near(24 * 60 * MINUTE))).toBe(true);
+    // The user index, and its list of days, last until the end of the absolute expiry's day.
+    const indexEnd = (dayOf(session.absoluteExpiresAt) + 1) * DAY - T;
+    expect(indexEnd).toBeGreaterThanOrEqual(session.absoluteExpiresAt - T);
+    expect(indexEnd).toBeLessThanOrEqual(session.absoluteExpiresAt - T + DAY);
+    const index = userKey(keys, 'alice', session.absoluteExpiresAt);
+    expect(between(await raw.pTTL(index), near(indexEnd))).toBe(true);
+    const days = keys.userDays(userSlot('alice').shard);
+    expect(between(await raw.pTTL(days), near(indexEnd))).toBe(true);
 
     await store.touch(session.id, { now: T, idleExpiresAt: T + 60 * MINUTE });
     expect(between(await raw.pTTL(keys.session(session.id)), near(65 * MINUTE))).toBe(true);
     await store.touch(session.id, { now: T + MINUTE, idleExpiresAt: T + 45 * MINUTE });
     expect(between(await raw.pTTL(keys.session(session.id)), near(65 * MINUTE))).toBe(true);
     expect((await store.get(session.id, T + MINUTE))?.idleExpiresAt).toBe(T + 60 * MINUTE);
+  });
+
+  it('keeps a session as one string whose activity touch rewrites in place, and indexes its id as bytes', async () => {
+    const { store, keys } = await open();
+    const raw = await binaryClient();
+    const session = fixture({ data: { cart: ['a'] }, ip: '203.0.113.9', userAgent: 'Mozilla/5.0' });
+    await store.create(session);
+    const key = keys.session(session.id);
+    expect(key.subarray(-32)).toEqual(member(session.id));
+    expect(await raw.type(key)).toBe('string');
+    const before = (await raw.get(key)) as Buffer;
+    expect(before[0]).toBe(1); // the layout byte
+
+    const later = T + 5 * MINUTE;
+    await store.touch(session.id, { now: later, idleExpiresAt: later + 30 * MINUTE });
+    const after = (await raw.get(key)) as Buffer;
+    expect(after.length).toBe(before.length);
+    const changed = [...after.keys()].filter((i) => after[i] !== before[i]);
+    expect(changed.length).toBeGreaterThan(0);
+    expect(changed.every((i) => i >= 17 && i < 33)).toBe(true); // last active and idle expiry only
+    expect([after.readDoubleBE(17), after.readDoubleBE(25)]).toEqual([later, later + 30 * MINUTE]);
+    expect(await store.get(session.id, later)).toEqual({
+      ...session,
+      lastActiveAt: later,
+      idleExpiresAt: later + 30 * MINUTE,
+    });
+
+    const expiry = keys.expiry(shardOf(session.id));
+    const users = userKey(keys, 'alice', session.absoluteExpiresAt);
+    const days = keys.userDays(userSlot('alice').shard);
+    expect(await raw.zRange(expiry, 0, -1)).toEqual([member(session.id)]);
+    expect(await raw.zRange(users, 0, -1)).toEqual([userMember('alice', session.id)]);
+    expect(userMember('alice', session.id)).toHaveLength(40);
+    const day = String(dayOf(session.absoluteExpiresAt));
+    expect((await raw.zRange(days, 0, -1)).map(String)).toEqual([day]);
+    for (const index of [expiry, users, days])
+      expect(String(await raw.objectEncoding(index))).toBe('listpack');
   });
 
   it('keeps all 1,000 items when two processes append 500 each to one session at once', async () => {
@@ -141,7 +218,7 @@ describe('RedisStore', () => {
     const before = proxy.sent().length;
     proxy.hold();
     const pending = store.getMany(ids, T + 2 * MINUTE);
-    const readsSent = () => proxy.sent().slice(before).split('HGETALL').length - 1;
+    const readsSent = () => proxy.sent().slice(before).split('\r\n$3\r\nGET\r\n').length - 1;
     await expect.poll(readsSent, { timeout: 2_000 }).toBe(ids.length);
     proxy.release();
     expect(await pending).toEqual([...sessions, null, null]);
@@ -209,10 +286,12 @@ describe('RedisStore', () => {
     const prefix = freshPrefix();
     const keys = new Keys(prefix);
     // Between the read of the old record and its retirement, another writer updates it.
+    let updated = false;
     const codec = encodeHook(inner, (id) => {
-      if (id !== toId) return;
-      const bytes = Buffer.from(inner.encode(from.id, { cart: ['a', 'b'] }));
-      void raw.hSet(keys.session(from.id), { v: '2', d: bytes });
+      if (id !== toId || updated) return;
+      updated = true;
+      const value = encodeRecord({ ...from, version: 2, data: { cart: ['a', 'b'] } }, inner);
+      void raw.set(keys.session(from.id), value, { expiration: 'KEEPTTL' });
     });
     const { store } = await open({ prefix, codec });
     await store.create(from);
@@ -247,7 +326,7 @@ describe('RedisStore', () => {
 
   it('a sweep re-scores a touched session it found early and forgets ids whose key is gone', async () => {
     const { store, keys } = await open();
-    const raw = await rawClient();
+    const raw = await binaryClient();
     const touched = fixture({ id: '1'.repeat(64) });
     const vanished = fixture({ id: '2'.repeat(64) });
     await store.create(touched);
@@ -256,18 +335,67 @@ describe('RedisStore', () => {
     await raw.del(keys.session(vanished.id));
 
     expect(await store.sweepExpired(T + 31 * MINUTE, 10)).toEqual([]);
-    const expiry = (id: string) => raw.zScore(keys.expiry(shardOf(id)), id);
-    const registered = (id: string) => raw.zScore(keys.registry(shardOf(id)), id);
+    const expiry = (id: string) => raw.zScore(keys.expiry(shardOf(id)), member(id));
+    const index = userKey(keys, 'alice', touched.absoluteExpiresAt);
     expect(await expiry(touched.id)).toBe(T + 50 * MINUTE);
     expect(await expiry(vanished.id)).toBeNull();
-    expect(await registered(vanished.id)).toBeNull();
+    // A sweep cannot tell whose a vanished id was; the next read of the user's sessions drops it.
+    expect(await userIds(raw, index, 'alice')).toEqual([touched.id, vanished.id]);
+    expect((await store.listByUser('alice', T + 31 * MINUTE)).map((s) => s.id)).toEqual([
+      touched.id,
+    ]);
+    expect(await userIds(raw, index, 'alice')).toEqual([touched.id]);
 
     const swept = await store.sweepExpired(T + 51 * MINUTE, 10);
     expect(swept.map((s) => s.id)).toEqual([touched.id]);
     expect(await raw.exists(keys.session(touched.id))).toBe(0);
     expect(await expiry(touched.id)).toBeNull();
-    expect(await registered(touched.id)).toBeNull();
-    expect(await raw.zScore(keys.user('alice'), touched.id)).toBeNull();
+    expect(await raw.exists(index)).toBe(0);
+  });
+
+  it('neither lists nor deletes nor unindexes a live session of another user whose user id hashed the same', async () => {
+    const { store, keys } = await open();
+    const raw = await binaryClient();
+    const alice = fixture({ id: '1'.repeat(64), userId: 'alice' });
+    const bob = fixture({ id: '2'.repeat(64), userId: 'bob' });
+    await store.create(alice);
+    await store.create(bob);
+    // As if bob's user id had the same 8-byte hash as alice's: his session in her range.
+    const index = userKey(keys, 'alice', alice.absoluteExpiresAt);
+    await raw.zAdd(index, { score: 0, value: userMember('alice', bob.id) });
+
+    expect(await store.listByUser('alice', T)).toEqual([alice]);
+    expect(await userIds(raw, index, 'alice')).toEqual([alice.id, bob.id]);
+    expect(await store.deleteByUser('alice')).toEqual([alice.id]);
+    expect(await store.get(bob.id, T)).toEqual(bob);
+    expect(await store.listByUser('bob', T)).toEqual([bob]);
+  });
+
+  it('a scan meets every session once while a sweep re-scores them in the expiry index', async () => {
+    const { store } = await open();
+    const sessions = Array.from({ length: 12 }, (_, n) =>
+      fixture({ id: (n + 1).toString(16).repeat(64), userId: `user-${n % 5}` }),
+    );
+    for (const session of sessions) await store.create(session);
+    const later = T + 20 * MINUTE;
+    for (const session of sessions)
+      await store.touch(session.id, { now: later, idleExpiresAt: later + 30 * MINUTE });
+
+    const seen: string[] = [];
+    let page = await store.scan(null, 4, later);
+    seen.push(...page.sessions.map((s) => s.id));
+    // Every session was indexed to expire at T+30m; the sweep finds them all early and moves them.
+    expect(await store.sweepExpired(T + 31 * MINUTE, 100)).toEqual([]);
+    const added = fixture({ id: 'd'.repeat(64), userId: 'user-9' });
+    await store.create(added);
+    for (let pages = 0; page.cursor !== null && pages < 20; pages++) {
+      page = await store.scan(page.cursor, 4, T + 31 * MINUTE);
+      expect(page.sessions.length).toBeLessThanOrEqual(4);
+      seen.push(...page.sessions.map((s) => s.id));
+    }
+    expect(page.cursor).toBeNull();
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.filter((id) => id !== added.id).sort()).toEqual(sessions.map((s) => s.id).sort());
   });
 
   it('close leaves the sessions for the next store on the same prefix', async () => {

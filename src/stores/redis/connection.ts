@@ -21,10 +21,10 @@ import type { Script } from './scripts.js';
 
 /** The little the store needs from a standalone server or a cluster: commands routed by key. */
 export interface Connection {
-  /** One command, sent to the node that owns `key`. Bulk strings come back as Buffers. */
-  send(key: string, args: RedisArgument[]): Promise<unknown>;
+  /** One command, sent to the node that owns `key` (a session key is binary). Bulk strings come back as Buffers. */
+  send(key: RedisArgument, args: RedisArgument[]): Promise<unknown>;
   /** Runs a one-key Lua script on the node that owns `key`. */
-  run(script: Script, key: string, args: RedisArgument[]): Promise<unknown>;
+  run(script: Script, key: RedisArgument, args: RedisArgument[]): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -35,8 +35,8 @@ export interface ConnectionOptions {
   connectTimeout: number;
 }
 
-/** Binary-safe replies, and HGETALL as the same flat list that scripts return. */
-const REPLIES = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.MAP]: Array } };
+/** Binary-safe replies: values and index members are bytes, not text. */
+const REPLIES = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
 
 /** Server replies that mean "not now" rather than "wrong command". */
 const TRANSIENT_REPLY = /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|BUSY|READONLY|OOM)\b/;
@@ -115,14 +115,15 @@ interface SocketOptions {
 }
 
 function connection(
-  send: (key: string, args: RedisArgument[]) => Promise<unknown>,
+  send: (key: RedisArgument, args: RedisArgument[]) => Promise<unknown>,
   close: () => Promise<void>,
   destroy: () => void,
   timeout: number,
 ): Connection {
   let closed = false;
-  const bounded = (key: string, args: RedisArgument[]) => withTimeout(send(key, args), timeout);
-  const sendMapped = async (key: string, args: RedisArgument[]) => {
+  const bounded = (key: RedisArgument, args: RedisArgument[]) =>
+    withTimeout(send(key, args), timeout);
+  const sendMapped = async (key: RedisArgument, args: RedisArgument[]) => {
     try {
       return await bounded(key, args);
     } catch (error) {

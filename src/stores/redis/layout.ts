@@ -1,43 +1,78 @@
-import type { RedisArgument } from 'redis';
-import { DecodeError, type Session, type SessionCodec } from '../../core/index.js';
+import { createHash } from 'node:crypto';
+import { DecodeError, type Session, type SessionCodec, ValidationError } from '../../core/index.js';
 
 /**
- * Fixed number of shards of the expiry index and the id registry. Each shard
- * is its own key, so in a cluster these indexes spread over several nodes
- * instead of weighing on one slot; sixteen keeps a sweep to one short command
- * per shard.
+ * Fixed number of shards of the expiry index and of the user index. Each
+ * shard is its own key (the user index's, one per day), so in a cluster the
+ * indexes spread over the nodes instead of weighing on one slot. And a sorted
+ * set stays a listpack (a few dozen bytes an entry, against some 150 as a
+ * skiplist) up to 128 entries, so 256 shards keep both indexes compact up to
+ * some 30,000 sessions (a day, for the user index). A shard is no key at all
+ * until it holds something; a sweep asks all of them at once.
  */
-export const SHARDS = 16;
+export const SHARDS = 256;
+
+/** The user index lists its days in this many keys, one for the shards equal modulo it. */
+export const DAY_LISTS = 16;
+
+/** The user index files a session under the UTC day of its absolute expiry. */
+export const DAY = 86_400_000;
+
+const SESSION_ID = /^[0-9a-f]{64}$/;
+
+/**
+ * The 32 bytes a session id (64 lowercase hex characters, a SHA-256) stands
+ * for: what the session key ends with and what every index stores. Any other
+ * string is refused, so that two spellings never name one key.
+ */
+export function idBytes(id: string): Buffer {
+  if (!SESSION_ID.test(id))
+    throw new ValidationError('a session id is 64 lowercase hexadecimal characters');
+  return Buffer.from(id, 'hex');
+}
+
+/** A session id from its 32 bytes. */
+export function idOf(bytes: Buffer): string {
+  if (bytes.length !== 32) throw new DecodeError('a session index holds a malformed id');
+  return bytes.toString('hex');
+}
 
 /**
  * Key names. A session's key is derived from its id alone, so `get(id)` is one
- * command on one node; the user index is derived from the user id alone.
+ * command on one node; a user's part of the user index is found from the
+ * user id alone.
  */
 export class Keys {
   readonly #prefix: string;
+  readonly #session: Buffer;
 
   constructor(prefix: string) {
     this.#prefix = prefix;
+    this.#session = Buffer.from(`${prefix}s:`, 'utf8');
   }
 
-  /** HASH of one session's fields (see `recordFields`), with a native TTL. */
-  session(id: string): string {
-    return `${this.#prefix}s:${id}`;
+  /** STRING holding one session (see `encodeRecord`), with a native TTL: the prefix, `s:` and the id's 32 bytes. */
+  session(id: string): Buffer {
+    return Buffer.concat([this.#session, idBytes(id)]);
   }
 
-  /** ZSET of a user's session ids, each scored by its absolute expiry. */
-  user(userId: string): string {
-    return `${this.#prefix}u:${userId}`;
-  }
-
-  /** ZSET shard of the expiry index: ids scored by a lower bound of their session's expiry. */
+  /** ZSET shard of the expiry index: ids (32 bytes) scored by a lower bound of their session's expiry, in ms. */
   expiry(shard: number): string {
     return `${this.#prefix}exp:${shard}`;
   }
 
-  /** ZSET shard of the id registry: ids all scored 0, so they page in id order for scans. */
-  registry(shard: number): string {
-    return `${this.#prefix}ids:${shard}`;
+  /**
+   * ZSET of the user index: one shard's sessions whose absolute expiry falls
+   * on `day`, as `userMember`s all scored 0, so they sort by user, then id.
+   * Its TTL runs to the end of the day, when all of them are certainly dead.
+   */
+  users(shard: number, day: number): string {
+    return `${this.#prefix}u:${shard}:${day}`;
+  }
+
+  /** ZSET of the days that may have a `users(shard, day)` key, each scored by itself: one list for the shards equal modulo DAY_LISTS. */
+  userDays(shard: number): string {
+    return `${this.#prefix}ud:${shard % DAY_LISTS}`;
   }
 }
 
@@ -48,65 +83,128 @@ export function shardOf(id: string): number {
   return (hash >>> 0) % SHARDS;
 }
 
-/*
- * One-letter field names, since every session carries them:
- * u user id, v version, c created, a last active, i idle expiry,
- * x absolute expiry, ip, ua user agent, d the codec's bytes.
- * Times are decimal epoch ms. The Lua scripts read v, a, i, x and u by name.
+/** Where a user's sessions are indexed: a shard, and the 8 bytes that start their members. */
+export interface UserSlot {
+  shard: number;
+  hash: Buffer;
+}
+
+/**
+ * The first 8 bytes of SHA-256(userId): fixed-size, so a member stays short
+ * enough for a listpack whatever the user id (a UUID, an e-mail address), and
+ * the shard. Two users may share a hash; readers check the session's user.
  */
-
-/** Every field of a session, as HSET arguments. Encodes the data first, so a refused encode writes nothing. */
-export function recordFields(session: Session, codec: SessionCodec): RedisArgument[] {
-  const fields: RedisArgument[] = [
-    'u',
-    session.userId,
-    'c',
-    String(session.createdAt),
-    'x',
-    String(session.absoluteExpiresAt),
-    ...changedFields(session, codec),
-  ];
-  if (session.ip !== null) fields.push('ip', session.ip);
-  if (session.userAgent !== null) fields.push('ua', session.userAgent);
-  return fields;
+export function userSlot(userId: string): UserSlot {
+  const hash = createHash('sha256').update(userId, 'utf8').digest().subarray(0, 8);
+  return { shard: hash.readUInt16BE(0) % SHARDS, hash };
 }
 
-/** The fields an update rewrites: data, version and activity. */
-export function changedFields(session: Session, codec: SessionCodec): RedisArgument[] {
-  const bytes = codec.encode(session.id, session.data);
-  return [
-    'v',
-    String(session.version),
-    'a',
-    String(session.lastActiveAt),
-    'i',
-    String(session.idleExpiresAt),
-    'd',
-    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-  ];
+/** A user index member: the user's hash (8 bytes), then the session id (32 bytes). */
+export function userMember(userId: string, id: string): Buffer {
+  return Buffer.concat([userSlot(userId).hash, idBytes(id)]);
 }
 
-/** A session from an HGETALL reply (a flat field, value list), or null for a missing key. */
-export function parseRecord(id: string, reply: unknown, codec: SessionCodec): Session | null {
-  if (!Array.isArray(reply) || reply.length === 0) return null;
-  const fields = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), reply[i + 1]);
-  const data = fields.get('d');
-  const userId = fields.get('u');
-  if (data === undefined || userId === undefined)
-    throw new DecodeError('stored session record is incomplete');
-  const text = (name: string) => fields.get(name)?.toString('utf8') ?? null;
-  const time = (name: string) => Number(text(name));
+export function dayOf(ms: number): number {
+  return Math.floor(ms / DAY);
+}
+
+/*
+ * One session is one STRING (layout 1), every number big-endian:
+ *
+ *   offset  size  field
+ *        0     1  layout, 1: a later layout changes this byte
+ *        1     8  version              (IEEE-754 double, like every time here:
+ *        9     8  createdAt             epoch ms and versions are integers far
+ *       17     8  lastActiveAt          below 2^53, so a double holds them
+ *       25     8  idleExpiresAt         exactly, in Node and in Redis's Lua,
+ *       33     8  absoluteExpiresAt     which reads them with struct.unpack)
+ *       41     2  n, byte length of userId
+ *       43     n  userId, UTF-8
+ *        …     2  byte length of ip, 0xFFFF for null
+ *        …        ip, UTF-8
+ *        …     2  byte length of userAgent, 0xFFFF for null
+ *        …        userAgent, UTF-8
+ *        …  rest  the codec's bytes for the data
+ *
+ * The scripts read the fixed 41-byte head with GETRANGE and never the data:
+ * touch rewrites lastActiveAt and idleExpiresAt (adjacent, 16 bytes at 17) in
+ * place with SETRANGE; an update compares the version and writes the whole
+ * value; delete reads the user id at 43. One value instead of a HASH of
+ * fields saves the field names and a hash table: the codec's bytes are longer
+ * than `hash-max-listpack-value`, so a HASH would not stay a listpack.
+ */
+export const LAYOUT = 1;
+/** Length of the fixed head: the layout byte and the five doubles. */
+export const HEAD = 41;
+/** Offset of lastActiveAt, followed by idleExpiresAt. */
+export const ACTIVITY = 17;
+/** Offset of absoluteExpiresAt. */
+export const ABSOLUTE = 33;
+/** Offset of the user id's length, followed by the user id. */
+export const USER_ID_LENGTH = 41;
+const NULL_LENGTH = 0xffff;
+
+/** A session as the value of its key. Encodes the data first, so a refused encode writes nothing. */
+export function encodeRecord(session: Session, codec: SessionCodec): Buffer {
+  const data = codec.encode(session.id, session.data);
+  const user = text(session.userId, 'userId');
+  const ip = session.ip === null ? null : text(session.ip, 'ip');
+  const userAgent = session.userAgent === null ? null : text(session.userAgent, 'userAgent');
+  const size = HEAD + 6 + user.length + (ip?.length ?? 0) + (userAgent?.length ?? 0);
+  const value = Buffer.allocUnsafe(size + data.byteLength);
+  value.writeUInt8(LAYOUT, 0);
+  value.writeDoubleBE(session.version, 1);
+  value.writeDoubleBE(session.createdAt, 9);
+  value.writeDoubleBE(session.lastActiveAt, ACTIVITY);
+  value.writeDoubleBE(session.idleExpiresAt, 25);
+  value.writeDoubleBE(session.absoluteExpiresAt, ABSOLUTE);
+  let offset = HEAD;
+  for (const field of [user, ip, userAgent]) {
+    value.writeUInt16BE(field?.length ?? NULL_LENGTH, offset);
+    offset += 2;
+    if (field) offset += field.copy(value, offset);
+  }
+  value.set(data, offset);
+  return value;
+}
+
+function text(value: string, name: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  if (bytes.length >= NULL_LENGTH)
+    throw new ValidationError(`${name} is too long to store (${bytes.length} bytes)`);
+  return bytes;
+}
+
+/** A session from the value of its key (a Buffer), or null for a missing key. */
+export function parseRecord(id: string, value: unknown, codec: SessionCodec): Session | null {
+  if (value === null || value === undefined) return null;
+  if (!Buffer.isBuffer(value)) throw new DecodeError('stored session record is not a string');
+  if (value.length < HEAD || value[0] !== LAYOUT)
+    throw new DecodeError('stored session record has an unknown layout');
+  let offset = HEAD;
+  const field = (): string | null => {
+    if (offset + 2 > value.length) throw new DecodeError('stored session record is truncated');
+    const length = value.readUInt16BE(offset);
+    offset += 2;
+    if (length === NULL_LENGTH) return null;
+    if (offset + length > value.length) throw new DecodeError('stored session record is truncated');
+    offset += length;
+    return value.toString('utf8', offset - length, offset);
+  };
+  const userId = field();
+  const ip = field();
+  const userAgent = field();
+  if (userId === null) throw new DecodeError('stored session record has no user id');
   return {
     id,
-    userId: userId.toString('utf8'),
-    data: codec.decode(id, data),
-    version: time('v'),
-    createdAt: time('c'),
-    lastActiveAt: time('a'),
-    idleExpiresAt: time('i'),
-    absoluteExpiresAt: time('x'),
-    ip: text('ip'),
-    userAgent: text('ua'),
+    userId,
+    data: codec.decode(id, value.subarray(offset)),
+    version: value.readDoubleBE(1),
+    createdAt: value.readDoubleBE(9),
+    lastActiveAt: value.readDoubleBE(ACTIVITY),
+    idleExpiresAt: value.readDoubleBE(25),
+    absoluteExpiresAt: value.readDoubleBE(ABSOLUTE),
+    ip,
+    userAgent,
   };
 }

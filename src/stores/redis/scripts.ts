@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ACTIVITY, DAY, HEAD, LAYOUT, USER_ID_LENGTH } from './layout.js';
 
 /** A Lua script, run by its SHA-1 and loaded on a NOSCRIPT miss. */
 export interface Script {
@@ -8,15 +9,33 @@ export interface Script {
 
 /*
  * Every script touches exactly one key (KEYS[1]), so each is legal in a
- * cluster and atomic on the node that owns the key. Times arrive as decimal
- * strings and are written back as strings: Lua numbers are doubles, and
- * epoch milliseconds stay exact in them only as long as nothing formats them
- * with %g. `ms` formats a computed one as an integer.
+ * cluster and atomic on the node that owns the key: Redis runs a script to
+ * the end before it serves any other command, so what a script reads is
+ * still true when it writes.
+ *
+ * On a session key the scripts read only the fixed head of the value (see
+ * `layout.ts`) with GETRANGE, never the data. The head's numbers are doubles,
+ * which struct.unpack turns into Lua numbers (doubles too) exactly; times
+ * arriving as decimal strings are exact through tonumber, and `ms` formats a
+ * computed one as an integer (not %g) for PEXPIRE.
  */
 const PRELUDE = `
 local function ms(n) return string.format('%d', n) end
 local function extend(key, ttl)
   if redis.call('PTTL', key) < tonumber(ttl) then redis.call('PEXPIRE', key, ttl) end
+end
+local function layout(value)
+  if string.byte(value, 1) ~= ${LAYOUT} then
+    error({err = 'ERR clawsession: the session record has an unknown layout'})
+  end
+end
+-- The head of a session, or nil for a missing key: version, last active, idle and absolute expiry.
+local function head(key)
+  local h = redis.call('GETRANGE', key, 0, ${HEAD - 1})
+  if #h == 0 then return nil end
+  layout(h)
+  local _, v, _, a, i, x = struct.unpack('>Bddddd', h)
+  return { v = v, a = a, i = i, x = x }
 end
 `;
 
@@ -25,88 +44,100 @@ function script(body: string): Script {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
-/** ARGV: ttl, then field, value pairs. 1 if created, 0 if the id is taken. */
-export const CREATE = script(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-`);
+/*
+ * Creating a session needs no script: SET with NX and PX writes the value and
+ * its TTL in one command, only if the id is free.
+ */
 
 /**
  * Compare-and-set. ARGV: now, the version the change was computed from, ttl,
- * then field, value pairs. 1 if written; 0 if the session is missing or
- * expired; otherwise the record as it is now (HGETALL), to compute again from.
+ * the new value. 1 if written; 0 if the session is missing or expired;
+ * otherwise the value as it is now, to compute again from.
  */
 export const WRITE_IF_VERSION = script(`
-local f = redis.call('HMGET', KEYS[1], 'v', 'i', 'x')
-if not f[1] or tonumber(ARGV[1]) >= math.min(tonumber(f[2]), tonumber(f[3])) then return 0 end
-if f[1] ~= ARGV[2] then return redis.call('HGETALL', KEYS[1]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local h = head(KEYS[1])
+if not h or tonumber(ARGV[1]) >= math.min(h.i, h.x) then return 0 end
+if h.v ~= tonumber(ARGV[2]) then return redis.call('GET', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[4], 'KEEPTTL')
 extend(KEYS[1], ARGV[3])
 return 1
 `);
 
 /**
- * ARGV: now, idle expiry, retention. Moves the activity fields and the TTL
- * forward only (never back, whatever order touches arrive in), leaving the
- * data alone. 1 if touched, 0 if the session is missing or expired.
+ * ARGV: now, idle expiry, retention. Moves last active, the idle expiry and
+ * the TTL forward only (never back, whatever order touches arrive in),
+ * rewriting those 16 bytes in place and leaving the data alone. 1 if
+ * touched, 0 if the session is missing or expired.
  */
 export const TOUCH = script(`
-local f = redis.call('HMGET', KEYS[1], 'a', 'i', 'x')
-if not f[2] then return 0 end
-local now, absolute = tonumber(ARGV[1]), tonumber(f[3])
-if now >= math.min(tonumber(f[2]), absolute) then return 0 end
-local idle = math.max(tonumber(f[2]), tonumber(ARGV[2]))
-redis.call('HSET', KEYS[1], 'a', ms(math.max(tonumber(f[1]), now)), 'i', ms(idle))
-extend(KEYS[1], ms(math.min(idle, absolute) - now + tonumber(ARGV[3])))
+local h = head(KEYS[1])
+if not h then return 0 end
+local now = tonumber(ARGV[1])
+if now >= math.min(h.i, h.x) then return 0 end
+local idle = math.max(h.i, tonumber(ARGV[2]))
+redis.call('SETRANGE', KEYS[1], ${ACTIVITY}, struct.pack('>dd', math.max(h.a, now), idle))
+extend(KEYS[1], ms(math.min(idle, h.x) - now + tonumber(ARGV[3])))
 return 1
 `);
 
 /**
  * The second half of a rename. ARGV: the version that was copied. Deletes the
- * old record only if it is still that version: 1 if deleted, 0 if it is
- * gone, otherwise the record as it is now (an update landed after the copy).
+ * old session only if it is still that version: 1 if deleted, 0 if it is
+ * gone, otherwise the value as it is now (an update landed after the copy).
  */
 export const RETIRE = script(`
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return 0 end
-if v ~= ARGV[1] then return redis.call('HGETALL', KEYS[1]) end
-redis.call('DEL', KEYS[1])
-return 1
-`);
-
-/** ARGV: optionally the user the session must belong to. The deleted session's user id, or nil. */
-export const DELETE = script(`
-local u = redis.call('HGET', KEYS[1], 'u')
-if not u or (#ARGV > 0 and u ~= ARGV[1]) then return false end
-redis.call('DEL', KEYS[1])
-return u
-`);
-
-/** ARGV: now. Deletes the session only if it is still expired: 1 if deleted. */
-export const REAP = script(`
-local f = redis.call('HMGET', KEYS[1], 'i', 'x')
-if not f[1] or tonumber(ARGV[1]) < math.min(tonumber(f[1]), tonumber(f[2])) then return 0 end
+local h = head(KEYS[1])
+if not h then return 0 end
+if h.v ~= tonumber(ARGV[1]) then return redis.call('GET', KEYS[1]) end
 redis.call('DEL', KEYS[1])
 return 1
 `);
 
 /**
- * On a user index. ARGV: now, absolute expiry, session id. Adds the id (or
- * raises its score), drops entries past their absolute expiry, and keeps the
- * index's own TTL at its longest-lived entry, so an abandoned index goes too.
+ * ARGV: optionally the user the session must belong to. Deletes the session
+ * and returns its head and user id (the value's first bytes, up to where the
+ * ip begins), so the caller can unindex it; nil if there was nothing to delete.
  */
-export const INDEX_USER = script(`
-redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then extend(KEYS[1], ms(tonumber(last[2]) - tonumber(ARGV[1]))) end
+export const DELETE = script(`
+local h = redis.call('GETRANGE', KEYS[1], 0, ${USER_ID_LENGTH + 1})
+if #h == 0 then return false end
+layout(h)
+local n = struct.unpack('>H', h, ${USER_ID_LENGTH + 1})
+local u = redis.call('GETRANGE', KEYS[1], ${USER_ID_LENGTH + 2}, ${USER_ID_LENGTH + 1} + n)
+if #ARGV > 0 and u ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1])
+return h .. u
+`);
+
+/** ARGV: now. Deletes the session only if it is still expired: 1 if deleted. */
+export const REAP = script(`
+local h = head(KEYS[1])
+if not h or tonumber(ARGV[1]) < math.min(h.i, h.x) then return 0 end
+redis.call('DEL', KEYS[1])
 return 1
 `);
 
-/** On a user index. ARGV: now. Drops entries past their absolute expiry and returns the rest. */
-export const USER_MEMBERS = script(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+/**
+ * On a key of the user index. ARGV: the member, the key's TTL (to the end of
+ * its day). Adds the member and lengthens the TTL, never shortens it.
+ */
+export const INDEX_USER = script(`
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+extend(KEYS[1], ARGV[2])
+return 1
+`);
+
+/**
+ * On a shard's list of days. ARGV: now, the day to add. Adds the day, drops
+ * the days that have ended (their keys are gone or going: every session in
+ * them is past its absolute expiry), and keeps the list's own TTL at the end
+ * of its last day, so an abandoned list goes too.
+ */
+export const INDEX_DAY = script(`
+local now = tonumber(ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ms(math.floor(now / ${DAY})))
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then extend(KEYS[1], ms((tonumber(last[2]) + 1) * ${DAY} - now)) end
+return 1
 `);

@@ -19,9 +19,17 @@ import {
   ValidationError,
 } from '../../core/index.js';
 import { type Connection, openConnection } from './connection.js';
-import { Indexes } from './indexes.js';
-import { changedFields, Keys, parseRecord, recordFields, SHARDS } from './layout.js';
-import { CREATE, DELETE, REAP, RETIRE, TOUCH, WRITE_IF_VERSION } from './scripts.js';
+import { entryOf, type IndexEntry, Indexes, type UserPosition } from './indexes.js';
+import {
+  ABSOLUTE,
+  dayOf,
+  encodeRecord,
+  Keys,
+  parseRecord,
+  SHARDS,
+  USER_ID_LENGTH,
+} from './layout.js';
+import { DELETE, REAP, RETIRE, TOUCH, WRITE_IF_VERSION } from './scripts.js';
 import { sweepExpired } from './sweep.js';
 
 export interface RedisStoreOptions {
@@ -48,10 +56,12 @@ export interface RedisStoreOptions {
 const MAX_ATTEMPTS = 32;
 
 /**
- * Sessions in Redis (6.2 or newer) or Redis Cluster: one HASH per session
- * with a native TTL, plus sorted-set indexes by user, by expiry and by id.
- * Each step on a session is one Lua script on its one key; `indexes.ts` says
- * why the indexes are kept beside it rather than with it.
+ * Sessions in Redis (6.2 or newer) or Redis Cluster: one STRING per session
+ * (a fixed binary head, then the codec's bytes: see `layout.ts`) with a
+ * native TTL, plus sorted-set indexes by expiry and by user, which scans page
+ * through. Each step on a session is one command or one Lua script on its
+ * one key; `indexes.ts` says why the indexes are kept beside it rather than
+ * with it.
  */
 export class RedisStore implements SessionStore {
   readonly #redis: Connection;
@@ -82,12 +92,12 @@ export class RedisStore implements SessionStore {
   }
 
   async create(session: Session): Promise<void> {
-    const fields = recordFields(session, this.#codec);
-    const now = session.lastActiveAt; // create takes no clock; a new session was last active now
     const key = this.#keys.session(session.id);
-    const created = await this.#writeIndexed(session, now, async () => {
-      return (await this.#redis.run(CREATE, key, [this.#ttl(session, now), ...fields])) === 1;
-    });
+    const value = encodeRecord(session, this.#codec);
+    const now = session.lastActiveAt; // create takes no clock; a new session was last active now
+    const created = await this.#writeIndexed(session, now, () =>
+      this.#createKey(key, value, this.#ttl(session, now)),
+    );
     if (!created) throw new SessionExistsError();
   }
 
@@ -124,7 +134,7 @@ export class RedisStore implements SessionStore {
         String(options.now),
         String(current.version),
         this.#ttl(next, options.now),
-        ...changedFields(next, this.#codec),
+        encodeRecord(next, this.#codec),
       ]);
       if (reply === 1) return next;
       if (reply === 0) throw new SessionNotFoundError();
@@ -167,11 +177,11 @@ export class RedisStore implements SessionStore {
     let current = live(await this.#read(fromId), now);
     if (!current) return null;
     let next = renamedSession(current, toId, activity);
-    const fields = recordFields(next, this.#codec);
     const toKey = this.#keys.session(toId);
-    const copied = await this.#writeIndexed(next, now, async () => {
-      return (await this.#redis.run(CREATE, toKey, [this.#ttl(next, now), ...fields])) === 1;
-    });
+    const value = encodeRecord(next, this.#codec);
+    const copied = await this.#writeIndexed(next, now, () =>
+      this.#createKey(toKey, value, this.#ttl(next, now)),
+    );
     if (!copied) throw new SessionExistsError();
     for (let attempt = 1; ; attempt++) {
       const retired = await this.#redis.run(RETIRE, this.#keys.session(fromId), [
@@ -190,7 +200,7 @@ export class RedisStore implements SessionStore {
         String(now),
         String(copiedVersion),
         this.#ttl(next, now),
-        ...changedFields(next, this.#codec),
+        encodeRecord(next, this.#codec),
       ]);
       if (recopied !== 1) {
         // The copy was deleted meanwhile (all the user's sessions revoked): the old id goes too.
@@ -198,41 +208,49 @@ export class RedisStore implements SessionStore {
         return null;
       }
     }
-    await this.#indexes.remove(current.userId, [fromId]);
+    await this.#indexes.remove([entryOf(current)]);
     return next;
   }
 
   /** Deletes the key first and unindexes after: a crash in between leaves only a dangling index entry. */
   async delete(id: string): Promise<boolean> {
-    const userId = await this.#redis.run(DELETE, this.#keys.session(id), []);
-    if (!Buffer.isBuffer(userId)) return false;
-    await this.#indexes.remove(userId.toString('utf8'), [id]);
+    const head = await this.#redis.run(DELETE, this.#keys.session(id), []);
+    if (!Buffer.isBuffer(head)) return false;
+    await this.#indexes.remove([{ id, ...deletedOwner(head) }]);
     return true;
   }
 
+  /**
+   * Reads the ids in the user's part of the index and keeps the live sessions
+   * that are the user's. Ids of sessions gone or expired are dropped from the
+   * index; a live session of another user (whose user id hashes the same) is
+   * only left out.
+   */
   async listByUser(userId: string, now: number): Promise<Session[]> {
-    const ids = await this.#indexes.userMembers(userId, now);
-    const records = await Promise.all(ids.map((id) => this.#read(id)));
+    const entries = await this.#indexes.userEntries(userId, now);
+    const records = await Promise.all(entries.map(({ id }) => this.#read(id)));
     const sessions: Session[] = [];
-    const dead: string[] = [];
-    for (const [i, id] of ids.entries()) {
+    const dead: IndexEntry[] = [];
+    for (const [i, { id, day }] of entries.entries()) {
       const session = live(records[i] ?? null, now);
-      if (session?.userId === userId) sessions.push(session);
-      else dead.push(id);
+      if (!session) dead.push({ id, userId, day });
+      else if (session.userId === userId) sessions.push(session);
     }
-    if (dead.length > 0) await this.#prune(userId, dead, now);
+    if (dead.length > 0) await this.#prune(dead, now);
     return sessions.sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
   }
 
   async deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
-    const ids = (await this.#indexes.allUserMembers(userId)).filter((id) => id !== exceptId);
-    const owners = await Promise.all(
-      ids.map((id) => this.#redis.run(DELETE, this.#keys.session(id), [userId])),
+    const entries = (await this.#indexes.userEntries(userId, null)).filter(
+      ({ id }) => id !== exceptId,
+    );
+    const heads = await Promise.all(
+      entries.map(({ id }) => this.#redis.run(DELETE, this.#keys.session(id), [userId])),
     );
     // Only the ids deleted here are unindexed: a missing key may be a create still in flight.
-    const deleted = ids.filter((_, i) => owners[i] !== null);
-    await this.#indexes.remove(userId, deleted);
-    return deleted;
+    const deleted = entries.filter((_, i) => heads[i] !== null);
+    await this.#indexes.remove(deleted.map(({ id, day }) => ({ id, userId, day })));
+    return deleted.map(({ id }) => id);
   }
 
   async sweepExpired(now: number, limit: number, archive?: ArchiveSink): Promise<Session[]> {
@@ -241,29 +259,42 @@ export class RedisStore implements SessionStore {
       read: (id: string) => this.#read(id),
       reap: async (session: Session, at: number) => {
         const reaped = await this.#redis.run(REAP, this.#keys.session(session.id), [String(at)]);
-        if (reaped === 1) await this.#indexes.remove(session.userId, [session.id]);
+        if (reaped === 1) await this.#indexes.remove([entryOf(session)]);
       },
     };
     return sweepExpired(source, now, limit, archive);
   }
 
   /**
-   * Pages through the id registry, shard by shard, in id order; the cursor is
-   * `<shard>:<last id>`. A page looks at `limit` ids at most and leaves the
-   * dead ones out.
+   * Pages through the user index in its order: shard by shard, day by day
+   * (from the day of `now`: earlier days hold only expired sessions), member
+   * by member. The cursor is `<shard>:<day>:<last member, hex>`. A page looks
+   * at `limit` ids at most and leaves the dead ones out.
    */
   async scan(cursor: string | null, limit: number, now: number): Promise<ScanPage> {
-    let { shard, afterId } = parseCursor(cursor);
+    const from = parseCursor(cursor);
     const sessions: Session[] = [];
-    for (let room = limit; shard < SHARDS && room > 0; shard++, afterId = null) {
-      const ids = await this.#indexes.registryPage(shard, afterId, room);
-      const records = await Promise.all(ids.map((id) => this.#read(id)));
-      for (const record of records) {
-        const session = live(record, now);
-        if (session) sessions.push(session);
+    const today = dayOf(now);
+    const listed = new Map<string, Promise<number[]>>(); // shards share lists of days
+    let room = limit;
+    for (let shard = from.shard; shard < SHARDS; shard++) {
+      const resumed = shard === from.shard && from.day !== null ? from : null;
+      const key = this.#keys.userDays(shard);
+      const days = listed.get(key) ?? this.#indexes.userDays(shard, today);
+      listed.set(key, days);
+      for (const day of await days) {
+        if (resumed && day < resumed.day) continue;
+        const after = day === resumed?.day ? resumed.member : null;
+        const page = await this.#indexes.userPage(shard, day, after, room);
+        const records = await Promise.all(page.map(({ id }) => this.#read(id)));
+        for (const record of records) {
+          const session = live(record, now);
+          if (session) sessions.push(session);
+        }
+        room -= page.length;
+        const last = page.at(-1);
+        if (room === 0 && last) return { sessions, cursor: formatCursor(last.position) };
       }
-      room -= ids.length;
-      if (room === 0) return { sessions, cursor: `${shard}:${ids.at(-1)}` };
     }
     return { sessions, cursor: null };
   }
@@ -275,7 +306,12 @@ export class RedisStore implements SessionStore {
 
   async #read(id: string): Promise<Session | null> {
     const key = this.#keys.session(id);
-    return parseRecord(id, await this.#redis.send(key, ['HGETALL', key]), this.#codec);
+    return parseRecord(id, await this.#redis.send(key, ['GET', key]), this.#codec);
+  }
+
+  /** SET NX PX: the value and its TTL in one command, only if the id is free. */
+  async #createKey(key: Buffer, value: Buffer, ttl: string): Promise<boolean> {
+    return (await this.#redis.send(key, ['SET', key, value, 'NX', 'PX', ttl])) !== null;
   }
 
   /*
@@ -291,14 +327,14 @@ export class RedisStore implements SessionStore {
     return true;
   }
 
-  /** Drops dead ids from a user index, then puts back any that came alive meanwhile. */
-  async #prune(userId: string, ids: readonly string[], now: number): Promise<void> {
-    await this.#indexes.removeFromUser(userId, ids);
-    const records = await Promise.all(ids.map((id) => this.#read(id)));
+  /** Drops dead ids from the user index, then puts back any that came alive meanwhile. */
+  async #prune(entries: readonly IndexEntry[], now: number): Promise<void> {
+    await this.#indexes.removeFromUser(entries);
+    const records = await Promise.all(entries.map(({ id }) => this.#read(id)));
     await Promise.all(
       records.map((record) => {
         const session = live(record, now);
-        return session?.userId === userId ? this.#indexes.addToUser(session, now) : undefined;
+        return session ? this.#indexes.addToUser(session, now) : undefined;
       }),
     );
   }
@@ -314,11 +350,22 @@ export class RedisStore implements SessionStore {
   }
 }
 
-function parseCursor(cursor: string | null): { shard: number; afterId: string | null } {
-  if (cursor === null) return { shard: 0, afterId: null };
-  const match = /^(\d+):(.+)$/s.exec(cursor);
+function parseCursor(cursor: string | null): UserPosition | { shard: 0; day: null; member: null } {
+  if (cursor === null) return { shard: 0, day: null, member: null };
+  const match = /^(\d+):(\d+):([0-9a-f]{80})$/.exec(cursor);
   if (!match) throw new ValidationError('scan cursor is malformed');
-  return { shard: Number(match[1]), afterId: match[2] as string };
+  return { shard: Number(match[1]), day: Number(match[2]), member: match[3] as string };
+}
+
+function formatCursor({ shard, day, member }: UserPosition): string {
+  return `${shard}:${day}:${member}`;
+}
+
+/** The user and the index day of a session, from the head that DELETE hands back. */
+function deletedOwner(head: Buffer): { userId: string; day: number } {
+  const length = head.readUInt16BE(USER_ID_LENGTH);
+  const userId = head.toString('utf8', USER_ID_LENGTH + 2, USER_ID_LENGTH + 2 + length);
+  return { userId, day: dayOf(head.readDoubleBE(ABSOLUTE)) };
 }
 
 function live(session: Session | null, now: number): Session | null {

@@ -12,10 +12,11 @@ export interface SweepSource {
 /**
  * Redis removes a session by itself once its TTL (expiry plus the retention)
  * has passed; a sweep takes the expired ones before that, archives them and
- * deletes them, and on its way corrects the expiry index: ids whose key is
- * gone are dropped (from the registry too), ids found early (touched since)
- * are re-scored. Without sweeps no session outlives its TTL, but those two
- * indexes keep the ids of expired sessions, a few dozen bytes each.
+ * deletes them (and unindexes them), and on its way corrects the expiry
+ * index: ids whose key is gone are dropped, ids found early (touched since)
+ * are re-scored. Without sweeps no session outlives its TTL, but the expiry
+ * index keeps the ids of expired sessions, a few dozen bytes each; the user
+ * index needs no sweep (its keys expire with their day).
  */
 export async function sweepExpired(
   source: SweepSource,
