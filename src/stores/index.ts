@@ -7,7 +7,7 @@ export { openStore, openSweepLease, redactUrl } from './open.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { PostgresLease, type PostgresLeaseOptions } from './postgres-lease.js';
 export { RedisStore, type RedisStoreOptions } from './redis/index.js';
-export { connectOrFail } from './redis-connect.js';
+export { connectOrFail, redisCommand } from './redis-connect.js';
 export {
   RedisInvalidationBus,
   type RedisInvalidationBusOptions,

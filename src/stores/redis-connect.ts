@@ -18,17 +18,40 @@ export async function connectOrFail(
   timeout = 5_000,
 ): Promise<void> {
   client.on('error', () => {}); // failures surface per command; without a listener they would crash the process
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      client.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no connection within ${timeout} ms`)), timeout);
-      }),
-    ]);
+    await within(client.connect(), timeout, `no connection within ${timeout} ms`);
   } catch (error) {
     client.destroy();
     throw new StoreUnavailableError(`cannot reach Redis for ${what}`, { cause: error });
+  }
+}
+
+/**
+ * Runs one Redis command and waits at most `timeout` ms for its answer: once
+ * a command is written, node-redis waits for the reply forever. Any failure to
+ * get an answer is StoreUnavailableError.
+ */
+export async function redisCommand<T>(
+  what: string,
+  command: () => Promise<T>,
+  timeout = 2_000,
+): Promise<T> {
+  try {
+    return await within(command(), timeout, `Redis did not answer within ${timeout} ms`);
+  } catch (error) {
+    throw new StoreUnavailableError(`Redis did not answer a ${what} command`, { cause: error });
+  }
+}
+
+async function within<T>(work: Promise<T>, timeout: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), timeout);
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient, createCluster, type RedisClientType } from 'redis';
 import { ConfigError, StoreUnavailableError } from '../core/index.js';
 import type { Lease, LeaseOutcome } from './lease.js';
-import { connectOrFail } from './redis-connect.js';
+import { connectOrFail, redisCommand } from './redis-connect.js';
 
 export interface RedisLeaseOptions {
   /** A standalone server. Give this or `cluster`. */
@@ -60,7 +60,7 @@ export class RedisLease implements Lease {
   async run<T>(name: string, fn: (signal: AbortSignal) => Promise<T>): Promise<LeaseOutcome<T>> {
     const key = this.#prefix + name;
     const owner = randomBytes(16).toString('hex');
-    const taken = await this.#call(() =>
+    const taken = await redisCommand('lease', () =>
       this.#client.set(key, owner, {
         condition: 'NX',
         expiration: { type: 'PX', value: this.#ttl },
@@ -91,13 +91,5 @@ export class RedisLease implements Lease {
 
   async close(): Promise<void> {
     await this.#client.close().catch(() => undefined);
-  }
-
-  async #call<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (error) {
-      throw new StoreUnavailableError('Redis did not answer a lease command', { cause: error });
-    }
   }
 }

@@ -1,6 +1,5 @@
 import { createClient, type RedisClientType } from 'redis';
-import { StoreUnavailableError } from '../core/index.js';
-import { connectOrFail } from '../stores/index.js';
+import { connectOrFail, redisCommand } from '../stores/index.js';
 
 /** Access tokens revoked before their expiry, remembered by `jti` until they would have expired anyway. */
 export interface TokenDenylist {
@@ -46,24 +45,16 @@ export class RedisTokenDenylist implements TokenDenylist {
 
   async add(jti: string, expiresAt: number, now: number): Promise<void> {
     const ttl = Math.max(1, Math.ceil(expiresAt - now));
-    await this.#call(() =>
+    await redisCommand('denylist', () =>
       this.#client.set(this.#prefix + jti, '1', { expiration: { type: 'PX', value: ttl } }),
     );
   }
 
   async has(jti: string): Promise<boolean> {
-    return (await this.#call(() => this.#client.exists(this.#prefix + jti))) === 1;
+    return (await redisCommand('denylist', () => this.#client.exists(this.#prefix + jti))) === 1;
   }
 
   async close(): Promise<void> {
     await this.#client.close().catch(() => undefined);
-  }
-
-  async #call<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (error) {
-      throw new StoreUnavailableError('Redis did not answer a denylist command', { cause: error });
-    }
   }
 }

@@ -1,6 +1,5 @@
 import { createClient, type RedisClientType } from 'redis';
-import { StoreUnavailableError } from '../core/index.js';
-import { connectOrFail } from '../stores/index.js';
+import { connectOrFail, redisCommand } from '../stores/index.js';
 
 /**
  * One chain of refresh tokens issued for one session. Only hashes of the
@@ -104,7 +103,7 @@ export class RedisRefreshFamilyStore implements RefreshFamilyStore {
 
   async create(family: RefreshFamily): Promise<void> {
     const ttl = Math.max(1, family.expiresAt - family.rotatedAt);
-    await this.#call(() =>
+    await redisCommand('refresh-token', () =>
       this.#client.set(this.#prefix + family.id, JSON.stringify(family), {
         expiration: { type: 'PX', value: ttl },
       }),
@@ -112,7 +111,7 @@ export class RedisRefreshFamilyStore implements RefreshFamilyStore {
   }
 
   async get(id: string, now: number): Promise<RefreshFamily | null> {
-    const raw = await this.#call(() => this.#client.get(this.#prefix + id));
+    const raw = await redisCommand('refresh-token', () => this.#client.get(this.#prefix + id));
     if (raw === null) return null;
     const family = JSON.parse(raw) as RefreshFamily;
     // The script stores "no previous secret" as an empty string.
@@ -125,7 +124,7 @@ export class RedisRefreshFamilyStore implements RefreshFamilyStore {
     fromGeneration: number,
     next: Pick<RefreshFamily, 'currentHash' | 'previousHash' | 'rotatedAt'>,
   ): Promise<boolean> {
-    const result = await this.#call(() =>
+    const result = await redisCommand('refresh-token', () =>
       this.#client.eval(ADVANCE, {
         keys: [this.#prefix + id],
         arguments: [
@@ -140,20 +139,10 @@ export class RedisRefreshFamilyStore implements RefreshFamilyStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    return (await this.#call(() => this.#client.del(this.#prefix + id))) === 1;
+    return (await redisCommand('refresh-token', () => this.#client.del(this.#prefix + id))) === 1;
   }
 
   async close(): Promise<void> {
     await this.#client.close().catch(() => undefined);
-  }
-
-  async #call<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (error) {
-      throw new StoreUnavailableError('Redis did not answer a refresh-token command', {
-        cause: error,
-      });
-    }
   }
 }

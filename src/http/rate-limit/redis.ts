@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { StoreUnavailableError } from '../../core/index.js';
-import { connectOrFail } from '../../stores/index.js';
+import { connectOrFail, redisCommand } from '../../stores/index.js';
 import {
   assertCost,
   assertPolicy,
@@ -138,7 +138,11 @@ export class RedisRateLimiter implements RateLimiter {
     const args = [String(now), String(this.windowMs), String(this.limit), String(cost), id];
     let reply: unknown;
     try {
-      reply = await this.#call(() => this.#evalConsume(redisKey, args));
+      reply = await redisCommand(
+        'rate limit',
+        () => this.#evalConsume(redisKey, args),
+        this.#timeout,
+      );
     } catch (error) {
       if (!this.#failOpen || !(error instanceof StoreUnavailableError)) throw error;
       this.#onUnavailable(error);
@@ -171,12 +175,16 @@ export class RedisRateLimiter implements RateLimiter {
     const charged = this.#charges.get(result);
     if (!charged) return;
     this.#charges.delete(result);
-    await this.#call(() => this.#client.zRem(charged.key, charged.members));
+    await redisCommand(
+      'rate limit',
+      () => this.#client.zRem(charged.key, charged.members),
+      this.#timeout,
+    );
   }
 
   async reset(key: string): Promise<void> {
     const redisKey = this.#prefix + storageKey(key);
-    await this.#call(() => this.#client.del(redisKey));
+    await redisCommand('rate limit', () => this.#client.del(redisKey), this.#timeout);
   }
 
   /** Closes the connection if `connect` opened it; a shared client stays open. */
@@ -191,32 +199,6 @@ export class RedisRateLimiter implements RateLimiter {
     } catch (error) {
       if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
       return this.#client.eval(CONSUME_SOURCE, { keys: [key], arguments: args });
-    }
-  }
-
-  /**
-   * Any failure to get an answer is StoreUnavailableError. The wait is bounded
-   * here because a client with an offline queue would otherwise hold the
-   * check until Redis came back.
-   */
-  async #call<T>(command: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        command(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`Redis did not answer within ${this.#timeout} ms`)),
-            this.#timeout,
-          );
-        }),
-      ]);
-    } catch (error) {
-      throw new StoreUnavailableError('Redis did not answer a rate limit command', {
-        cause: error,
-      });
-    } finally {
-      clearTimeout(timer);
     }
   }
 }
