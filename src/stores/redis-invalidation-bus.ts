@@ -1,7 +1,6 @@
 import { createClient, type RedisClientType } from 'redis';
-import { StoreUnavailableError } from '../core/index.js';
 import type { InvalidationBus } from './near-cache.js';
-import { connectOrFail } from './redis-connect.js';
+import { connectOrFail, redisCommand } from './redis-connect.js';
 
 export interface RedisInvalidationBusOptions {
   url: string;
@@ -49,11 +48,7 @@ export class RedisInvalidationBus implements InvalidationBus {
   }
 
   async publish(id: string): Promise<void> {
-    try {
-      await this.#publisher.publish(this.#channel, id);
-    } catch (error) {
-      throw new StoreUnavailableError('cannot publish a session invalidation', { cause: error });
-    }
+    await redisCommand('invalidation', () => this.#publisher.publish(this.#channel, id));
   }
 
   async subscribe(handler: (id: string | null) => void): Promise<void> {
