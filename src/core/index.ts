@@ -14,6 +14,7 @@ export {
   type CreateSessionInput,
   type IssuedSession,
   type ReadOptions,
+  type RotateOptions,
   SESSION_DEFAULTS,
   SessionManager,
   type SessionManagerOptions,
@@ -29,5 +30,12 @@ export {
   type SessionData,
   type SessionValue,
 } from './session.js';
-export type { Activity, ArchiveSink, ScanPage, SessionStore, UpdateOptions } from './store.js';
+export type {
+  Activity,
+  ArchiveSink,
+  RenameOptions,
+  ScanPage,
+  SessionStore,
+  UpdateOptions,
+} from './store.js';
 export { constantTimeEqual, generateToken, type RandomSource, sessionIdOf } from './token.js';

@@ -23,6 +23,18 @@ export interface SessionManagerOptions {
   clock?: () => number;
   /** Source of token bytes. Default the CSPRNG. */
   random?: RandomSource;
+  /**
+   * Age of a token, in ms, after which `rotationDue` says to rotate it (the
+   * HTTP middleware's `rotation` option does so on a request). Default: never.
+   */
+  rotationInterval?: number;
+  /** How long the old token keeps working after `rotate`, in ms. Default 30 seconds. */
+  rotationGrace?: number;
+}
+
+export interface RotateOptions {
+  /** How long the old token keeps working, in ms. Default the manager's `rotationGrace`; 0 kills it at once. */
+  grace?: number;
 }
 
 /** A raw token, or `{ id }` for callers that hold only the stored id (admin and service paths). */
@@ -62,6 +74,7 @@ export const SESSION_DEFAULTS = Object.freeze({
   idleTimeout: 30 * MINUTE,
   absoluteTimeout: 24 * 60 * MINUTE,
   touchThreshold: 0.1,
+  rotationGrace: 30_000,
 });
 const MAX_USER_ID_LENGTH = 256;
 const MAX_USER_AGENT_LENGTH = 512;
@@ -75,6 +88,8 @@ export class SessionManager {
   readonly store: SessionStore;
   readonly idleTimeout: number;
   readonly absoluteTimeout: number;
+  readonly rotationInterval: number | undefined;
+  readonly rotationGrace: number;
   readonly #touchThreshold: number;
   readonly #clock: () => number;
   readonly #random: RandomSource;
@@ -96,6 +111,14 @@ export class SessionManager {
       throw new ValidationError('touchThreshold must be a number between 0 and 1');
     }
     this.#touchThreshold = threshold;
+    this.rotationInterval =
+      options.rotationInterval === undefined
+        ? undefined
+        : positiveMs(options.rotationInterval, 'rotationInterval');
+    this.rotationGrace = graceMs(
+      options.rotationGrace ?? SESSION_DEFAULTS.rotationGrace,
+      'rotationGrace',
+    );
     this.#clock = options.clock ?? Date.now;
     this.#random = options.random ?? cryptoRandom;
   }
@@ -125,6 +148,7 @@ export class SessionManager {
       lastActiveAt: now,
       idleExpiresAt: now + this.idleTimeout,
       absoluteExpiresAt: now + this.absoluteTimeout,
+      tokenIssuedAt: now,
       ip: normalizeIp(input.ip),
       userAgent: normalizeUserAgent(input.userAgent),
     };
@@ -136,15 +160,16 @@ export class SessionManager {
   /**
    * The live session for `ref`, or null. A read is activity: it slides the
    * idle expiry, writing in the background and only past the touch threshold.
+   * A token rotated away within its grace window reads the rotated session
+   * (whose `id` is then not the one of `ref`).
    */
   async get(ref: SessionRef, options: ReadOptions = {}): Promise<Session | null> {
-    const id = idOf(ref);
     const now = this.#clock();
-    const session = await this.store.get(id, now);
+    const session = await this.#viaAlias(idOf(ref), now, (id) => this.store.get(id, now));
     if (!session || options.touch === false) return session;
     const idleExpiresAt = now + this.idleTimeout;
     if (idleExpiresAt - session.idleExpiresAt > this.idleTimeout * this.#touchThreshold) {
-      this.#touchInBackground(id, { now, idleExpiresAt });
+      this.#touchInBackground(session.id, { now, idleExpiresAt });
       return { ...session, lastActiveAt: now, idleExpiresAt };
     }
     return session;
@@ -169,36 +194,87 @@ export class SessionManager {
     ) {
       throw new ValidationError('expectedVersion must be a positive integer');
     }
-    const session = await this.store.update(id, parsed, { ...this.#activity(), expectedVersion });
+    const update = { ...this.#activity(), expectedVersion };
+    const session = await this.#viaAlias(id, update.now, async (target) => {
+      try {
+        return await this.store.update(target, parsed, update);
+      } catch (error) {
+        if (error instanceof SessionNotFoundError) return null;
+        throw error;
+      }
+    });
+    if (!session) throw new SessionNotFoundError();
     this.#events.emit('updated', { session, previousVersion: session.version - 1 });
     return session;
   }
 
   /** Slides the idle expiry now, whatever the threshold. False if the session is gone. */
   async touch(ref: SessionRef): Promise<boolean> {
-    return this.store.touch(idOf(ref), this.#activity());
+    const activity = this.#activity();
+    const touched = await this.#viaAlias(idOf(ref), activity.now, async (id) =>
+      (await this.store.touch(id, activity)) ? true : null,
+    );
+    return touched ?? false;
   }
 
   /**
    * Issues a new token for the same session data and kills the old token in
    * the same store step: call it on login and on every privilege change.
+   * Through a token rotated away within its grace, it regenerates the rotated
+   * session, so that no earlier token of the session survives it.
    */
   async regenerate(ref: SessionRef): Promise<IssuedSession> {
-    const previousId = idOf(ref);
     const token = generateToken(this.#random);
-    const session = await this.store.rename(previousId, sessionIdOf(token), this.#activity());
+    const activity = this.#activity();
+    let previousId = idOf(ref);
+    const session = await this.#viaAlias(previousId, activity.now, (id) => {
+      previousId = id;
+      return this.store.rename(id, sessionIdOf(token), activity);
+    });
     if (!session) throw new SessionNotFoundError();
     this.#events.emit('regenerated', { session, previousId });
     return { token, session };
   }
 
+  /**
+   * Scheduled rotation of a long-lived token: like `regenerate`, a new token
+   * for the same session, but the old token keeps working (reads, patches,
+   * touches and revocation act on the rotated session) for `grace` ms, so
+   * that requests already in flight from other tabs do not fail. Not a
+   * defence against fixation: use `regenerate` for logins and privilege changes.
+   */
+  async rotate(ref: SessionRef, options: RotateOptions = {}): Promise<IssuedSession> {
+    const previousId = idOf(ref);
+    const grace = graceMs(options.grace ?? this.rotationGrace, 'grace');
+    const token = generateToken(this.#random);
+    const activity = this.#activity();
+    const session = await this.store.rename(
+      previousId,
+      sessionIdOf(token),
+      activity,
+      grace > 0 ? { aliasUntil: activity.now + grace } : {},
+    );
+    if (!session) throw new SessionNotFoundError();
+    this.#events.emit('regenerated', { session, previousId });
+    return { token, session };
+  }
+
+  /** Whether the session's token is older than `interval` (default `rotationInterval`; never without one). */
+  rotationDue(
+    session: Pick<Session, 'tokenIssuedAt'>,
+    interval: number | undefined = this.rotationInterval,
+  ): boolean {
+    return interval !== undefined && this.#clock() - session.tokenIssuedAt >= interval;
+  }
+
   /** Ends a session at once. False if there was no live session. */
   async revoke(ref: SessionRef): Promise<boolean> {
     const id = idOf(ref);
-    const session = await this.store.get(id, this.#clock());
-    const deleted = await this.store.delete(id);
+    const now = this.#clock();
+    const session = await this.#viaAlias(id, now, (target) => this.store.get(target, now));
+    const deleted = await this.store.delete(session?.id ?? id);
     if (!session || !deleted) return false;
-    this.#events.emit('revoked', { sessionId: id, userId: session.userId });
+    this.#events.emit('revoked', { sessionId: session.id, userId: session.userId });
     return true;
   }
 
@@ -243,6 +319,17 @@ export class SessionManager {
   async close(): Promise<void> {
     await this.settle();
     await this.store.close();
+  }
+
+  /**
+   * `run(id)`; on a miss (null), once more with the id `id` was rotated to,
+   * if it is an alias still in its grace window.
+   */
+  async #viaAlias<T>(id: string, now: number, run: (id: string) => Promise<T | null>) {
+    const result = await run(id);
+    if (result !== null) return result;
+    const target = await this.store.resolveAlias(id, now);
+    return target === null ? null : run(target);
   }
 
   #activity() {
@@ -292,6 +379,12 @@ function normalizeUserAgent(userAgent: unknown): string | null {
   // and never through the middle of a surrogate pair.
   const cut = userAgent.slice(0, MAX_USER_AGENT_LENGTH);
   return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
+function graceMs(value: number, name: string): number {
+  if (!(Number.isSafeInteger(value) && value >= 0))
+    throw new ValidationError(`${name} must be a non-negative integer of ms`);
+  return value;
 }
 
 function positiveMs(value: number, name: string): number {

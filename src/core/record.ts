@@ -26,9 +26,9 @@ export function updatedSession(
   };
 }
 
-/** The session moved to `toId`, same data and version, marked active. */
+/** The session moved to `toId`, same data and version, marked active, its token issued now. */
 export function renamedSession(current: Session, toId: string, act: Activity): Session {
-  return { ...current, id: toId, ...activityFields(act) };
+  return { ...current, id: toId, tokenIssuedAt: act.now, ...activityFields(act) };
 }
 
 export function activityFields(act: Activity): Pick<Session, 'lastActiveAt' | 'idleExpiresAt'> {

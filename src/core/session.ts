@@ -25,6 +25,8 @@ export interface Session {
   lastActiveAt: number;
   idleExpiresAt: number;
   absoluteExpiresAt: number;
+  /** When the current token was issued: at create, regenerate and rotate. Drives scheduled rotation. */
+  tokenIssuedAt: number;
   ip: string | null;
   userAgent: string | null;
 }

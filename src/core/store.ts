@@ -22,8 +22,19 @@ export interface SessionStore {
   /**
    * Moves a live session to a new id in one step, so the old id is dead the
    * moment the new one exists (session-fixation defence). Null if `fromId` is gone.
+   * With `aliasUntil`, the same step also records `fromId` as an alias of
+   * `toId` until that moment (ms), for `resolveAlias`: a token rotation whose
+   * old token keeps working for a grace window. At no moment does neither
+   * id lead to the session.
    */
-  rename(fromId: string, toId: string, activity: Activity): Promise<Session | null>;
+  rename(
+    fromId: string,
+    toId: string,
+    activity: Activity,
+    options?: RenameOptions,
+  ): Promise<Session | null>;
+  /** The id `id` was renamed to, while the alias recorded by `rename` is live; else null. */
+  resolveAlias(id: string, now: number): Promise<string | null>;
   /** False if there was nothing to delete. */
   delete(id: string): Promise<boolean>;
   /** Live sessions of a user, newest first, from an index (not a scan). */
@@ -33,7 +44,8 @@ export interface SessionStore {
   /**
    * Removes up to `limit` expired sessions, handing them to `archive` first
    * (so a failing archive deletes nothing). Returns the sessions removed; a
-   * batch shorter than `limit` means nothing expired is left.
+   * batch shorter than `limit` means nothing expired is left. Stores that keep
+   * aliases in a table also drop the expired aliases here.
    */
   sweepExpired(now: number, limit: number, archive?: ArchiveSink): Promise<Session[]>;
   /**
@@ -58,6 +70,11 @@ export interface Activity {
 export interface UpdateOptions extends Activity {
   /** The update is refused with `VersionConflictError` unless this is current. */
   expectedVersion?: number;
+}
+
+export interface RenameOptions {
+  /** Keep `fromId` as an alias of `toId` until this moment, in ms since the epoch. */
+  aliasUntil?: number;
 }
 
 /** Receives sessions just before a sweep deletes them, for a cold audit tier. */

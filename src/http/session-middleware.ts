@@ -7,6 +7,8 @@ import {
   type SessionManager,
   SessionNotFoundError,
   type SessionValue,
+  sessionIdOf,
+  ValidationError,
 } from '../core/index.js';
 import {
   type BindingMismatch,
@@ -36,6 +38,13 @@ export interface HttpSessionsOptions {
   binding?: BindingPolicy;
   /** Receives every binding mismatch ('log' and 'revoke'). Default: a process warning. */
   onBindingMismatch?: (mismatch: BindingMismatch) => void;
+  /**
+   * Scheduled token rotation: a request whose token is older than `interval`
+   * ms gets a new token (a new cookie) for the same session, and the old one
+   * keeps working for `grace` ms (default the manager's `rotationGrace`), so
+   * that requests other tabs have in flight with it do not fail.
+   */
+  rotation?: { interval: number; grace?: number };
 }
 
 /** What an adapter reads from its framework's request. Header names are lower case. */
@@ -95,6 +104,7 @@ export class HttpSessions {
   readonly csrf: { header: string; field: string; trustedOrigins: ReadonlySet<string> };
   readonly #binding: BindingPolicy;
   readonly #onBindingMismatch: (mismatch: BindingMismatch) => void;
+  readonly #rotation: { interval: number; grace?: number } | undefined;
 
   constructor(options: HttpSessionsOptions) {
     this.manager = options.manager;
@@ -105,6 +115,21 @@ export class HttpSessions {
       trustedOrigins: new Set(options.csrf?.trustedOrigins ?? []),
     };
     this.#binding = options.binding ?? {};
+    const rotation = options.rotation;
+    if (
+      rotation !== undefined &&
+      !(
+        Number.isSafeInteger(rotation.interval) &&
+        rotation.interval > 0 &&
+        (rotation.grace === undefined ||
+          (Number.isSafeInteger(rotation.grace) && rotation.grace >= 0))
+      )
+    ) {
+      throw new ValidationError(
+        'rotation needs a positive integer interval and a non-negative integer grace, in ms',
+      );
+    }
+    this.#rotation = rotation;
     this.#onBindingMismatch =
       options.onBindingMismatch ??
       ((m) =>
@@ -140,6 +165,18 @@ export class HttpSessions {
         if (!(error instanceof CsrfError)) throw error;
         refused = toErrorResponse(error);
       }
+    }
+    // After the CSRF check, which the request's own token passed. A token reached through an
+    // alias (rotated away by a parallel request, within its grace) is not rotated again.
+    const rotation = this.#rotation;
+    if (
+      rotation &&
+      refused === null &&
+      token !== null &&
+      handle.id === sessionIdOf(token) &&
+      handle.dueFor(rotation.interval)
+    ) {
+      await handle.rotate(rotation.grace);
     }
     return {
       session: handle,
@@ -212,6 +249,30 @@ class RequestSession implements SessionHandle {
   async regenerate(): Promise<void> {
     if (this.#token === null) throw new SessionNotFoundError('no session to regenerate');
     const issued = await this.#manager.regenerate(this.#token);
+    this.#token = issued.token;
+    this.#session = issued.session;
+    this.#cookieToSet = this.#cookie.serialize(issued.token);
+  }
+
+  /** Whether the token is older than `interval`: due for a scheduled rotation. */
+  dueFor(interval: number): boolean {
+    return this.#session !== null && this.#manager.rotationDue(this.#session, interval);
+  }
+
+  /**
+   * Scheduled rotation: a new token and cookie, the old token alive for the
+   * grace. A parallel request that rotated first wins; this one then keeps the
+   * old token, which leads to the rotated session during the grace.
+   */
+  async rotate(grace?: number): Promise<void> {
+    if (this.#token === null) return;
+    let issued: Awaited<ReturnType<SessionManager['rotate']>>;
+    try {
+      issued = await this.#manager.rotate(this.#token, grace === undefined ? {} : { grace });
+    } catch (error) {
+      if (error instanceof SessionNotFoundError) return;
+      throw error;
+    }
     this.#token = issued.token;
     this.#session = issued.session;
     this.#cookieToSet = this.#cookie.serialize(issued.token);

@@ -54,6 +54,7 @@ function archiveLine(session: Session, archivedAt: Date) {
     lastActiveAt: iso(session.lastActiveAt),
     idleExpiresAt: iso(session.idleExpiresAt),
     absoluteExpiresAt: iso(session.absoluteExpiresAt),
+    tokenIssuedAt: iso(session.tokenIssuedAt),
     ip: session.ip,
     userAgent: session.userAgent,
     archivedAt: archivedAt.toISOString(),

@@ -5,6 +5,7 @@ import {
   createCodec,
   isExpired,
   type PatchOperation,
+  type RenameOptions,
   renamedSession,
   type ScanPage,
   type Session,
@@ -33,6 +34,8 @@ export class MemoryStore implements SessionStore {
   readonly #codec: SessionCodec;
   readonly #entries: LRUCache<string, Entry>;
   readonly #idsByUser = new Map<string, Set<string>>();
+  /** Rotated-away ids: the id they moved to and until when the alias holds. */
+  readonly #aliases = new Map<string, { to: string; until: number }>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#codec = options.codec ?? createCodec();
@@ -74,14 +77,36 @@ export class MemoryStore implements SessionStore {
     return true;
   }
 
-  async rename(fromId: string, toId: string, activity: Activity): Promise<Session | null> {
+  async rename(
+    fromId: string,
+    toId: string,
+    activity: Activity,
+    options: RenameOptions = {},
+  ): Promise<Session | null> {
     const entry = this.#live(fromId, activity.now);
     if (!entry) return null;
     if (this.#entries.has(toId)) throw new SessionExistsError();
     const next = renamedSession(this.#decode(entry), toId, activity);
     this.#entries.delete(fromId);
     this.#put(next);
+    // Aliases come in roughly in the order they end: drop the ended ones at the front.
+    for (const [id, alias] of this.#aliases) {
+      if (activity.now < alias.until) break;
+      this.#aliases.delete(id);
+    }
+    if (options.aliasUntil !== undefined && options.aliasUntil > activity.now) {
+      this.#aliases.delete(fromId);
+      this.#aliases.set(fromId, { to: toId, until: options.aliasUntil });
+    }
     return next;
+  }
+
+  async resolveAlias(id: string, now: number): Promise<string | null> {
+    const alias = this.#aliases.get(id);
+    if (!alias) return null;
+    if (now < alias.until) return alias.to;
+    this.#aliases.delete(id);
+    return null;
   }
 
   async delete(id: string): Promise<boolean> {
@@ -109,6 +134,7 @@ export class MemoryStore implements SessionStore {
       if (expired.length >= limit) break;
       if (entry && isExpired(entry, now)) expired.push(this.#decode(entry));
     }
+    for (const [id, alias] of this.#aliases) if (now >= alias.until) this.#aliases.delete(id);
     if (archive && expired.length > 0) await archive(expired);
     for (const session of expired) {
       const entry = this.#entries.peek(session.id);
@@ -130,6 +156,7 @@ export class MemoryStore implements SessionStore {
 
   async close(): Promise<void> {
     this.#entries.clear();
+    this.#aliases.clear();
   }
 
   #live(id: string, now: number): Entry | undefined {

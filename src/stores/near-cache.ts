@@ -5,6 +5,7 @@ import {
   type ArchiveSink,
   isExpired,
   type PatchOperation,
+  type RenameOptions,
   type ScanPage,
   type Session,
   type SessionStore,
@@ -109,12 +110,22 @@ export class NearCache implements SessionStore {
     return touched;
   }
 
-  async rename(fromId: string, toId: string, activity: Activity): Promise<Session | null> {
+  async rename(
+    fromId: string,
+    toId: string,
+    activity: Activity,
+    options?: RenameOptions,
+  ): Promise<Session | null> {
     try {
-      return await this.store.rename(fromId, toId, activity);
+      return await this.store.rename(fromId, toId, activity, options);
     } finally {
       await this.#invalidate(fromId);
     }
+  }
+
+  /** Not cached: an alias is asked for only on a miss, and lives for seconds. */
+  async resolveAlias(id: string, now: number): Promise<string | null> {
+    return this.store.resolveAlias(id, now);
   }
 
   async delete(id: string): Promise<boolean> {

@@ -9,6 +9,9 @@ export interface PostgresTable {
   /** `"schema"."table"` */
   readonly sessions: string;
   readonly migrations: string;
+  /** `"schema"."<table>_aliases"`: ids rotated away, each leading to its new id for a grace window. */
+  readonly aliases: string;
+  readonly aliasesByExpiry: string;
   readonly byUser: string;
   readonly byExpiry: string;
 }
@@ -31,6 +34,8 @@ export function postgresTable(schema: string, table: string): PostgresTable {
     schema: escapeIdentifier(schema),
     sessions: qualified(table),
     migrations: qualified(`${table}_migrations`),
+    aliases: qualified(`${table}_aliases`),
+    aliasesByExpiry: escapeIdentifier(`${table}_aliases_by_expiry`),
     byUser: escapeIdentifier(`${table}_by_user`),
     byExpiry: escapeIdentifier(`${table}_by_expiry`),
   };
@@ -54,6 +59,17 @@ const MIGRATIONS: ((t: PostgresTable) => string)[] = [
     );
     CREATE INDEX ${t.byUser} ON ${t.sessions} (user_id, created_at);
     CREATE INDEX ${t.byExpiry} ON ${t.sessions} (expires_at);`,
+  // 2: when each token was issued (rotation), and the aliases of rotated-away ids.
+  (t) => `
+    ALTER TABLE ${t.sessions} ADD COLUMN token_issued_at bigint;
+    UPDATE ${t.sessions} SET token_issued_at = created_at;
+    ALTER TABLE ${t.sessions} ALTER COLUMN token_issued_at SET NOT NULL;
+    CREATE TABLE ${t.aliases} (
+      from_id text COLLATE "C" PRIMARY KEY,
+      to_id text NOT NULL,
+      expires_at bigint NOT NULL
+    );
+    CREATE INDEX ${t.aliasesByExpiry} ON ${t.aliases} (expires_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

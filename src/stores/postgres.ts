@@ -6,6 +6,7 @@ import {
   createCodec,
   DecodeError,
   type PatchOperation,
+  type RenameOptions,
   renamedSession,
   type ScanPage,
   type Session,
@@ -48,12 +49,13 @@ interface Row {
   last_active_at: unknown;
   idle_expires_at: unknown;
   absolute_expires_at: unknown;
+  token_issued_at: unknown;
   ip: string | null;
   user_agent: string | null;
 }
 
 const COLUMNS =
-  'id, user_id, data, version, created_at, last_active_at, idle_expires_at, absolute_expires_at, ip, user_agent';
+  'id, user_id, data, version, created_at, last_active_at, idle_expires_at, absolute_expires_at, token_issued_at, ip, user_agent';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -135,7 +137,13 @@ export class PostgresStore implements SessionStore {
     return (rowCount ?? 0) > 0;
   }
 
-  async rename(fromId: string, toId: string, activity: Activity): Promise<Session | null> {
+  async rename(
+    fromId: string,
+    toId: string,
+    activity: Activity,
+    options: RenameOptions = {},
+  ): Promise<Session | null> {
+    const { aliasUntil } = options;
     return inTransaction(this.#pool, async (run) => {
       const { rows } = await run<Row>(this.#sql.selectLiveForUpdate, [fromId, activity.now]);
       if (!rows[0]) return null;
@@ -150,8 +158,19 @@ export class PostgresStore implements SessionStore {
           next.idleExpiresAt,
         ]),
       );
+      // In the same transaction: the old id is an alias the moment it stops being a session.
+      if (aliasUntil !== undefined && aliasUntil > activity.now) {
+        await run(this.#sql.putAlias, [fromId, toId, aliasUntil]);
+      }
       return next;
     });
+  }
+
+  async resolveAlias(id: string, now: number): Promise<string | null> {
+    const { rows } = await withConnection(this.#pool, (run) =>
+      run<{ to_id: string }>(this.#sql.selectAlias, [id, now]),
+    );
+    return rows[0]?.to_id ?? null;
   }
 
   async delete(id: string): Promise<boolean> {
@@ -170,6 +189,7 @@ export class PostgresStore implements SessionStore {
   }
 
   async sweepExpired(now: number, limit: number, archive?: ArchiveSink): Promise<Session[]> {
+    await this.#query(this.#sql.deleteExpiredAliases, [now]);
     const { rows } = await this.#query(this.#sql.selectExpired, [now, limit]);
     const expired = rows.map((row) => this.#toSession(row));
     if (expired.length === 0) return [];
@@ -226,6 +246,7 @@ export class PostgresStore implements SessionStore {
       session.lastActiveAt,
       session.idleExpiresAt,
       session.absoluteExpiresAt,
+      session.tokenIssuedAt,
       session.ip,
       session.userAgent,
     ];
@@ -241,6 +262,7 @@ export class PostgresStore implements SessionStore {
       lastActiveAt: safeInteger(row.last_active_at),
       idleExpiresAt: safeInteger(row.idle_expires_at),
       absoluteExpiresAt: safeInteger(row.absolute_expires_at),
+      tokenIssuedAt: safeInteger(row.token_issued_at),
       ip: row.ip,
       userAgent: row.user_agent,
     };
@@ -277,15 +299,19 @@ function positive(value: number, name: string): number {
 
 function statements(t: PostgresTable) {
   return {
-    insert: `INSERT INTO ${t.sessions} (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    insert: `INSERT INTO ${t.sessions} (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
     selectLive: `SELECT ${COLUMNS} FROM ${t.sessions} WHERE id = $1 AND expires_at > $2`,
     selectLiveForUpdate: `SELECT ${COLUMNS} FROM ${t.sessions} WHERE id = $1 AND expires_at > $2 FOR UPDATE`,
     updateData: `UPDATE ${t.sessions} SET data = $2, version = $3, last_active_at = $4, idle_expires_at = $5
       WHERE id = $1`,
     touch: `UPDATE ${t.sessions} SET last_active_at = greatest(last_active_at, $2),
       idle_expires_at = greatest(idle_expires_at, $3) WHERE id = $1 AND expires_at > $2`,
-    rename: `UPDATE ${t.sessions} SET id = $2, data = $3, last_active_at = $4, idle_expires_at = $5
-      WHERE id = $1`,
+    rename: `UPDATE ${t.sessions} SET id = $2, data = $3, last_active_at = $4, idle_expires_at = $5,
+      token_issued_at = $4 WHERE id = $1`,
+    putAlias: `INSERT INTO ${t.aliases} (from_id, to_id, expires_at) VALUES ($1, $2, $3)
+      ON CONFLICT (from_id) DO UPDATE SET to_id = excluded.to_id, expires_at = excluded.expires_at`,
+    selectAlias: `SELECT to_id FROM ${t.aliases} WHERE from_id = $1 AND expires_at > $2`,
+    deleteExpiredAliases: `DELETE FROM ${t.aliases} WHERE expires_at <= $1`,
     delete: `DELETE FROM ${t.sessions} WHERE id = $1`,
     selectByUser: `SELECT ${COLUMNS} FROM ${t.sessions} WHERE user_id = $1 AND expires_at > $2
       ORDER BY created_at DESC, id`,

@@ -6,6 +6,7 @@ import {
   type ArchiveSink,
   createCodec,
   type PatchOperation,
+  type RenameOptions,
   renamedSession,
   type ScanPage,
   type Session,
@@ -47,6 +48,15 @@ const MIGRATIONS = [
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX sessions_by_user ON sessions (user_id, created_at);
    CREATE INDEX sessions_by_expiry ON sessions (expires_at);`,
+  // 2: when each token was issued (rotation), and the aliases of rotated-away ids.
+  `ALTER TABLE sessions ADD COLUMN token_issued_at INTEGER NOT NULL DEFAULT 0;
+   UPDATE sessions SET token_issued_at = created_at;
+   CREATE TABLE session_aliases (
+     from_id TEXT PRIMARY KEY NOT NULL,
+     to_id TEXT NOT NULL,
+     expires_at INTEGER NOT NULL
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX session_aliases_by_expiry ON session_aliases (expires_at);`,
 ];
 
 interface Row {
@@ -58,12 +68,13 @@ interface Row {
   last_active_at: number;
   idle_expires_at: number;
   absolute_expires_at: number;
+  token_issued_at: number;
   ip: string | null;
   user_agent: string | null;
 }
 
 const COLUMNS =
-  'id, user_id, data, version, created_at, last_active_at, idle_expires_at, absolute_expires_at, ip, user_agent';
+  'id, user_id, data, version, created_at, last_active_at, idle_expires_at, absolute_expires_at, token_issued_at, ip, user_agent';
 
 /**
  * The embedded default: one SQLite file in WAL mode, safe to share between
@@ -119,7 +130,13 @@ export class SqliteStore implements SessionStore {
     return this.#sql.touch.run({ id, ...activity }).changes > 0;
   }
 
-  async rename(fromId: string, toId: string, activity: Activity): Promise<Session | null> {
+  async rename(
+    fromId: string,
+    toId: string,
+    activity: Activity,
+    options: RenameOptions = {},
+  ): Promise<Session | null> {
+    const { aliasUntil } = options;
     return this.#db
       .transaction(() => {
         const row = this.#sql.selectLive.get(fromId, activity.now) as Row | undefined;
@@ -131,9 +148,17 @@ export class SqliteStore implements SessionStore {
         } catch (error) {
           throw isPrimaryKeyConflict(error) ? new SessionExistsError() : error;
         }
+        if (aliasUntil !== undefined && aliasUntil > activity.now) {
+          this.#sql.putAlias.run({ fromId, toId, expiresAt: aliasUntil });
+        }
         return next;
       })
       .immediate();
+  }
+
+  async resolveAlias(id: string, now: number): Promise<string | null> {
+    const row = this.#sql.selectAlias.get(id, now) as { to_id: string } | undefined;
+    return row?.to_id ?? null;
   }
 
   async delete(id: string): Promise<boolean> {
@@ -156,6 +181,7 @@ export class SqliteStore implements SessionStore {
     if (archive && expired.length > 0) await archive(expired);
     this.#db.transaction(() => {
       for (const session of expired) this.#sql.deleteExpired.run(session.id, now);
+      this.#sql.deleteExpiredAliases.run(now);
     })();
     return expired;
   }
@@ -183,6 +209,7 @@ export class SqliteStore implements SessionStore {
       last_active_at: session.lastActiveAt,
       idle_expires_at: session.idleExpiresAt,
       absolute_expires_at: session.absoluteExpiresAt,
+      token_issued_at: session.tokenIssuedAt,
       ip: session.ip,
       user_agent: session.userAgent,
     };
@@ -198,6 +225,7 @@ export class SqliteStore implements SessionStore {
       lastActiveAt: row.last_active_at,
       idleExpiresAt: row.idle_expires_at,
       absoluteExpiresAt: row.absolute_expires_at,
+      tokenIssuedAt: row.token_issued_at,
       ip: row.ip,
       userAgent: row.user_agent,
     };
@@ -224,7 +252,7 @@ function prepareStatements(db: Database.Database) {
   return {
     insert: db.prepare(
       `INSERT INTO sessions (${COLUMNS}) VALUES (@id, @user_id, @data, @version, @created_at,
-         @last_active_at, @idle_expires_at, @absolute_expires_at, @ip, @user_agent)`,
+         @last_active_at, @idle_expires_at, @absolute_expires_at, @token_issued_at, @ip, @user_agent)`,
     ),
     selectLive: db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE id = ? AND expires_at > ?`),
     updateData: db.prepare(
@@ -237,8 +265,16 @@ function prepareStatements(db: Database.Database) {
     ),
     rename: db.prepare(
       `UPDATE sessions SET id = @toId, data = @data, last_active_at = @now,
-         idle_expires_at = @idleExpiresAt WHERE id = @fromId`,
+         idle_expires_at = @idleExpiresAt, token_issued_at = @now WHERE id = @fromId`,
     ),
+    putAlias: db.prepare(
+      `INSERT INTO session_aliases (from_id, to_id, expires_at) VALUES (@fromId, @toId, @expiresAt)
+         ON CONFLICT (from_id) DO UPDATE SET to_id = excluded.to_id, expires_at = excluded.expires_at`,
+    ),
+    selectAlias: db.prepare(
+      'SELECT to_id FROM session_aliases WHERE from_id = ? AND expires_at > ?',
+    ),
+    deleteExpiredAliases: db.prepare('DELETE FROM session_aliases WHERE expires_at <= ?'),
     delete: db.prepare('DELETE FROM sessions WHERE id = ?'),
     selectByUser: db.prepare(
       `SELECT ${COLUMNS} FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, id`,

@@ -2,6 +2,7 @@ import {
   type Activity,
   type ArchiveSink,
   type PatchOperation,
+  type RenameOptions,
   type ScanPage,
   type Session,
   SessionExistsError,
@@ -96,11 +97,21 @@ export class TieredStore implements SessionStore {
     return true;
   }
 
-  async rename(fromId: string, toId: string, activity: Activity): Promise<Session | null> {
+  /** The durable tier moves the session and keeps the alias; the hot copy of the old id is dropped. */
+  async rename(
+    fromId: string,
+    toId: string,
+    activity: Activity,
+    options?: RenameOptions,
+  ): Promise<Session | null> {
     await this.flushTouches();
-    const session = await this.durable.rename(fromId, toId, activity);
+    const session = await this.durable.rename(fromId, toId, activity, options);
     await this.#evict(fromId);
     return session;
+  }
+
+  async resolveAlias(id: string, now: number): Promise<string | null> {
+    return this.durable.resolveAlias(id, now);
   }
 
   async delete(id: string): Promise<boolean> {

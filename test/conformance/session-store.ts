@@ -60,6 +60,7 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
         lastActiveAt: now,
         idleExpiresAt: now + 30 * MINUTE,
         absoluteExpiresAt: now + 24 * HOUR,
+        tokenIssuedAt: now,
         ip: null,
         userAgent: null,
         ...overrides,
@@ -375,6 +376,170 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
       );
       expect(await store.get(first.id, first.createdAt)).toEqual(first);
       expect(await store.get(second.id, first.createdAt)).toEqual(second);
+    });
+
+    it('rename with aliasUntil: the old id leads to the new one within the window, not after', async () => {
+      const { store } = await setup();
+      const session = sessionFixture({ data: { a: 1 } });
+      await store.create(session);
+      const now = session.createdAt + MINUTE;
+      const toId = 'b'.repeat(64);
+      const activity = { now, idleExpiresAt: now + 30 * MINUTE };
+      const renamed = await store.rename(session.id, toId, activity, { aliasUntil: now + 30_000 });
+      expect(renamed).toMatchObject({ id: toId, data: { a: 1 }, tokenIssuedAt: now });
+      expect(await store.get(session.id, now)).toBeNull();
+      expect(await store.resolveAlias(session.id, now)).toBe(toId);
+      expect(await store.resolveAlias(session.id, now + 29_999)).toBe(toId);
+      expect(await store.resolveAlias(toId, now)).toBeNull();
+      expect(await store.resolveAlias('c'.repeat(64), now)).toBeNull();
+      expect(await store.resolveAlias(session.id, now + 30_000)).toBeNull();
+      expect(await store.get(toId, now + 30_000)).toMatchObject({ id: toId, data: { a: 1 } });
+    });
+
+    it('rename without aliasUntil records no alias', async () => {
+      const { store } = await setup();
+      const session = sessionFixture();
+      await store.create(session);
+      const now = session.createdAt;
+      await store.rename(session.id, 'b'.repeat(64), { now, idleExpiresAt: now + 30 * MINUTE });
+      expect(await store.resolveAlias(session.id, now)).toBeNull();
+    });
+
+    it('rename and alias are one step: the old id leads to the session at every moment', async () => {
+      const { store } = await setup();
+      const now = Date.UTC(2026, 0, 1);
+      for (let round = 0; round < 5; round++) {
+        const fromId = String(round).repeat(64);
+        const toId = String(round + 5).repeat(64);
+        await store.create(sessionFixture({ id: fromId, data: { round } }));
+        let done = false;
+        let misses = 0;
+        const probe = async () => {
+          while (!done) {
+            if (await store.get(fromId, now)) continue;
+            const target = await store.resolveAlias(fromId, now);
+            if (!target || !(await store.get(target, now))) misses++;
+          }
+        };
+        const probes = [probe(), probe()];
+        const renamed = store.rename(
+          fromId,
+          toId,
+          { now, idleExpiresAt: now + 30 * MINUTE },
+          { aliasUntil: now + 30_000 },
+        );
+        await renamed.finally(() => {
+          done = true;
+        });
+        await Promise.all(probes);
+        expect(misses).toBe(0);
+        expect((await store.get(toId, now))?.data).toEqual({ round });
+        expect(await store.get(fromId, now)).toBeNull();
+        expect(await store.resolveAlias(fromId, now)).toBe(toId);
+      }
+    });
+
+    it('a sweep leaves no expired alias and keeps the live ones', async () => {
+      const { store } = await setup();
+      const now = Date.UTC(2026, 0, 1);
+      const activity = { now, idleExpiresAt: now + 30 * MINUTE };
+      await store.create(sessionFixture({ id: '1'.repeat(64) }));
+      await store.create(sessionFixture({ id: '2'.repeat(64) }));
+      await store.rename('1'.repeat(64), '3'.repeat(64), activity, { aliasUntil: now + 10_000 });
+      await store.rename('2'.repeat(64), '4'.repeat(64), activity, { aliasUntil: now + MINUTE });
+      expect(await store.sweepExpired(now + 20_000, 100)).toEqual([]);
+      expect(await store.resolveAlias('1'.repeat(64), now + 20_000)).toBeNull();
+      expect(await store.resolveAlias('2'.repeat(64), now + 20_000)).toBe('4'.repeat(64));
+      expect(await store.get('3'.repeat(64), now + 20_000)).not.toBeNull();
+    });
+
+    it('keeps tokenIssuedAt through create, update and touch, and sets it on rename', async () => {
+      const { store } = await setup();
+      const session = sessionFixture({ tokenIssuedAt: Date.UTC(2026, 0, 1) + 7 });
+      await store.create(session);
+      expect(await store.get(session.id, session.createdAt)).toEqual(session);
+      const later = session.createdAt + MINUTE;
+      const activity = { now: later, idleExpiresAt: later + 30 * MINUTE };
+      const updated = await store.update(
+        session.id,
+        [{ op: 'add', path: '/a', value: 1 }],
+        activity,
+      );
+      expect(updated.tokenIssuedAt).toBe(session.tokenIssuedAt);
+      expect(await store.touch(session.id, activity)).toBe(true);
+      expect((await store.get(session.id, later))?.tokenIssuedAt).toBe(session.tokenIssuedAt);
+      await store.rename(session.id, 'b'.repeat(64), activity);
+      expect((await store.get('b'.repeat(64), later))?.tokenIssuedAt).toBe(later);
+    });
+
+    it('rotate: the old token reads, patches, touches and revokes the rotated session during the grace only', async () => {
+      const { manager, clock } = await setup();
+      const before = await manager.create({ userId: 'u', data: { cart: [] } });
+      expect(before.session.tokenIssuedAt).toBe(clock.now);
+      clock.now += 5 * MINUTE;
+      const after = await manager.rotate(before.token, { grace: 30_000 });
+      expect(after.session.id).not.toBe(before.session.id);
+      expect(after.session.tokenIssuedAt).toBe(clock.now);
+      clock.now += 10_000;
+      expect((await manager.get(before.token))?.id).toBe(after.session.id);
+      await manager.patch(before.token, [{ op: 'add', path: '/cart/-', value: 'late' }]);
+      expect(await manager.touch(before.token)).toBe(true);
+      expect((await manager.get(after.token))?.data).toEqual({ cart: ['late'] });
+      await manager.settle();
+      clock.now += 20_000; // the grace is over
+      expect(await manager.get(before.token)).toBeNull();
+      expect(await manager.touch(before.token)).toBe(false);
+      await expect(
+        manager.patch(before.token, [{ op: 'add', path: '/x', value: 1 }]),
+      ).rejects.toBeInstanceOf(SessionNotFoundError);
+      expect((await manager.get(after.token))?.data).toEqual({ cart: ['late'] });
+      await manager.settle();
+
+      const again = await manager.rotate(after.token);
+      expect(await manager.revoke(after.token)).toBe(true);
+      expect(await manager.get(again.token)).toBeNull();
+    });
+
+    it('regenerate through a token rotated away within its grace kills every earlier token', async () => {
+      const { manager, clock } = await setup();
+      const events: string[] = [];
+      manager.on('regenerated', (event) => events.push(event.previousId));
+      const first = await manager.create({ userId: 'u', data: { n: 1 } });
+      const rotated = await manager.rotate(first.token, { grace: 30_000 });
+      clock.now += 1000;
+      const promoted = await manager.regenerate(first.token);
+      expect(events).toEqual([first.session.id, rotated.session.id]);
+      expect((await manager.get(promoted.token))?.data).toEqual({ n: 1 });
+      expect(await manager.get(first.token)).toBeNull();
+      expect(await manager.get(rotated.token)).toBeNull();
+    });
+
+    it('rotate with no grace is as immediate as regenerate, and bad graces are refused', async () => {
+      const { manager, store } = await setup();
+      const { token, session } = await manager.create({ userId: 'u' });
+      const rotated = await manager.rotate(token, { grace: 0 });
+      expect(await manager.get(token)).toBeNull();
+      expect(await store.resolveAlias(session.id, session.createdAt)).toBeNull();
+      await expect(manager.rotate(rotated.token, { grace: -1 })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+      await expect(manager.rotate(rotated.token, { grace: 1.5 })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+      expect(() => new SessionManager({ store, rotationInterval: 0 })).toThrow(ValidationError);
+      expect(() => new SessionManager({ store, rotationGrace: -5 })).toThrow(ValidationError);
+      expect((await manager.get(rotated.token))?.id).toBe(rotated.session.id);
+    });
+
+    it('rotationDue says when a token is older than the rotation interval', async () => {
+      const { store } = await setup();
+      const clock = { now: Date.UTC(2026, 0, 1) };
+      const manager = new SessionManager({ store, clock: () => clock.now, rotationInterval: HOUR });
+      const { session } = await manager.create({ userId: 'u' });
+      expect(manager.rotationDue(session)).toBe(false);
+      clock.now += HOUR;
+      expect(manager.rotationDue(session)).toBe(true);
+      expect(manager.rotationDue(session, 2 * HOUR)).toBe(false);
     });
 
     it('lists a user’s live sessions newest first, from that user only', async () => {

@@ -133,7 +133,12 @@ export function describeHttpAdapter(
     });
 
     async function setup(options: Omit<HttpSessionsOptions, 'manager'> = {}) {
-      const manager = new SessionManager({ store: new MemoryStore({ codec: createCodec() }) });
+      /** The manager's clock: real time plus an offset a test moves forward. */
+      const clock = { offset: 0 };
+      const manager = new SessionManager({
+        store: new MemoryStore({ codec: createCodec() }),
+        clock: () => Date.now() + clock.offset,
+      });
       const sessions = new HttpSessions({ manager, ...options });
       const app = await factory(sessions);
       running.push({ app, manager });
@@ -180,7 +185,7 @@ export function describeHttpAdapter(
         });
       }
 
-      return { manager, sessions, app, call, login, post, cookieName, origin };
+      return { manager, sessions, app, call, login, post, cookieName, origin, clock };
     }
 
     describe('cookies', () => {
@@ -305,6 +310,77 @@ export function describeHttpAdapter(
         expect(cleared.attributes.has('secure')).toBe(true);
         expect(await manager.get(alice.token)).toBeNull();
         expect((await call('GET', '/whoami', { token: alice.token })).body.userId).toBeNull();
+      });
+    });
+
+    describe('scheduled rotation', () => {
+      const MINUTE = 60_000;
+      const rotation = { interval: 10 * MINUTE, grace: 30_000 };
+
+      it('gives a due session a new cookie; the old one works inside the grace window, not after', async () => {
+        const { call, login, clock, manager } = await setup({ rotation });
+        const alice = await login();
+        const early = await call('GET', '/whoami', { token: alice.token });
+        expect(early.body.userId).toBe('alice');
+        expect(early.setCookies).toEqual([]);
+
+        clock.offset += 10 * MINUTE;
+        const due = await call('GET', '/whoami', { token: alice.token });
+        expect(due.status).toBe(200);
+        expect(due.body).toMatchObject({ userId: 'alice', cart: [], role: 'user' });
+        const fresh = parseSetCookie(due.setCookies[0] ?? '').value;
+        expect(fresh).toMatch(/\S/);
+        expect(fresh).not.toBe(alice.token);
+        expect(due.body.csrfToken).not.toBe(alice.csrfToken);
+
+        clock.offset += 10_000; // a parallel request of another tab, still with the old cookie
+        const parallel = await call('GET', '/whoami', { token: alice.token });
+        expect(parallel.body.userId).toBe('alice');
+        expect(parallel.setCookies).toEqual([]);
+        const next = await call('GET', '/whoami', { token: fresh });
+        expect(next.body.userId).toBe('alice');
+        expect(next.setCookies).toEqual([]);
+
+        clock.offset += 20_000; // the grace is over
+        const late = await call('GET', '/whoami', { token: alice.token });
+        expect(late.body.userId).toBeNull();
+        expect(await manager.get(alice.token)).toBeNull();
+        expect((await call('GET', '/whoami', { token: fresh })).body.userId).toBe('alice');
+      });
+
+      it('lands data written through the old cookie during the grace in the rotated session', async () => {
+        const { call, login, post, clock } = await setup({ rotation });
+        const alice = await login();
+        expect((await post('/cart?item=before', alice)).status).toBe(200);
+        clock.offset += 10 * MINUTE;
+        const due = await call('GET', '/whoami', { token: alice.token });
+        const fresh = parseSetCookie(due.setCookies[0] ?? '').value;
+        clock.offset += 5_000;
+        const late = await post('/cart?item=late', alice);
+        expect(late.status).toBe(200);
+        expect(late.setCookies).toEqual([]);
+        const whoami = await call('GET', '/whoami', { token: fresh });
+        expect(whoami.body.cart).toEqual(['before', 'late']);
+      });
+
+      it('rotates a due unsafe request after its CSRF check, keeping what it wrote', async () => {
+        const { call, login, post, clock } = await setup({ rotation });
+        const alice = await login();
+        clock.offset += 10 * MINUTE;
+        const due = await post('/cart?item=x', alice);
+        expect(due.status).toBe(200);
+        const fresh = parseSetCookie(due.setCookies[0] ?? '').value;
+        expect(fresh).not.toBe(alice.token);
+        expect((await call('GET', '/whoami', { token: fresh })).body.cart).toEqual(['x']);
+      });
+
+      it('does not rotate without the option, however old the token', async () => {
+        const { call, login, clock } = await setup();
+        const alice = await login();
+        clock.offset += 20 * MINUTE;
+        const reply = await call('GET', '/whoami', { token: alice.token });
+        expect(reply.body.userId).toBe('alice');
+        expect(reply.setCookies).toEqual([]);
       });
     });
 

@@ -13,6 +13,7 @@ function session(ip: string | null, userAgent: string | null): Session {
     lastActiveAt: 0,
     idleExpiresAt: 1,
     absoluteExpiresAt: 1,
+    tokenIssuedAt: 0,
     ip,
     userAgent,
   };

@@ -193,3 +193,35 @@ describe('HttpSessions', () => {
     expect(exchange.session.userId).toBe('bob');
   });
 });
+
+describe('HttpSessions rotation', () => {
+  it('refuses a rotation without a positive integer interval or with a negative grace', () => {
+    const manager = new SessionManager({ store: new MemoryStore() });
+    managers.push(manager);
+    for (const rotation of [{ interval: 0 }, { interval: 1.5 }, { interval: 10, grace: -1 }]) {
+      expect(() => new HttpSessions({ manager, rotation })).toThrow(/rotation needs/);
+    }
+  });
+
+  it('does not rotate a due request that the CSRF check refused', async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const manager = new SessionManager({ store: new MemoryStore(), clock: () => now });
+    managers.push(manager);
+    const sessions = new HttpSessions({ manager, rotation: { interval: 60_000 } });
+    const name = sessions.cookie.name;
+    const login = await sessions.begin({ method: 'GET', headers: {} });
+    await login.session.login('alice');
+    const cookie = login.setCookies()[0] as string;
+    const token = cookie.slice(cookie.indexOf('=') + 1, cookie.indexOf(';'));
+    now += 60_000;
+    const refused = await sessions.begin({
+      method: 'POST',
+      headers: { cookie: `${name}=${token}`, 'x-csrf-token': 'wrong' },
+    });
+    expect(refused.refused?.status).toBe(403);
+    expect(refused.setCookies()).toEqual([]);
+    const due = await sessions.begin({ method: 'GET', headers: { cookie: `${name}=${token}` } });
+    expect(due.setCookies()).toHaveLength(1);
+    expect(due.session.userId).toBe('alice');
+  });
+});

@@ -81,7 +81,7 @@ describe('PostgresStore', () => {
     const versions = await admin.query(
       `SELECT version FROM ${schema}.${table}_migrations ORDER BY version`,
     );
-    expect(versions.rows).toEqual([{ version: 1 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
     const indexes = await admin.query(
       'SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2',
       [schema, table],
@@ -89,6 +89,46 @@ describe('PostgresStore', () => {
     expect(indexes.rows.map((row) => row.indexname)).toEqual(
       expect.arrayContaining([`${table}_by_user`, `${table}_by_expiry`]),
     );
+  });
+
+  it('migrates a version 1 table: tokenIssuedAt defaults to createdAt, and aliases get their table', async () => {
+    const table = freshTable();
+    const now = Date.UTC(2026, 0, 1);
+    const seed = await open({ table });
+    const { token } = await new SessionManager({ store: seed, clock: () => now }).create({
+      userId: 'u',
+      data: { old: true },
+    });
+    await seed.close();
+    // Back to schema 1, as a table written before rotation existed.
+    await admin.query(`DROP TABLE ${schema}.${table}_aliases`);
+    await admin.query(`ALTER TABLE ${schema}.${table} DROP COLUMN token_issued_at`);
+    await admin.query(`UPDATE ${schema}.${table} SET created_at = created_at - 1000`);
+    await admin.query(`DELETE FROM ${schema}.${table}_migrations WHERE version = 2`);
+    const store = await opened({ table });
+    const manager = new SessionManager({ store, clock: () => now });
+    const session = await manager.get(token);
+    expect(session?.tokenIssuedAt).toBe(now - 1000);
+    expect(session?.data).toEqual({ old: true });
+    const rotated = await manager.rotate(token, { grace: 1000 });
+    expect((await manager.get(token))?.id).toBe(rotated.session.id);
+  });
+
+  it('keeps aliases in <table>_aliases and a sweep deletes the expired rows', async () => {
+    const table = freshTable();
+    const store = await opened({ table });
+    let clock = Date.UTC(2026, 0, 1);
+    const manager = new SessionManager({ store, clock: () => clock });
+    const { token } = await manager.create({ userId: 'u' });
+    await manager.rotate(token, { grace: 5000 });
+    const count = async () =>
+      Number((await admin.query(`SELECT count(*) AS n FROM ${schema}.${table}_aliases`)).rows[0].n);
+    expect(await count()).toBe(1);
+    await manager.sweepExpired();
+    expect(await count()).toBe(1);
+    clock += 5000;
+    await manager.sweepExpired();
+    expect(await count()).toBe(0);
   });
 
   it('refuses to open a table migrated by a newer clawsession', async () => {
@@ -111,8 +151,9 @@ describe('PostgresStore', () => {
     const qualified = `${schema}.${table}`;
     await admin.query(
       `INSERT INTO ${qualified}
-         (id, user_id, data, version, created_at, last_active_at, idle_expires_at, absolute_expires_at)
-       SELECT md5(n::text), 'user-' || (n % 2000), '\\x02', 1, n, n, n + 1000, n + 100000
+         (id, user_id, data, version, created_at, last_active_at, idle_expires_at, absolute_expires_at,
+          token_issued_at)
+       SELECT md5(n::text), 'user-' || (n % 2000), '\\x02', 1, n, n, n + 1000, n + 100000, n
        FROM generate_series(1, 20000) AS n`,
     );
     await admin.query(`ANALYZE ${qualified}`);

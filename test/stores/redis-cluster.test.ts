@@ -40,6 +40,7 @@ describe('RedisStore on a Redis Cluster', () => {
       lastActiveAt: now + n,
       idleExpiresAt: now + 30 * 60_000,
       absoluteExpiresAt: now + 24 * 3_600_000,
+      tokenIssuedAt: now + n,
       ip: null,
       userAgent: null,
     }));

@@ -99,6 +99,7 @@ describe('RedisStore', () => {
       lastActiveAt: T,
       idleExpiresAt: T + 30 * MINUTE,
       absoluteExpiresAt: T + 24 * 60 * MINUTE,
+      tokenIssuedAt: T,
       ip: null,
       userAgent: null,
       ...overrides,
@@ -162,7 +163,7 @@ describe('RedisStore', () => {
     expect(key.subarray(-32)).toEqual(member(session.id));
     expect(await raw.type(key)).toBe('string');
     const before = (await raw.get(key)) as Buffer;
-    expect(before[0]).toBe(1); // the layout byte
+    expect(before[0]).toBe(2); // the layout byte
 
     const later = T + 5 * MINUTE;
     await store.touch(session.id, { now: later, idleExpiresAt: later + 30 * MINUTE });
@@ -188,6 +189,50 @@ describe('RedisStore', () => {
     expect((await raw.zRange(days, 0, -1)).map(String)).toEqual([day]);
     for (const index of [expiry, users, days])
       expect(String(await raw.objectEncoding(index))).toBe('listpack');
+  });
+
+  it('still reads, touches, updates and deletes a layout 1 record, as issued at its creation', async () => {
+    const { store, keys } = await open();
+    const raw = await binaryClient();
+    const toLayout1 = async (id: string) => {
+      const key = keys.session(id);
+      const v2 = (await raw.get(key)) as Buffer;
+      const v1 = Buffer.concat([v2.subarray(0, 41), v2.subarray(49)]);
+      v1[0] = 1;
+      await raw.sendCommand(['SET', key, v1, 'KEEPTTL']);
+    };
+    const session = fixture({ data: { old: true }, ip: '203.0.113.9', tokenIssuedAt: T + 5 });
+    await store.create(session);
+    await toLayout1(session.id);
+    expect(await store.get(session.id, T)).toEqual({ ...session, tokenIssuedAt: T });
+    const later = T + MINUTE;
+    const activity = { now: later, idleExpiresAt: later + 30 * MINUTE };
+    expect(await store.touch(session.id, activity)).toBe(true);
+    const updated = await store.update(session.id, [{ op: 'add', path: '/n', value: 1 }], activity);
+    expect(updated.tokenIssuedAt).toBe(T);
+    expect(((await raw.get(keys.session(session.id))) as Buffer)[0]).toBe(2);
+
+    const other = fixture({ id: 'b'.repeat(64) });
+    await store.create(other);
+    await toLayout1(other.id);
+    expect(await store.delete(other.id)).toBe(true);
+    expect((await store.listByUser('alice', T)).map((s) => s.id)).toEqual([session.id]);
+  });
+
+  it('keeps a rotated-away id as one a: key naming the new id, which expires by itself', async () => {
+    const { store, keys } = await open();
+    const raw = await binaryClient();
+    const manager = new SessionManager({ store, clock: () => T });
+    const { token, session } = await manager.create({ userId: 'alice' });
+    const rotated = await manager.rotate(token, { grace: 20_000 });
+    const alias = (await raw.get(keys.alias(session.id))) as Buffer;
+    expect(alias.subarray(0, 32)).toEqual(member(rotated.session.id));
+    expect(alias.readDoubleBE(32)).toBe(T + 20_000);
+    const ttl = await raw.pTTL(keys.alias(session.id));
+    expect(ttl).toBeGreaterThan(15_000);
+    expect(ttl).toBeLessThanOrEqual(20_000);
+    expect(await raw.exists(keys.session(session.id))).toBe(0);
+    expect(await store.resolveAlias(session.id, T)).toBe(rotated.session.id);
   });
 
   it('keeps all 1,000 items when two processes append 500 each to one session at once', async () => {

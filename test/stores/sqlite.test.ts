@@ -30,7 +30,7 @@ describe('SqliteStore', () => {
     expect((await new SessionManager({ store: second }).get(token))?.data).toEqual({ kept: true });
     await second.close();
     const db = new Database(filename, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const indexes = db
       .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'")
@@ -56,6 +56,50 @@ describe('SqliteStore', () => {
       plan('SELECT id FROM sessions WHERE expires_at <= 0 ORDER BY expires_at LIMIT 10'),
     ).toContain('sessions_by_expiry');
     db.close();
+  });
+
+  it('migrates a version 1 file: tokenIssuedAt defaults to createdAt, and aliases get their table', async () => {
+    const filename = freshFile();
+    const now = Date.UTC(2026, 0, 1);
+    const seed = new SqliteStore({ filename, codec: createCodec() });
+    const manager = new SessionManager({ store: seed, clock: () => now });
+    const { token } = await manager.create({ userId: 'u', data: { old: true } });
+    await seed.close();
+    // Back to schema 1, as a file written before rotation existed.
+    const db = new Database(filename);
+    db.exec('DROP TABLE session_aliases; ALTER TABLE sessions DROP COLUMN token_issued_at;');
+    db.exec('UPDATE sessions SET created_at = created_at - 1000');
+    db.pragma('user_version = 1');
+    db.close();
+    const store = new SqliteStore({ filename, codec: createCodec() });
+    const reopened = new SessionManager({ store, clock: () => now });
+    const session = await reopened.get(token);
+    expect(session?.tokenIssuedAt).toBe(now - 1000);
+    expect(session?.data).toEqual({ old: true });
+    const rotated = await reopened.rotate(token, { grace: 1000 });
+    expect((await reopened.get(token))?.id).toBe(rotated.session.id);
+    await store.close();
+  });
+
+  it('keeps aliases in session_aliases and a sweep deletes the expired rows', async () => {
+    const filename = freshFile();
+    const store = new SqliteStore({ filename, codec: createCodec() });
+    const now = Date.UTC(2026, 0, 1);
+    let clock = now;
+    const manager = new SessionManager({ store, clock: () => clock });
+    const { token } = await manager.create({ userId: 'u' });
+    await manager.rotate(token, { grace: 5000 });
+    const db = new Database(filename, { readonly: true });
+    const count = () =>
+      (db.prepare('SELECT count(*) AS n FROM session_aliases').get() as { n: number }).n;
+    expect(count()).toBe(1);
+    await manager.sweepExpired();
+    expect(count()).toBe(1);
+    clock += 5000;
+    await manager.sweepExpired();
+    expect(count()).toBe(0);
+    db.close();
+    await store.close();
   });
 
   it('refuses to open a database written by a newer schema', () => {

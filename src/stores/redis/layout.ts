@@ -45,15 +45,25 @@ export function idOf(bytes: Buffer): string {
 export class Keys {
   readonly #prefix: string;
   readonly #session: Buffer;
+  readonly #alias: Buffer;
 
   constructor(prefix: string) {
     this.#prefix = prefix;
     this.#session = Buffer.from(`${prefix}s:`, 'utf8');
+    this.#alias = Buffer.from(`${prefix}a:`, 'utf8');
   }
 
   /** STRING holding one session (see `encodeRecord`), with a native TTL: the prefix, `s:` and the id's 32 bytes. */
   session(id: string): Buffer {
     return Buffer.concat([this.#session, idBytes(id)]);
+  }
+
+  /**
+   * STRING naming the id a rotated-away id moved to (its 32 bytes), with a TTL
+   * to the end of the grace window: the prefix, `a:` and the old id's 32 bytes.
+   */
+  alias(id: string): Buffer {
+    return Buffer.concat([this.#alias, idBytes(id)]);
   }
 
   /** ZSET shard of the expiry index: ids (32 bytes) scored by a lower bound of their session's expiry, in ms. */
@@ -109,38 +119,52 @@ export function dayOf(ms: number): number {
 }
 
 /*
- * One session is one STRING (layout 1), every number big-endian:
+ * One session is one STRING (layout 2), every number big-endian:
  *
  *   offset  size  field
- *        0     1  layout, 1: a later layout changes this byte
+ *        0     1  layout, 2: a later layout changes this byte
  *        1     8  version              (IEEE-754 double, like every time here:
  *        9     8  createdAt             epoch ms and versions are integers far
  *       17     8  lastActiveAt          below 2^53, so a double holds them
  *       25     8  idleExpiresAt         exactly, in Node and in Redis's Lua,
  *       33     8  absoluteExpiresAt     which reads them with struct.unpack)
- *       41     2  n, byte length of userId
- *       43     n  userId, UTF-8
+ *       41     8  tokenIssuedAt
+ *       49     2  n, byte length of userId
+ *       51     n  userId, UTF-8
  *        …     2  byte length of ip, 0xFFFF for null
  *        …        ip, UTF-8
  *        …     2  byte length of userAgent, 0xFFFF for null
  *        …        userAgent, UTF-8
  *        …  rest  the codec's bytes for the data
  *
+ * Layout 1 is layout 2 without tokenIssuedAt (the user id's length at 41):
+ * records written before it are still read, with tokenIssuedAt = createdAt,
+ * and the next write of the whole value (an update) stores them as layout 2.
+ *
  * The scripts read the fixed 41-byte head with GETRANGE and never the data:
  * touch rewrites lastActiveAt and idleExpiresAt (adjacent, 16 bytes at 17) in
  * place with SETRANGE; an update compares the version and writes the whole
- * value; delete reads the user id at 43. One value instead of a HASH of
+ * value; delete reads the user id after tokenIssuedAt (at 43 in layout 1). One value instead of a HASH of
  * fields saves the field names and a hash table: the codec's bytes are longer
  * than `hash-max-listpack-value`, so a HASH would not stay a listpack.
  */
-export const LAYOUT = 1;
-/** Length of the fixed head: the layout byte and the five doubles. */
+export const LAYOUT = 2;
+/** The earlier layout, still read: no tokenIssuedAt. */
+export const LAYOUT_1 = 1;
+/** Length of the fixed head the scripts read: the layout byte and the five doubles of both layouts. */
 export const HEAD = 41;
+/** Offset of tokenIssuedAt (layout 2). */
+export const TOKEN_ISSUED = 41;
+/** Where the user id's length is in layout 2: after tokenIssuedAt. */
+export const USER_ID_LENGTH_2 = 49;
 /** Offset of lastActiveAt, followed by idleExpiresAt. */
 export const ACTIVITY = 17;
 /** Offset of absoluteExpiresAt. */
 export const ABSOLUTE = 33;
-/** Offset of the user id's length, followed by the user id. */
+/**
+ * Offset of the user id's length, followed by the user id, in layout 1 and in
+ * the head the DELETE script hands back (which it puts in that shape).
+ */
 export const USER_ID_LENGTH = 41;
 const NULL_LENGTH = 0xffff;
 
@@ -150,7 +174,7 @@ export function encodeRecord(session: Session, codec: SessionCodec): Buffer {
   const user = text(session.userId, 'userId');
   const ip = session.ip === null ? null : text(session.ip, 'ip');
   const userAgent = session.userAgent === null ? null : text(session.userAgent, 'userAgent');
-  const size = HEAD + 6 + user.length + (ip?.length ?? 0) + (userAgent?.length ?? 0);
+  const size = USER_ID_LENGTH_2 + 6 + user.length + (ip?.length ?? 0) + (userAgent?.length ?? 0);
   const value = Buffer.allocUnsafe(size + data.byteLength);
   value.writeUInt8(LAYOUT, 0);
   value.writeDoubleBE(session.version, 1);
@@ -158,7 +182,8 @@ export function encodeRecord(session: Session, codec: SessionCodec): Buffer {
   value.writeDoubleBE(session.lastActiveAt, ACTIVITY);
   value.writeDoubleBE(session.idleExpiresAt, 25);
   value.writeDoubleBE(session.absoluteExpiresAt, ABSOLUTE);
-  let offset = HEAD;
+  value.writeDoubleBE(session.tokenIssuedAt, TOKEN_ISSUED);
+  let offset = USER_ID_LENGTH_2;
   for (const field of [user, ip, userAgent]) {
     value.writeUInt16BE(field?.length ?? NULL_LENGTH, offset);
     offset += 2;
@@ -179,9 +204,12 @@ function text(value: string, name: string): Buffer {
 export function parseRecord(id: string, value: unknown, codec: SessionCodec): Session | null {
   if (value === null || value === undefined) return null;
   if (!Buffer.isBuffer(value)) throw new DecodeError('stored session record is not a string');
-  if (value.length < HEAD || value[0] !== LAYOUT)
+  const layout = value[0];
+  if (value.length < HEAD || (layout !== LAYOUT && layout !== LAYOUT_1))
     throw new DecodeError('stored session record has an unknown layout');
-  let offset = HEAD;
+  if (layout === LAYOUT && value.length < USER_ID_LENGTH_2)
+    throw new DecodeError('stored session record is truncated');
+  let offset = layout === LAYOUT ? USER_ID_LENGTH_2 : USER_ID_LENGTH;
   const field = (): string | null => {
     if (offset + 2 > value.length) throw new DecodeError('stored session record is truncated');
     const length = value.readUInt16BE(offset);
@@ -204,6 +232,7 @@ export function parseRecord(id: string, value: unknown, codec: SessionCodec): Se
     lastActiveAt: value.readDoubleBE(ACTIVITY),
     idleExpiresAt: value.readDoubleBE(25),
     absoluteExpiresAt: value.readDoubleBE(ABSOLUTE),
+    tokenIssuedAt: value.readDoubleBE(layout === LAYOUT ? TOKEN_ISSUED : 9),
     ip,
     userAgent,
   };

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { ACTIVITY, DAY, HEAD, LAYOUT, USER_ID_LENGTH } from './layout.js';
+import {
+  ACTIVITY,
+  DAY,
+  HEAD,
+  LAYOUT,
+  LAYOUT_1,
+  USER_ID_LENGTH,
+  USER_ID_LENGTH_2,
+} from './layout.js';
 
 /** A Lua script, run by its SHA-1 and loaded on a NOSCRIPT miss. */
 export interface Script {
@@ -25,9 +33,11 @@ local function extend(key, ttl)
   if redis.call('PTTL', key) < tonumber(ttl) then redis.call('PEXPIRE', key, ttl) end
 end
 local function layout(value)
-  if string.byte(value, 1) ~= ${LAYOUT} then
+  local l = string.byte(value, 1)
+  if l ~= ${LAYOUT} and l ~= ${LAYOUT_1} then
     error({err = 'ERR clawsession: the session record has an unknown layout'})
   end
+  return l
 end
 -- The head of a session, or nil for a missing key: version, last active, idle and absolute expiry.
 local function head(key)
@@ -95,18 +105,20 @@ return 1
 
 /**
  * ARGV: optionally the user the session must belong to. Deletes the session
- * and returns its head and user id (the value's first bytes, up to where the
- * ip begins), so the caller can unindex it; nil if there was nothing to delete.
+ * and returns its head and user id in layout 1's shape whatever the layout
+ * stored (the five doubles, the user id's length, the user id), so the
+ * caller can unindex it; nil if there was nothing to delete.
  */
 export const DELETE = script(`
-local h = redis.call('GETRANGE', KEYS[1], 0, ${USER_ID_LENGTH + 1})
+local h = redis.call('GETRANGE', KEYS[1], 0, ${USER_ID_LENGTH_2 + 1})
 if #h == 0 then return false end
-layout(h)
-local n = struct.unpack('>H', h, ${USER_ID_LENGTH + 1})
-local u = redis.call('GETRANGE', KEYS[1], ${USER_ID_LENGTH + 2}, ${USER_ID_LENGTH + 1} + n)
+local at = ${USER_ID_LENGTH}
+if layout(h) == ${LAYOUT} then at = ${USER_ID_LENGTH_2} end
+local n = struct.unpack('>H', h, at + 1)
+local u = redis.call('GETRANGE', KEYS[1], at + 2, at + 1 + n)
 if #ARGV > 0 and u ~= ARGV[1] then return false end
 redis.call('DEL', KEYS[1])
-return h .. u
+return string.sub(h, 1, ${HEAD}) .. string.sub(h, at + 1, at + 2) .. u
 `);
 
 /** ARGV: now. Deletes the session only if it is still expired: 1 if deleted. */

@@ -3,9 +3,11 @@ import {
   type ArchiveSink,
   ConfigError,
   createCodec,
+  DecodeError,
   expiresAt,
   isExpired,
   type PatchOperation,
+  type RenameOptions,
   renamedSession,
   type ScanPage,
   type Session,
@@ -24,6 +26,8 @@ import {
   ABSOLUTE,
   dayOf,
   encodeRecord,
+  idBytes,
+  idOf,
   Keys,
   parseRecord,
   SHARDS,
@@ -171,9 +175,20 @@ export class RedisStore implements SessionStore {
    * old id is deleted meanwhile (revoked), the copy goes too. A crash between
    * the two steps leaves the old id working and an orphan copy whose token
    * was never returned, which expires; the session itself is never lost.
+   *
+   * With `aliasUntil`, the alias key is written after the copy and before the
+   * old id is retired: while the old session key exists the old id reads it
+   * directly, and from the moment it is gone the alias leads to the copy, so
+   * there is no moment at which the old id leads nowhere.
    */
-  async rename(fromId: string, toId: string, activity: Activity): Promise<Session | null> {
+  async rename(
+    fromId: string,
+    toId: string,
+    activity: Activity,
+    options: RenameOptions = {},
+  ): Promise<Session | null> {
     const { now } = activity;
+    const { aliasUntil } = options;
     let current = live(await this.#read(fromId), now);
     if (!current) return null;
     let next = renamedSession(current, toId, activity);
@@ -183,12 +198,27 @@ export class RedisStore implements SessionStore {
       this.#createKey(toKey, value, this.#ttl(next, now)),
     );
     if (!copied) throw new SessionExistsError();
+    const aliasKey = this.#keys.alias(fromId);
+    const aliased = aliasUntil !== undefined && aliasUntil > now;
+    if (aliased) {
+      // The alias ends by itself: its TTL, relative to the caller's clock like every TTL here,
+      // and the expiry it holds, which reads check against that clock.
+      const value = Buffer.alloc(40);
+      idBytes(toId).copy(value, 0);
+      value.writeDoubleBE(aliasUntil, 32);
+      const ttl = String(Math.max(1, Math.ceil(aliasUntil - now)));
+      await this.#redis.send(aliasKey, ['SET', aliasKey, value, 'PX', ttl]);
+    }
+    const unalias = async () => {
+      if (aliased) await this.#redis.send(aliasKey, ['DEL', aliasKey]);
+    };
     for (let attempt = 1; ; attempt++) {
       const retired = await this.#redis.run(RETIRE, this.#keys.session(fromId), [
         String(current.version),
       ]);
       if (retired === 1) break;
       if (retired === 0 || attempt === MAX_ATTEMPTS) {
+        await unalias();
         await this.delete(toId);
         if (retired === 0) return null;
         throw new StoreUnavailableError('session kept changing while it was being renamed');
@@ -204,12 +234,22 @@ export class RedisStore implements SessionStore {
       ]);
       if (recopied !== 1) {
         // The copy was deleted meanwhile (all the user's sessions revoked): the old id goes too.
+        await unalias();
         await this.delete(fromId);
         return null;
       }
     }
     await this.#indexes.remove([entryOf(current)]);
     return next;
+  }
+
+  async resolveAlias(id: string, now: number): Promise<string | null> {
+    const key = this.#keys.alias(id);
+    const value = await this.#redis.send(key, ['GET', key]);
+    if (value === null || value === undefined) return null;
+    if (!Buffer.isBuffer(value) || value.length !== 40)
+      throw new DecodeError('stored session alias is malformed');
+    return now < value.readDoubleBE(32) ? idOf(value.subarray(0, 32)) : null;
   }
 
   /** Deletes the key first and unindexes after: a crash in between leaves only a dangling index entry. */
