@@ -77,6 +77,8 @@ export const SESSION_DEFAULTS = Object.freeze({
   rotationGrace: 30_000,
 });
 const MAX_USER_ID_LENGTH = 256;
+/** Rotations of one session within one grace window that an old token still follows. */
+const MAX_ALIAS_HOPS = 4;
 const MAX_USER_AGENT_LENGTH = 512;
 
 /**
@@ -322,14 +324,19 @@ export class SessionManager {
   }
 
   /**
-   * `run(id)`; on a miss (null), once more with the id `id` was rotated to,
-   * if it is an alias still in its grace window.
+   * `run(id)`; on a miss (null), again with the id `id` was rotated to, if it
+   * is an alias still in its grace window, following rotations that happened
+   * within one grace (another tab rotating the new token) up to a bound.
    */
   async #viaAlias<T>(id: string, now: number, run: (id: string) => Promise<T | null>) {
-    const result = await run(id);
-    if (result !== null) return result;
-    const target = await this.store.resolveAlias(id, now);
-    return target === null ? null : run(target);
+    let current = id;
+    for (let hop = 0; ; hop++) {
+      const result = await run(current);
+      if (result !== null || hop === MAX_ALIAS_HOPS) return result;
+      const target = await this.store.resolveAlias(current, now);
+      if (target === null) return null;
+      current = target;
+    }
   }
 
   #activity() {

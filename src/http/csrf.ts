@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { ClawsessionError, constantTimeEqual } from '../core/index.js';
 
 /** A request failed the CSRF checks (origin or token); nothing was done. Maps to HTTP 403. */
@@ -29,12 +29,23 @@ export function isUnsafeMethod(method: string): boolean {
 }
 
 /**
- * The synchronizer token of a session: HMAC-SHA256 keyed by the session token
- * itself. Only a holder of the (HttpOnly) cookie can compute it; nothing is
- * stored; a store dump (which holds SHA-256 of tokens) cannot derive it; and
- * it changes with every regeneration, so a token seen before login is useless after.
+ * The session data key holding the session's synchronizer token. The HTTP
+ * handle hides it from `get()` and refuses patches that touch it; services
+ * reading sessions over the API see it and should treat it as a secret.
  */
-export function csrfTokenFor(sessionToken: string): string {
+export const CSRF_DATA_KEY = '__clawsession_csrf';
+
+/** A fresh synchronizer token: 32 CSPRNG bytes, base64url. */
+export function newCsrfToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * The token of a session that has none stored yet (created through the API
+ * rather than an HTTP login): derived from the session token, so concurrent
+ * first requests agree on it, and then stored so that it survives rotation.
+ */
+export function derivedCsrfToken(sessionToken: string): string {
   return createHmac('sha256', sessionToken).update('clawsession csrf v1').digest('base64url');
 }
 

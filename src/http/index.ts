@@ -16,7 +16,7 @@ export {
   SessionCookie,
   type SessionCookieOptions,
 } from './cookies.js';
-export { CSRF_DEFAULTS, CsrfError, type CsrfOptions, csrfTokenFor } from './csrf.js';
+export { CSRF_DATA_KEY, CSRF_DEFAULTS, CsrfError, type CsrfOptions } from './csrf.js';
 export { type ErrorBody, HttpError, toErrorResponse } from './errors.js';
 export {
   type CombinedRateLimitResult,

@@ -20,13 +20,15 @@ import { SessionCookie, type SessionCookieOptions } from './cookies.js';
 import {
   assertCsrfToken,
   assertSameOrigin,
+  CSRF_DATA_KEY,
   CSRF_DEFAULTS,
   CsrfError,
   type CsrfOptions,
-  csrfTokenFor,
+  derivedCsrfToken,
   type HeaderBag,
   headerOf,
   isUnsafeMethod,
+  newCsrfToken,
 } from './csrf.js';
 import { type ErrorBody, toErrorResponse } from './errors.js';
 
@@ -193,6 +195,7 @@ class RequestSession implements SessionHandle {
   readonly #client: { ip: string | null; userAgent: string | null };
   #token: string | null = null;
   #session: Session | null = null;
+  #csrfToken: string | null = null;
   #data: SessionData = {};
   #pending: PatchOperation[] = [];
   #cookieToSet: string | null = null;
@@ -216,7 +219,7 @@ class RequestSession implements SessionHandle {
   }
 
   get csrfToken(): string | null {
-    return this.#token === null ? null : csrfTokenFor(this.#token);
+    return this.#csrfToken;
   }
 
   get(): SessionData;
@@ -234,14 +237,22 @@ class RequestSession implements SessionHandle {
     if (this.#session === null)
       throw new SessionNotFoundError('no session to change: log in first');
     const parsed = parsePatch(ops);
+    const touchesRoot = parsed.filter(touchesRootOrCsrfKey).length > 0;
     // Applied to the local copy now, so a patch that cannot apply fails in the handler, not after it.
     this.#data = applyPatch(this.#data, parsed);
     this.#pending.push(...structuredClone(parsed));
+    // The stored root holds the CSRF token too: put it back after a write of the whole data.
+    if (touchesRoot && this.#csrfToken !== null)
+      this.#pending.push(csrfTokenWrite(this.#csrfToken));
   }
 
   async login(userId: string, data: SessionData = {}): Promise<void> {
     if (this.#token !== null) await this.#manager.revoke(this.#token);
-    const issued = await this.#manager.create({ userId, data, ...this.#client });
+    const issued = await this.#manager.create({
+      userId,
+      data: { ...data, [CSRF_DATA_KEY]: newCsrfToken() },
+      ...this.#client,
+    });
     this.adopt(issued.token, issued.session);
     this.#cookieToSet = this.#cookie.serialize(issued.token);
   }
@@ -252,6 +263,9 @@ class RequestSession implements SessionHandle {
     this.#token = issued.token;
     this.#session = issued.session;
     this.#cookieToSet = this.#cookie.serialize(issued.token);
+    // A token seen before a privilege change is useless after it; written with the request's changes.
+    this.#csrfToken = newCsrfToken();
+    this.#pending.push(csrfTokenWrite(this.#csrfToken));
   }
 
   /** Whether the token is older than `interval`: due for a scheduled rotation. */
@@ -284,16 +298,24 @@ class RequestSession implements SessionHandle {
   }
 
   adopt(token: string, session: Session): void {
+    const { [CSRF_DATA_KEY]: stored, ...data } = session.data;
     this.#token = token;
     this.#session = session;
-    this.#data = structuredClone(session.data);
+    this.#data = structuredClone(data);
     this.#pending = [];
+    if (typeof stored === 'string') {
+      this.#csrfToken = stored;
+    } else {
+      this.#csrfToken = derivedCsrfToken(token);
+      this.#pending.push(csrfTokenWrite(this.#csrfToken));
+    }
   }
 
   async revoke(token: string): Promise<void> {
     await this.#manager.revoke(token);
     this.#token = null;
     this.#session = null;
+    this.#csrfToken = null;
     this.#data = {};
     this.#pending = [];
     this.#cookieToSet = this.#cookie.clear();
@@ -309,6 +331,27 @@ class RequestSession implements SessionHandle {
     if (ops.length === 0 || this.#token === null || status >= 500) return;
     this.#session = await this.#manager.patch(this.#token, ops);
   }
+}
+
+const CSRF_PATH = `/${CSRF_DATA_KEY}`;
+
+function csrfTokenWrite(token: string): PatchOperation {
+  return { op: 'add', path: CSRF_PATH, value: token };
+}
+
+/**
+ * True for an op on the whole data (which the caller must follow with the
+ * CSRF token's write); throws for one on the CSRF token, which only the
+ * handle writes, and for a root `test`, which would compare it too.
+ */
+function touchesRootOrCsrfKey(op: PatchOperation): boolean {
+  const paths = 'from' in op ? [op.path, op.from] : [op.path];
+  if (paths.some((path) => path === CSRF_PATH || path.startsWith(`${CSRF_PATH}/`))) {
+    throw new ValidationError(`${CSRF_PATH} is the session's CSRF token and cannot be patched`);
+  }
+  if (op.path !== '') return false;
+  if (op.op === 'test') throw new ValidationError('a test of the whole session data is refused');
+  return true;
 }
 
 const handles = new WeakMap<object, SessionHandle>();

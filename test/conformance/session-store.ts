@@ -500,6 +500,23 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
       expect(await manager.get(again.token)).toBeNull();
     });
 
+    it('a token rotated twice within its grace still leads to the session, and regenerate kills it', async () => {
+      const { manager, clock } = await setup();
+      const first = await manager.create({ userId: 'u', data: { n: 1 } });
+      const second = await manager.rotate(first.token, { grace: 30_000 });
+      clock.now += 1000;
+      const third = await manager.rotate(second.token, { grace: 30_000 });
+      clock.now += 1000;
+      expect((await manager.get(first.token))?.id).toBe(third.session.id);
+      await manager.patch(first.token, [{ op: 'increment', path: '/n', value: 1 }]);
+      expect((await manager.get(third.token))?.data).toEqual({ n: 2 });
+      const promoted = await manager.regenerate(first.token);
+      for (const earlier of [first, second, third]) {
+        expect(await manager.get(earlier.token)).toBeNull();
+      }
+      expect((await manager.get(promoted.token))?.data).toEqual({ n: 2 });
+    });
+
     it('regenerate through a token rotated away within its grace kills every earlier token', async () => {
       const { manager, clock } = await setup();
       const events: string[] = [];

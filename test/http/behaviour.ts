@@ -331,7 +331,7 @@ export function describeHttpAdapter(
         const fresh = parseSetCookie(due.setCookies[0] ?? '').value;
         expect(fresh).toMatch(/\S/);
         expect(fresh).not.toBe(alice.token);
-        expect(due.body.csrfToken).not.toBe(alice.csrfToken);
+        expect(due.body.csrfToken).toBe(alice.csrfToken);
 
         clock.offset += 10_000; // a parallel request of another tab, still with the old cookie
         const parallel = await call('GET', '/whoami', { token: alice.token });
@@ -372,6 +372,27 @@ export function describeHttpAdapter(
         const fresh = parseSetCookie(due.setCookies[0] ?? '').value;
         expect(fresh).not.toBe(alice.token);
         expect((await call('GET', '/whoami', { token: fresh })).body.cart).toEqual(['x']);
+      });
+
+      it('keeps the CSRF token across rotations: a page loaded before them can still post', async () => {
+        const { call, login, post, clock } = await setup({ rotation });
+        const alice = await login();
+        clock.offset += 10 * MINUTE;
+        const first = await call('GET', '/whoami', { token: alice.token });
+        const second = parseSetCookie(first.setCookies[0] ?? '').value;
+        clock.offset += 10 * MINUTE;
+        const again = await call('GET', '/whoami', { token: second });
+        const third = parseSetCookie(again.setCookies[0] ?? '').value;
+        expect(new Set([alice.token, second, third]).size).toBe(3);
+        clock.offset += MINUTE; // both graces are over: only the newest cookie works
+        const posted = await post('/cart?item=from-old-page', {
+          token: third,
+          csrfToken: alice.csrfToken,
+        });
+        expect(posted.status).toBe(200);
+        expect((await call('GET', '/whoami', { token: third })).body.cart).toEqual([
+          'from-old-page',
+        ]);
       });
 
       it('does not rotate without the option, however old the token', async () => {

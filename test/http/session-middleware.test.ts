@@ -7,9 +7,11 @@ import {
   SessionManager,
   SessionNotFoundError,
   type UpdateOptions,
+  ValidationError,
 } from '../../src/core/index.js';
 import {
   type BindingMismatch,
+  CSRF_DATA_KEY,
   HttpSessions,
   type HttpSessionsOptions,
 } from '../../src/http/index.js';
@@ -97,7 +99,12 @@ describe('HttpSessions', () => {
     second.session.set('b', 2);
     await second.commit();
     await first.commit();
-    expect((await manager.get(token))?.data).toEqual({ cart: [], a: 1, b: 2 });
+    expect((await manager.get(token))?.data).toEqual({
+      cart: [],
+      a: 1,
+      b: 2,
+      [CSRF_DATA_KEY]: expect.any(String),
+    });
   });
 
   it('skips the write when the response is a server error', async () => {
@@ -142,6 +149,45 @@ describe('HttpSessions', () => {
     const before = a1.csrfToken;
     await a1.regenerate();
     expect(a1.csrfToken).not.toBe(before);
+  });
+
+  it('keeps the CSRF token in the session, hidden from get() and out of reach of patches', async () => {
+    const { request, login, manager } = setup();
+    const token = await login();
+    const { session, commit } = await request(token);
+    expect(session.get()).toEqual({ cart: [] });
+    expect(session.get(CSRF_DATA_KEY)).toBeUndefined();
+    expect((await manager.get(token))?.data[CSRF_DATA_KEY]).toBe(session.csrfToken);
+    for (const op of [
+      { op: 'replace', path: `/${CSRF_DATA_KEY}`, value: 'mine' },
+      { op: 'remove', path: `/${CSRF_DATA_KEY}` },
+      { op: 'copy', from: `/${CSRF_DATA_KEY}`, path: '/leak' },
+      { op: 'test', path: '', value: { cart: [] } },
+    ] as PatchOperation[]) {
+      expect(() => session.patch([op])).toThrow(ValidationError);
+    }
+    session.patch([{ op: 'replace', path: '', value: { fresh: true } }]);
+    expect(session.get()).toEqual({ fresh: true });
+    await commit();
+    const stored = await manager.get(token);
+    expect(stored?.data).toEqual({ fresh: true, [CSRF_DATA_KEY]: session.csrfToken });
+  });
+
+  it('derives a CSRF token for a session created through the API, stores it, and keeps it on rotation', async () => {
+    const { request, manager, store } = setup();
+    const { token } = await manager.create({ userId: 'svc-user', data: { a: 1 } });
+    const [one, two] = await Promise.all([request(token), request(token)]);
+    expect(one.session.csrfToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(two.session.csrfToken).toBe(one.session.csrfToken);
+    await one.commit();
+    expect(store.updates).toEqual([
+      [{ op: 'add', path: `/${CSRF_DATA_KEY}`, value: one.session.csrfToken }],
+    ]);
+    const rotated = await manager.rotate(token, { grace: 0 });
+    const after = await request(rotated.token);
+    expect(after.session.csrfToken).toBe(one.session.csrfToken);
+    await after.commit();
+    expect(store.updates).toHaveLength(1);
   });
 
   it('accepts unsafe requests from a trusted origin and refuses other cross-site ones', async () => {
