@@ -6,6 +6,13 @@ export { type InvalidationBus, NearCache, type NearCacheOptions } from './near-c
 export { openStore, openSweepLease, redactUrl } from './open.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { PostgresLease, type PostgresLeaseOptions } from './postgres-lease.js';
+export {
+  MemoryRecordStore,
+  type PutOptions,
+  type RecordStore,
+  type RecordValue,
+  type StoredRecord,
+} from './records/index.js';
 export { RedisStore, type RedisStoreOptions } from './redis/index.js';
 export { connectOrFail, redisCommand } from './redis-connect.js';
 export {

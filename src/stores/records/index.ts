@@ -1,0 +1,2 @@
+export type { PutOptions, RecordStore, RecordValue, StoredRecord } from './contract.js';
+export { MemoryRecordStore } from './memory.js';
