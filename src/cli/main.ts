@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ClawsessionError } from '../core/index.js';
+import { configCommand } from './config.js';
 import { migrate } from './migrate.js';
 import { serve } from './serve.js';
 import { version } from './version.js';
@@ -9,6 +10,7 @@ const USAGE = `Usage: clawsession <command> [options]
 Commands:
   serve       Run the session server (the embedded SQLite store by default)
   migrate     Copy every live session from one store to another
+  config      config check <file>: validate a config file (with the environment) without starting
   version     Print the version
   help        Show this help
 
@@ -36,6 +38,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'migrate':
       await migrate(rest);
+      return 0;
+    case 'config':
+      await configCommand(rest);
       return 0;
     case 'version':
     case '--version':

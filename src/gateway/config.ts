@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { JWK } from 'jose';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, createCodec, Keyring, type SessionStore } from '../core/index.js';
@@ -27,11 +28,60 @@ const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** A boolean, also from the environment's `true` / `false`. */
+const flag = z.union(
+  [z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')],
+  { error: 'must be true or false' },
+);
+
+/** A private JWK given as JSON text (so that it can come from one environment variable). */
+const privateJwk = z.string().transform((text, ctx) => {
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(text);
+  } catch {
+    jwk = null;
+  }
+  if (typeof jwk !== 'object' || jwk === null || typeof (jwk as { d?: unknown }).d !== 'string') {
+    ctx.addIssue({ code: 'custom', message: 'must be a private JWK as JSON (with "d")' });
+    return z.NEVER;
+  }
+  return jwk as JWK;
+});
+
+const rateLimit = z.strictObject({ limit: integer(1, 1_000_000), window: duration });
+
+const route = z.strictObject({
+  /** Path prefix, starting and ending with `/`, e.g. `/api/`. */
+  prefix: z
+    .string()
+    .regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@%-]+\/)*$/, 'must start and end with / (e.g. /api/)'),
+  upstream: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+  /** `session`: only signed-in callers, with a signed identity context; `none`: public. */
+  auth: z.enum(['session', 'none']).default('session'),
+  /** Forward `/api/users` as `/users` to the upstream. */
+  stripPrefix: z.boolean().default(false),
+});
+
+const credentials = z.discriminatedUnion('source', [
+  /** The built-in user table (`clawsession users add`), in the configured store. */
+  z.strictObject({ source: z.literal('users') }),
+  /** An auth service answering `POST {username,password}` with `200 {user:{id,roles?}}` or 401. */
+  z.strictObject({
+    source: z.literal('upstream'),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+    timeout: duration.default(5 * UNITS.s),
+  }),
+]);
+
+/** Objects and lists are set from the environment as JSON, e.g. CLAWSESSION_ROUTES='[...]'. */
+const structuredSettings = new Set(['routes', 'auth', 'cookie', 'rateLimits', 'rotation']);
+
 export const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   /** 0 picks a free port. */
   port: integer(0, 65_535).default(8080),
-  /** `sqlite:<path>` (the embedded default) or `memory:`. */
+  /** A store URL (see `openStore`): `sqlite:<path>` (the embedded default), `memory:`, `redis://…`, `redis+cluster://…`, `postgres://…`, `tiered:<hot>|<durable>`. */
   store: z.string().min(1).default('sqlite:./data/clawsession.db'),
   /** Bearer credential for the /v1 API; generated at start and printed once when unset. */
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -50,6 +100,57 @@ export const configSchema = z.strictObject({
   sweepInterval: duration.default(60 * UNITS.s),
   shutdownTimeout: duration.default(10 * UNITS.s),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Set false to refuse `adminToken` (and not generate one): then only API keys authenticate. */
+  adminTokenEnabled: flag.default(true),
+  cookie: z
+    .strictObject({
+      name: z.string().min(1).max(64).optional(),
+      sameSite: z.enum(['lax', 'strict', 'none']).optional(),
+      /** Persistent cookie lifetime; unset for a browser-session cookie. */
+      maxAge: duration.optional(),
+      /** Plain HTTP for local development: drops Secure and the __Host- prefix. */
+      insecureDevelopmentMode: z.boolean().optional(),
+    })
+    .default({}),
+  /** Origins besides the gateway's own allowed to send unsafe requests with the cookie. */
+  trustedOrigins: z.array(z.url()).default([]),
+  /** Scheduled token rotation of cookie sessions; off when unset. */
+  rotation: z.strictObject({ interval: duration, grace: duration.optional() }).optional(),
+  auth: credentials.default({ source: 'users' }),
+  /**
+   * The private JWK (JSON) that signs access tokens and identity contexts.
+   * Gateways serving one store must share it; generated per process when unset.
+   */
+  signingKey: privateJwk.optional(),
+  /** Key for deriving refresh-token successors (32+ bytes, base64url); shared like signingKey. */
+  refreshSecret: z.string().min(43, 'must be at least 32 bytes in base64url').optional(),
+  /** `iss` of access tokens and identity contexts. */
+  issuer: z.string().min(1).default('clawsession'),
+  /** `aud` of access tokens (clients of this gateway). */
+  tokenAudience: z.string().min(1).default('clawsession'),
+  /** `aud` of identity contexts (upstream services). */
+  contextAudience: z.string().min(1).default('clawsession-upstream'),
+  accessTokenTtl: duration.default(5 * UNITS.m),
+  refreshTokenTtl: duration.default(30 * UNITS.d),
+  contextTtl: duration.default(60 * UNITS.s),
+  routes: z
+    .array(route)
+    .default([])
+    .refine((routes) => new Set(routes.map((r) => r.prefix)).size === routes.length, {
+      message: 'two routes have the same prefix',
+    }),
+  proxyTimeout: duration.default(30 * UNITS.s),
+  rateLimits: z
+    .strictObject({
+      loginPerIp: rateLimit.default({ limit: 20, window: 15 * UNITS.m }),
+      loginPerAccount: rateLimit.default({ limit: 5, window: 15 * UNITS.m }),
+    })
+    .default({
+      loginPerIp: { limit: 20, window: 15 * UNITS.m },
+      loginPerAccount: { limit: 5, window: 15 * UNITS.m },
+    }),
+  /** How long a verified API key is trusted without a store read. */
+  keyCacheTtl: duration.default(5 * UNITS.s),
 });
 
 export type GatewayConfig = z.output<typeof configSchema>;
@@ -78,7 +179,9 @@ export function loadConfig(sources: ConfigSources = {}): GatewayConfig {
   const merged: Record<string, unknown> = { ...(file ? readConfigFile(file) : {}) };
   for (const name of settingNames) {
     const value = env[envName(name)];
-    if (value !== undefined && value !== '') merged[name] = value;
+    if (value !== undefined && value !== '') {
+      merged[name] = structuredSettings.has(name) ? parseEnvJson(envName(name), value) : value;
+    }
   }
   for (const [name, value] of Object.entries(sources.overrides ?? {})) {
     if (value !== undefined) merged[name] = value;
@@ -95,6 +198,14 @@ export function parseConfig(input: unknown, origin = 'config'): GatewayConfig {
     return `  ${field}${env}: ${issue.message}`;
   });
   throw new ConfigError(`invalid ${origin}:\n${problems.join('\n')}`);
+}
+
+function parseEnvJson(variable: string, value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch (error) {
+    throw new ConfigError(`${variable} must be JSON: ${(error as Error).message}`);
+  }
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
