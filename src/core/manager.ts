@@ -312,6 +312,11 @@ export class SessionManager {
     }
   }
 
+  /** How many sessions are live now, as the store counts them (see `SessionStore.countLive`). */
+  async countLive(): Promise<number> {
+    return this.store.countLive(this.#clock());
+  }
+
   /** Resolves when every background touch started so far has finished. */
   async settle(): Promise<void> {
     await Promise.all(this.#pendingTouches.values());

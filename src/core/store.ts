@@ -54,6 +54,13 @@ export interface SessionStore {
    * means the scan is complete.
    */
   scan(cursor: string | null, limit: number, now: number): Promise<ScanPage>;
+  /**
+   * How many sessions are live at `now`, for gauges, counted without reading
+   * records (an indexed count in SQL). Exact in the SQL and memory stores; a
+   * store that keeps expiry in a separate index counts what that index holds
+   * (see `RedisStore.countLive`).
+   */
+  countLive(now: number): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -1,5 +1,10 @@
 export type { ArchiveSink, SessionStore } from '../core/index.js';
 export { type GzipJsonlArchiveOptions, gzipJsonlArchive } from './archive.js';
+export {
+  InstrumentedStore,
+  type StoreObserver,
+  type StoreOperation,
+} from './instrumented.js';
 export type { Lease, LeaseOutcome } from './lease.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { type InvalidationBus, NearCache, type NearCacheOptions } from './near-cache.js';
@@ -8,9 +13,16 @@ export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { PostgresLease, type PostgresLeaseOptions } from './postgres-lease.js';
 export {
   MemoryRecordStore,
+  openRecordStore,
+  PostgresRecordStore,
+  type PostgresRecordStoreOptions,
   type PutOptions,
   type RecordStore,
   type RecordValue,
+  RedisRecordStore,
+  type RedisRecordStoreOptions,
+  SqliteRecordStore,
+  type SqliteRecordStoreOptions,
   type StoredRecord,
 } from './records/index.js';
 export { RedisStore, type RedisStoreOptions } from './redis/index.js';

@@ -154,6 +154,13 @@ export class MemoryStore implements SessionStore {
     return { sessions, cursor: ids.length > limit ? (page.at(-1) as string) : null };
   }
 
+  /** Counts by walking the entries: memory holds at most `max` of them. */
+  async countLive(now: number): Promise<number> {
+    let live = 0;
+    for (const entry of this.#entries.values()) if (!isExpired(entry, now)) live++;
+    return live;
+  }
+
   async close(): Promise<void> {
     this.#entries.clear();
     this.#aliases.clear();

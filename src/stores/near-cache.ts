@@ -156,6 +156,11 @@ export class NearCache implements SessionStore {
     return this.store.scan(cursor, limit, now);
   }
 
+  /** The wrapped store's count: the cache holds only a subset. */
+  async countLive(now: number): Promise<number> {
+    return this.store.countLive(now);
+  }
+
   async close(): Promise<void> {
     this.#entries.clear();
     await this.#bus?.close();

@@ -12,19 +12,30 @@ import { TieredStore } from './tiered.js';
 const SUPPORTED =
   'sqlite:<path>, memory:, redis://host:port, redis+cluster://host:port,host:port, postgres://…, tiered:<hot url>|<durable url>';
 
+/** Query parameters of a postgres URL that are ours, not the driver's. */
+const POSTGRES_PARAMS = ['schema', 'table', 'recordsTable'];
+
+/** A store URL taken apart: what `openStore` and `openRecordStore` open. */
+export type StoreUrl =
+  | { scheme: 'sqlite'; filename: string }
+  | { scheme: 'memory'; max: number | undefined }
+  | { scheme: 'redis'; url: string; prefix: string | undefined }
+  | { scheme: 'redis+cluster'; rootNodes: string[]; prefix: string | undefined }
+  | {
+      scheme: 'postgres';
+      connectionString: string;
+      schema: string | undefined;
+      table: string | undefined;
+      recordsTable: string | undefined;
+    }
+  | { scheme: 'tiered'; hot: StoreUrl; durable: StoreUrl };
+
 /**
- * Opens a store from a URL:
- * - `sqlite:<path>` (relative to the working directory) or `sqlite::memory:`
- * - `memory:` (optionally `memory:?max=N`)
- * - `redis://[user:password@]host:port[/db]` or `rediss://…` (optionally `?prefix=…`)
- * - `redis+cluster://[user:password@]host:port,host:port` (some nodes of a Redis Cluster)
- * - `postgres://user@host:5432/db` (optionally `?schema=…&table=…`)
- * - `tiered:<hot url>|<durable url>`, e.g. `tiered:redis://127.0.0.1:6379|postgres://…`
+ * Takes a store URL apart (see `openStore` for the schemes), or fails with
+ * ConfigError. Opens nothing, so a bad URL anywhere in a tiered one is refused
+ * before any connection is made.
  */
-export async function openStore(
-  url: string,
-  options: { codec?: SessionCodec } = {},
-): Promise<SessionStore> {
+export function parseStoreUrl(url: string): StoreUrl {
   const scheme = schemeOf(url);
   const rest = url.slice(scheme.length);
   switch (scheme) {
@@ -32,54 +43,99 @@ export async function openStore(
       if (rest === '')
         throw new ConfigError('a sqlite store URL needs a path, e.g. sqlite:./data/clawsession.db');
       const filename = rest === ':memory:' ? rest : resolve(rest.replace(/^\/\/(?=\/)/, ''));
-      return new SqliteStore({ filename, codec: options.codec });
+      return { scheme: 'sqlite', filename };
     }
     case 'memory:': {
       const max = new URLSearchParams(rest.replace(/^\?/, '')).get('max');
       if (max !== null && !/^[1-9][0-9]*$/.test(max))
         throw new ConfigError('memory:?max= needs a positive integer');
-      return new MemoryStore({ codec: options.codec, max: max === null ? undefined : Number(max) });
+      return { scheme: 'memory', max: max === null ? undefined : Number(max) };
     }
     case 'redis:':
     case 'rediss:': {
       const { base, params } = splitQuery(url, ['prefix']);
-      return RedisStore.connect({ url: base, prefix: params.prefix, codec: options.codec });
+      return { scheme: 'redis', url: base, prefix: params.prefix };
     }
     case 'redis+cluster:': {
       const { base, params } = splitQuery(url, ['prefix']);
-      return RedisStore.connect({
-        cluster: { rootNodes: clusterNodes(base) },
-        prefix: params.prefix,
-        codec: options.codec,
-      });
+      return { scheme: 'redis+cluster', rootNodes: clusterNodes(base), prefix: params.prefix };
     }
     case 'postgres:':
     case 'postgresql:': {
-      const { base, params } = splitQuery(url, ['schema', 'table']);
-      return PostgresStore.connect({
+      const { base, params } = splitQuery(url, POSTGRES_PARAMS);
+      return {
+        scheme: 'postgres',
         connectionString: base,
         schema: params.schema,
         table: params.table,
-        codec: options.codec,
-      });
+        recordsTable: params.recordsTable,
+      };
     }
     case 'tiered:': {
       const [hotUrl, durableUrl, extra] = rest.split('|');
       if (!hotUrl || !durableUrl || extra !== undefined) {
         throw new ConfigError('a tiered store URL is tiered:<hot url>|<durable url>');
       }
-      const hot = await openStore(hotUrl, options);
-      try {
-        return new TieredStore(hot, await openStore(durableUrl, options));
-      } catch (error) {
-        await hot.close();
-        throw error;
-      }
+      return { scheme: 'tiered', hot: parseStoreUrl(hotUrl), durable: parseStoreUrl(durableUrl) };
     }
     default:
       throw new ConfigError(
         `unsupported store URL ${JSON.stringify(redactUrl(url))}: use ${SUPPORTED}`,
       );
+  }
+}
+
+/**
+ * Opens a store from a URL:
+ * - `sqlite:<path>` (relative to the working directory) or `sqlite::memory:`
+ * - `memory:` (optionally `memory:?max=N`)
+ * - `redis://[user:password@]host:port[/db]` or `rediss://…` (optionally `?prefix=…`)
+ * - `redis+cluster://[user:password@]host:port,host:port` (some nodes of a Redis Cluster)
+ * - `postgres://user@host:5432/db` (optionally `?schema=…&table=…`; `recordsTable=…` is
+ *   for `openRecordStore`)
+ * - `tiered:<hot url>|<durable url>`, e.g. `tiered:redis://127.0.0.1:6379|postgres://…`
+ */
+export async function openStore(
+  url: string,
+  options: { codec?: SessionCodec } = {},
+): Promise<SessionStore> {
+  return openParsed(parseStoreUrl(url), options);
+}
+
+async function openParsed(
+  parsed: StoreUrl,
+  options: { codec?: SessionCodec },
+): Promise<SessionStore> {
+  const { codec } = options;
+  switch (parsed.scheme) {
+    case 'sqlite':
+      return new SqliteStore({ filename: parsed.filename, codec });
+    case 'memory':
+      return new MemoryStore({ codec, max: parsed.max });
+    case 'redis':
+      return RedisStore.connect({ url: parsed.url, prefix: parsed.prefix, codec });
+    case 'redis+cluster':
+      return RedisStore.connect({
+        cluster: { rootNodes: parsed.rootNodes },
+        prefix: parsed.prefix,
+        codec,
+      });
+    case 'postgres':
+      return PostgresStore.connect({
+        connectionString: parsed.connectionString,
+        schema: parsed.schema,
+        table: parsed.table,
+        codec,
+      });
+    case 'tiered': {
+      const hot = await openParsed(parsed.hot, options);
+      try {
+        return new TieredStore(hot, await openParsed(parsed.durable, options));
+      } catch (error) {
+        await hot.close();
+        throw error;
+      }
+    }
   }
 }
 
@@ -91,7 +147,7 @@ export async function openStore(
 export async function openSweepLease(url: string): Promise<Lease | null> {
   const scheme = schemeOf(url);
   if (scheme === 'postgres:' || scheme === 'postgresql:') {
-    return new PostgresLease({ connectionString: splitQuery(url, ['schema', 'table']).base });
+    return new PostgresLease({ connectionString: splitQuery(url, POSTGRES_PARAMS).base });
   }
   if (scheme === 'redis:' || scheme === 'rediss:') {
     return RedisLease.connect({ url: splitQuery(url, ['prefix']).base });

@@ -212,6 +212,14 @@ export class PostgresStore implements SessionStore {
     };
   }
 
+  /** One COUNT on the indexed expiry column. */
+  async countLive(now: number): Promise<number> {
+    const { rows } = await withConnection(this.#pool, (run) =>
+      run<{ live: unknown }>(this.#sql.countLive, [now]),
+    );
+    return safeInteger(rows[0]?.live);
+  }
+
   /**
    * Runs `fn` if no other instance is sweeping this table, else returns
    * `{ acquired: false }` at once. See `PostgresLease`: a holder that dies
@@ -319,6 +327,7 @@ function statements(t: PostgresTable) {
     selectExpired: `SELECT ${COLUMNS} FROM ${t.sessions} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2`,
     scan: `SELECT ${COLUMNS} FROM ${t.sessions} WHERE id > $1 AND expires_at > $2 ORDER BY id LIMIT $3`,
     deleteExpired: `DELETE FROM ${t.sessions} WHERE id = ANY($1::text[]) AND expires_at <= $2 RETURNING id`,
+    countLive: `SELECT count(*) AS live FROM ${t.sessions} WHERE expires_at > $1`,
   };
 }
 

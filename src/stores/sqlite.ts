@@ -195,6 +195,11 @@ export class SqliteStore implements SessionStore {
     };
   }
 
+  /** One count over the expiry index. */
+  async countLive(now: number): Promise<number> {
+    return (this.#sql.countLive.get(now) as { live: number }).live;
+  }
+
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
   }
@@ -287,6 +292,7 @@ function prepareStatements(db: Database.Database) {
     scan: db.prepare(
       `SELECT ${COLUMNS} FROM sessions WHERE id > ? AND expires_at > ? ORDER BY id LIMIT ?`,
     ),
+    countLive: db.prepare('SELECT count(*) AS live FROM sessions WHERE expires_at > ?'),
   };
 }
 

@@ -156,6 +156,12 @@ export class TieredStore implements SessionStore {
     return this.durable.scan(cursor, limit, now);
   }
 
+  /** The durable tier's count, once the deferred touches it has not seen yet are written. */
+  async countLive(now: number): Promise<number> {
+    await this.flushTouches();
+    return this.durable.countLive(now);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#flushTimer);
     await this.flushTouches();

@@ -8,6 +8,22 @@ export {
   TokenRevokedError,
 } from './errors.js';
 export {
+  type ContextIdentity,
+  type HeaderSource,
+  IDENTITY_CONTEXT_HEADER,
+  type IdentityContext,
+  IdentityContextError,
+  IdentityContextKeysUnavailableError,
+  IdentityContexts,
+  type IdentityContextsOptions,
+  type IdentityVia,
+  identityFromRequest,
+  type VerifyIdentityContextOptions,
+  verifyIdentityContext,
+} from './identity-context.js';
+export { RecordTokenDenylist } from './record-denylist.js';
+export { RecordRefreshFamilyStore } from './record-refresh-family-store.js';
+export {
   MemoryRefreshFamilyStore,
   RedisRefreshFamilyStore,
   type RefreshFamily,

@@ -658,6 +658,25 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
       expect(seen).not.toContain(early.session.id);
     });
 
+    it('counts the live sessions, leaving out the expired and the revoked, and a regenerated one once', async () => {
+      const { manager, store, clock } = await setup();
+      expect(await manager.countLive()).toBe(0);
+      await Promise.all(Array.from({ length: 3 }, () => manager.create({ userId: 'early' })));
+      clock.now += 20 * MINUTE;
+      const revoked = await manager.create({ userId: 'late' });
+      const regenerated = await manager.create({ userId: 'late' });
+      await Promise.all([1, 2].map(() => manager.create({ userId: 'late' })));
+      expect(await manager.countLive()).toBe(7);
+      await manager.revoke(revoked.token);
+      await manager.regenerate(regenerated.token);
+      expect(await manager.countLive()).toBe(6);
+      clock.now += 11 * MINUTE; // the early ones have now been idle for 31 minutes
+      expect(await manager.countLive()).toBe(3);
+      expect(await store.countLive(clock.now - 11 * MINUTE)).toBe(6);
+      clock.now += 30 * MINUTE;
+      expect(await manager.countLive()).toBe(0);
+    });
+
     it('emits created, updated, regenerated and revoked events with the session', async () => {
       const { manager } = await setup();
       const events: string[] = [];

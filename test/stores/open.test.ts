@@ -1,8 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Pool } from 'pg';
+import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, SessionManager } from '../../src/core/index.js';
-import { openStore, openSweepLease, redactUrl } from '../../src/stores/index.js';
+import {
+  MemoryRecordStore,
+  openRecordStore,
+  openStore,
+  openSweepLease,
+  PostgresRecordStore,
+  RedisRecordStore,
+  redactUrl,
+  SqliteRecordStore,
+} from '../../src/stores/index.js';
 import { CLUSTER_ROOT_NODES, dropClusterKeys, dropKeys, REDIS_URL } from './fixtures/redis.js';
 
 const POSTGRES_URL =
@@ -10,8 +23,10 @@ const POSTGRES_URL =
 const run = randomBytes(4).toString('hex');
 const schema = `clawsession_open_${run}`;
 const prefix = `cs:test:open:${run}:`;
+const dir = mkdtempSync(join(tmpdir(), 'clawsession-open-'));
 
 afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
   const admin = new Pool({ connectionString: POSTGRES_URL });
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin.end();
@@ -77,5 +92,86 @@ describe('openStore', () => {
   it('redacts passwords in URLs', () => {
     expect(redactUrl('postgres://app:hunter2@db:5432/x')).toBe('postgres://app:***@db:5432/x');
     expect(redactUrl('redis://:hunter2@cache:6379')).toBe('redis://:***@cache:6379');
+  });
+});
+
+describe('openRecordStore', () => {
+  const T = Date.UTC(2026, 0, 1);
+  const cluster = `redis+cluster://${CLUSTER_ROOT_NODES.map((node) => node.replace('redis://', '')).join(',')}?prefix=${prefix}`;
+  const postgres = `${POSTGRES_URL}?schema=${schema}&table=sessions&recordsTable=records`;
+  const cases: [string, string, { prototype: object }][] = [
+    ['sqlite', `sqlite:${join(dir, 'records.db')}`, SqliteRecordStore],
+    ['memory', 'memory:?max=5', MemoryRecordStore],
+    ['redis', `redis://127.0.0.1:6379?prefix=${prefix}`, RedisRecordStore],
+    ['redis+cluster', cluster, RedisRecordStore],
+    ['postgres', postgres, PostgresRecordStore],
+    [
+      'tiered (the durable tier)',
+      `tiered:redis://127.0.0.1:6379?prefix=${prefix}|${postgres}`,
+      PostgresRecordStore,
+    ],
+  ];
+  for (const [scheme, url, type] of cases) {
+    it(`opens a working record store from a ${scheme} URL`, async () => {
+      const store = await openRecordStore(url);
+      try {
+        expect(store).toBeInstanceOf(type);
+        const version = await store.put('opened', scheme, { via: scheme }, { now: T });
+        expect(await store.get('opened', scheme, T)).toMatchObject({
+          value: { via: scheme },
+          version,
+        });
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
+  it('keeps records beside the sessions of the same URL', async () => {
+    const url = `sqlite:${join(dir, 'shared.db')}`;
+    const manager = new SessionManager({ store: await openStore(url) });
+    const records = await openRecordStore(url);
+    try {
+      const { token } = await manager.create({ userId: 'u', data: { n: 1 } });
+      await records.put('users', 'u', { name: 'U' }, { now: T });
+      expect((await manager.get(token))?.data).toEqual({ n: 1 });
+      expect((await records.get('users', 'u', T))?.value).toEqual({ name: 'U' });
+    } finally {
+      await Promise.all([manager.close(), records.close()]);
+    }
+    const redis = `redis://127.0.0.1:6379?prefix=${prefix}shared:`;
+    const sessions = new SessionManager({ store: await openStore(redis) });
+    const redisRecords = await openRecordStore(redis);
+    try {
+      const { token } = await sessions.create({ userId: 'u' });
+      await redisRecords.put('users', 'u', 1, { now: T });
+      const client = await createClient({ url: REDIS_URL }).connect();
+      expect(await client.exists(`${prefix}shared:rec:{users}:u`)).toBe(1);
+      await client.close();
+      expect(await sessions.get(token)).not.toBeNull();
+    } finally {
+      await Promise.all([sessions.close(), redisRecords.close()]);
+    }
+  });
+
+  it('the session store of a postgres URL ignores recordsTable', async () => {
+    expect(await roundTrip(postgres)).toEqual({ via: postgres });
+  });
+
+  it('refuses unknown or incomplete URLs with a ConfigError that hides passwords, opening nothing', async () => {
+    for (const url of [
+      'mongodb://user:secret@host/db',
+      'sqlite:',
+      'tiered:memory:',
+      'tiered:memory:|mongodb://user:secret@host/db',
+      'tiered:memory:|memory:|memory:',
+      'memory:?max=0',
+      'redis+cluster://',
+      `${POSTGRES_URL}?recordsTable=bad-name`,
+    ]) {
+      const error = await openRecordStore(url).catch((caught: unknown) => caught);
+      expect(error, url).toBeInstanceOf(ConfigError);
+      expect(String((error as Error).message)).not.toContain('secret');
+    }
   });
 });

@@ -1,26 +1,55 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { base64url, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { Pool } from 'pg';
 import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/index.js';
+import { PostgresRecordStore, SqliteRecordStore } from '../../src/stores/index.js';
 import {
   AccessTokens,
   MemoryTokenDenylist,
+  RecordTokenDenylist,
   RedisTokenDenylist,
   SigningKeys,
+  type TokenDenylist,
   TokenExpiredError,
   TokenInvalidError,
   TokenRevokedError,
 } from '../../src/tokens/index.js';
 
 const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const denyPrefix = `cs:test:deny:${randomBytes(4).toString('hex')}:`;
+const POSTGRES_URL =
+  process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const run = randomBytes(4).toString('hex');
+const denyPrefix = `cs:test:deny:${run}:`;
+const dir = mkdtempSync(join(tmpdir(), 'clawsession-deny-'));
+const schema = `clawsession_deny_${run}`;
+const sqliteRecords = new SqliteRecordStore({ filename: join(dir, 'records.db') });
+let postgresRecords: Promise<PostgresRecordStore> | undefined;
+const openPostgresRecords = () =>
+  (postgresRecords ??= PostgresRecordStore.connect({ connectionString: POSTGRES_URL, schema }));
 afterAll(async () => {
   const client = await createClient({ url: REDIS_URL }).connect();
   for await (const keys of client.scanIterator({ MATCH: `${denyPrefix}*` }))
     if (keys.length) await client.unlink(keys);
   await client.close();
+  await sqliteRecords.close();
+  rmSync(dir, { recursive: true, force: true });
+  await (await postgresRecords)?.close();
+  const admin = new Pool({ connectionString: POSTGRES_URL });
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
 });
+
+/** Denylists that instances share; each call is one more instance's handle on the same list. */
+const sharedDenylists: [string, () => Promise<TokenDenylist>][] = [
+  ['Redis', () => RedisTokenDenylist.connect({ url: REDIS_URL, prefix: denyPrefix })],
+  ['a SQLite record store', async () => new RecordTokenDenylist(sqliteRecords)],
+  ['a PostgreSQL record store', async () => new RecordTokenDenylist(await openPostgresRecords())],
+];
 
 const MINUTE = 60_000;
 
@@ -37,6 +66,22 @@ async function setup(options: { algorithm?: 'EdDSA' | 'ES256' } = {}) {
     clock: () => clock.now,
   });
   return { clock, keys, tokens };
+}
+
+/** A token issued for 5 minutes and revoked at once, through `denylist`. */
+async function revokedWith(denylist: TokenDenylist) {
+  const clock = { now: Date.now() };
+  const tokens = new AccessTokens({
+    keys: await SigningKeys.generate({ clock: () => clock.now }),
+    issuer: 'gw',
+    audience: 'svc',
+    ttl: 5 * MINUTE,
+    clock: () => clock.now,
+    denylist,
+  });
+  const { claims } = await tokens.issue({ userId: 'alice', sessionId: 's1' });
+  await tokens.revoke(claims);
+  return claims;
 }
 
 /** Splits a compact JWS and re-joins it with one part replaced. */
@@ -152,28 +197,54 @@ describe('AccessTokens', () => {
     await expect(tokens.verify(kept.token)).resolves.toMatchObject({ jti: kept.claims.jti });
   });
 
-  it('shares revocations between instances through Redis', async () => {
-    const clock = { now: Date.now() };
-    const keys = await SigningKeys.generate({ clock: () => clock.now });
-    const instance = async () =>
-      new AccessTokens({
-        keys,
-        issuer: 'gw',
-        audience: 'svc',
-        clock: () => clock.now,
-        denylist: await RedisTokenDenylist.connect({ url: REDIS_URL, prefix: denyPrefix }),
-      });
-    const [a, b] = [await instance(), await instance()];
-    const { token, claims } = await a.issue({ userId: 'alice', sessionId: 's1' });
-    await expect(b.verify(token)).resolves.toMatchObject({ sub: 'alice' });
-    await a.revoke(claims);
-    await expect(b.verify(token)).rejects.toBeInstanceOf(TokenRevokedError);
+  for (const [name, openDenylist] of sharedDenylists) {
+    it(`shares revocations between instances through ${name}`, async () => {
+      const clock = { now: Date.now() };
+      const keys = await SigningKeys.generate({ clock: () => clock.now });
+      const denylists = [await openDenylist(), await openDenylist()];
+      const [a, b] = denylists.map(
+        (denylist) =>
+          new AccessTokens({
+            keys,
+            issuer: 'gw',
+            audience: 'svc',
+            clock: () => clock.now,
+            denylist,
+          }),
+      ) as [AccessTokens, AccessTokens];
+      try {
+        const { token, claims } = await a.issue({ userId: 'alice', sessionId: 's1' });
+        await expect(b.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+        await a.revoke(claims);
+        await expect(b.verify(token)).rejects.toBeInstanceOf(TokenRevokedError);
+        const kept = await a.issue({ userId: 'alice', sessionId: 's1' });
+        await expect(b.verify(kept.token)).resolves.toMatchObject({ jti: kept.claims.jti });
+      } finally {
+        await Promise.all(denylists.map((denylist) => denylist.close()));
+      }
+    });
+  }
+
+  it('keeps a revoked jti in Redis until its token would have expired, skew included', async () => {
+    const denylist = await RedisTokenDenylist.connect({ url: REDIS_URL, prefix: denyPrefix });
+    const claims = await revokedWith(denylist);
+    await denylist.close();
     const client = await createClient({ url: REDIS_URL }).connect();
     const ttl = await client.pTTL(`${denyPrefix}${claims.jti}`);
     await client.close();
     expect(ttl).toBeGreaterThan(5 * MINUTE);
     expect(ttl).toBeLessThanOrEqual(5 * MINUTE + 31_000);
   });
+
+  for (const [name, openDenylist] of sharedDenylists.slice(1)) {
+    it(`forgets a revoked jti in ${name} once its token would have expired, skew included`, async () => {
+      const denylist = await openDenylist();
+      const claims = await revokedWith(denylist);
+      const expiresAt = claims.exp * 1000 + 30_000;
+      expect(await denylist.has(claims.jti, expiresAt - 1)).toBe(true);
+      expect(await denylist.has(claims.jti, expiresAt)).toBe(false);
+    });
+  }
 
   it('signs with a private key from configuration', async () => {
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });

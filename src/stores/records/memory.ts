@@ -1,5 +1,14 @@
 import type { PutOptions, RecordStore, RecordValue, StoredRecord } from './contract.js';
-import { assertLimit, assertName, assertPutOptions } from './validate.js';
+import { compareKeys } from './order.js';
+import {
+  assertIfVersion,
+  assertLimit,
+  assertListOptions,
+  assertName,
+  assertNow,
+  assertPutOptions,
+  encodeValue,
+} from './validate.js';
 
 interface Entry {
   json: string;
@@ -14,6 +23,7 @@ export class MemoryRecordStore implements RecordStore {
   async get(collection: string, key: string, now: number): Promise<StoredRecord | null> {
     assertName('collection', collection);
     assertName('key', key);
+    assertNow(now);
     const entry = this.#live(collection, key, now);
     return entry ? present(key, entry) : null;
   }
@@ -27,7 +37,7 @@ export class MemoryRecordStore implements RecordStore {
     assertName('collection', collection);
     assertName('key', key);
     assertPutOptions(options);
-    const json = JSON.stringify(value);
+    const json = encodeValue(value);
     const current = this.#live(collection, key, options.now);
     if (options.ifVersion !== undefined && options.ifVersion !== (current?.version ?? 0)) {
       return null;
@@ -45,6 +55,7 @@ export class MemoryRecordStore implements RecordStore {
   async delete(collection: string, key: string, options: { ifVersion?: number } = {}) {
     assertName('collection', collection);
     assertName('key', key);
+    assertIfVersion(options.ifVersion);
     const entries = this.#collections.get(collection);
     const entry = entries?.get(key);
     if (!entries || !entry) return false;
@@ -57,18 +68,22 @@ export class MemoryRecordStore implements RecordStore {
     options: { now: number; after?: string; limit: number },
   ): Promise<StoredRecord[]> {
     assertName('collection', collection);
-    assertLimit(options.limit);
+    assertListOptions(options);
     const entries = this.#collections.get(collection);
     if (!entries) return [];
     const after = options.after;
     return [...entries]
-      .filter(([key, entry]) => (after === undefined || key > after) && isLive(entry, options.now))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .filter(
+        ([key, entry]) =>
+          (after === undefined || compareKeys(key, after) > 0) && isLive(entry, options.now),
+      )
+      .sort(([a], [b]) => compareKeys(a, b))
       .slice(0, options.limit)
       .map(([key, entry]) => present(key, entry));
   }
 
   async sweepExpired(now: number, limit: number): Promise<number> {
+    assertNow(now);
     assertLimit(limit);
     let removed = 0;
     for (const entries of this.#collections.values()) {

@@ -1,0 +1,119 @@
+import { performance } from 'node:perf_hooks';
+import {
+  type Activity,
+  type ArchiveSink,
+  ClawsessionError,
+  type PatchOperation,
+  type RenameOptions,
+  type ScanPage,
+  type Session,
+  type SessionStore,
+  type UpdateOptions,
+} from '../core/index.js';
+
+/** The store operations an `InstrumentedStore` reports: every method but `close`. */
+export type StoreOperation = Exclude<keyof SessionStore, 'close'>;
+
+/** Receives one report per store operation; keeps stores free of any metrics library. */
+export interface StoreObserver {
+  /**
+   * Called when an operation settles, with how long it took in seconds and,
+   * if it threw, the error's code: a `ClawsessionError`'s own (expected
+   * outcomes such as `ERR_SESSION_EXISTS` included, so a consumer can tell
+   * them from `ERR_STORE_UNAVAILABLE`), else `ERR_INTERNAL`. Must not throw.
+   */
+  onOperation(operation: StoreOperation, seconds: number, errorCode: string | null): void;
+}
+
+/**
+ * A `SessionStore` decorator that times every operation of the store it
+ * wraps and reports it, with the error code of each failure, to an observer.
+ * Results and errors pass through unchanged.
+ */
+export class InstrumentedStore implements SessionStore {
+  readonly store: SessionStore;
+  readonly #observer: StoreObserver;
+
+  constructor(store: SessionStore, observer: StoreObserver) {
+    this.store = store;
+    this.#observer = observer;
+  }
+
+  create(session: Session): Promise<void> {
+    return this.#timed('create', () => this.store.create(session));
+  }
+
+  get(id: string, now: number): Promise<Session | null> {
+    return this.#timed('get', () => this.store.get(id, now));
+  }
+
+  update(id: string, ops: readonly PatchOperation[], options: UpdateOptions): Promise<Session> {
+    return this.#timed('update', () => this.store.update(id, ops, options));
+  }
+
+  touch(id: string, activity: Activity): Promise<boolean> {
+    return this.#timed('touch', () => this.store.touch(id, activity));
+  }
+
+  rename(
+    fromId: string,
+    toId: string,
+    activity: Activity,
+    options?: RenameOptions,
+  ): Promise<Session | null> {
+    return this.#timed('rename', () => this.store.rename(fromId, toId, activity, options));
+  }
+
+  resolveAlias(id: string, now: number): Promise<string | null> {
+    return this.#timed('resolveAlias', () => this.store.resolveAlias(id, now));
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.#timed('delete', () => this.store.delete(id));
+  }
+
+  listByUser(userId: string, now: number): Promise<Session[]> {
+    return this.#timed('listByUser', () => this.store.listByUser(userId, now));
+  }
+
+  deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
+    return this.#timed('deleteByUser', () => this.store.deleteByUser(userId, exceptId));
+  }
+
+  sweepExpired(now: number, limit: number, archive?: ArchiveSink): Promise<Session[]> {
+    return this.#timed('sweepExpired', () => this.store.sweepExpired(now, limit, archive));
+  }
+
+  scan(cursor: string | null, limit: number, now: number): Promise<ScanPage> {
+    return this.#timed('scan', () => this.store.scan(cursor, limit, now));
+  }
+
+  countLive(now: number): Promise<number> {
+    return this.#timed('countLive', () => this.store.countLive(now));
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+
+  async #timed<T>(operation: StoreOperation, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await run();
+      this.#observer.onOperation(operation, secondsSince(started), null);
+      return result;
+    } catch (error) {
+      this.#observer.onOperation(operation, secondsSince(started), errorCodeOf(error));
+      throw error;
+    }
+  }
+}
+
+function secondsSince(started: number): number {
+  return (performance.now() - started) / 1000;
+}
+
+/** A stable, bounded label: codes of other errors (driver, system) are not ours to promise. */
+function errorCodeOf(error: unknown): string {
+  return error instanceof ClawsessionError ? error.code : 'ERR_INTERNAL';
+}
