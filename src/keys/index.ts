@@ -1,0 +1,18 @@
+export {
+  ApiKeys,
+  type ApiKeysOptions,
+  type CreateApiKeyInput,
+  type IssuedApiKey,
+  type RotateApiKeyOptions,
+} from './api-keys.js';
+export { parseDuration } from './duration.js';
+export {
+  ApiKeyInvalidError,
+  ApiKeyNotFoundError,
+  type ApiKeyRefusal,
+  ApiKeyScopeError,
+} from './errors.js';
+export { isPrefix } from './key-format.js';
+export type { ApiKeyInfo } from './key-record.js';
+export { API_KEY_SCOPES, isScope, type Scope } from './scopes.js';
+export type { ApiKeyPrincipal } from './verified-cache.js';
