@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 import { ClawsessionError } from '../core/index.js';
 import { configCommand } from './config.js';
+import { keys } from './keys.js';
 import { migrate } from './migrate.js';
 import { serve } from './serve.js';
+import { users } from './users.js';
 import { version } from './version.js';
 
 const USAGE = `Usage: clawsession <command> [options]
 
 Commands:
-  serve       Run the session server (the embedded SQLite store by default)
+  serve       Run the gateway (the embedded SQLite store by default)
   migrate     Copy every live session from one store to another
+  keys        API keys for internal services: create | list | rotate <prefix> | revoke <prefix>
+              (clawsession keys alone prints the options)
+  users       Built-in users: add <name> [--roles a,b] [--password-stdin] | remove <name> | list
+              (--store <url> or --config <file>; the password is asked for, or read from stdin)
   config      config check <file>: validate a config file (with the environment) without starting
   version     Print the version
   help        Show this help
@@ -38,6 +44,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'migrate':
       await migrate(rest);
+      return 0;
+    case 'keys':
+      await keys(rest);
+      return 0;
+    case 'users':
+      await users(rest);
       return 0;
     case 'config':
       await configCommand(rest);

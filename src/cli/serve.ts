@@ -55,6 +55,7 @@ export async function serve(args: string[]): Promise<void> {
   const address = await gateway.listen();
   const storeShown = redactUrl(config.store);
   process.stdout.write(`clawsession ${version()} listening on ${address} (store ${storeShown})\n`);
+  for (const warning of gateway.warnings) gateway.app.log.warn(warning);
   if (gateway.adminTokenGenerated) {
     process.stdout.write(
       `admin token, generated for this run and shown once (set CLAWSESSION_ADMIN_TOKEN to choose one): ${gateway.adminToken}\n`,

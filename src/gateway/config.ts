@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, createCodec, Keyring, type SessionStore } from '../core/index.js';
 import { openStore } from '../stores/index.js';
+import { normalizedPrefix, proxyRouteSchema } from './proxy-routes.js';
 
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -51,18 +52,6 @@ const privateJwk = z.string().transform((text, ctx) => {
 
 const rateLimit = z.strictObject({ limit: integer(1, 1_000_000), window: duration });
 
-const route = z.strictObject({
-  /** Path prefix, starting and ending with `/`, e.g. `/api/`. */
-  prefix: z
-    .string()
-    .regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@%-]+\/)*$/, 'must start and end with / (e.g. /api/)'),
-  upstream: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
-  /** `session`: only signed-in callers, with a signed identity context; `none`: public. */
-  auth: z.enum(['session', 'none']).default('session'),
-  /** Forward `/api/users` as `/users` to the upstream. */
-  stripPrefix: z.boolean().default(false),
-});
-
 const credentials = z.discriminatedUnion('source', [
   /** The built-in user table (`clawsession users add`), in the configured store. */
   z.strictObject({ source: z.literal('users') }),
@@ -100,6 +89,12 @@ export const configSchema = z.strictObject({
   sweepInterval: duration.default(60 * UNITS.s),
   shutdownTimeout: duration.default(10 * UNITS.s),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Whether `X-Forwarded-*` from the peer is believed (for client IPs in rate
+   * limits, binding and session lists): false, true (any peer), or a
+   * comma-separated list of proxy addresses or CIDRs.
+   */
+  trustProxy: z.union([flag, z.string().min(1)]).default(false),
   /** Set false to refuse `adminToken` (and not generate one): then only API keys authenticate. */
   adminTokenEnabled: flag.default(true),
   cookie: z
@@ -134,11 +129,12 @@ export const configSchema = z.strictObject({
   refreshTokenTtl: duration.default(30 * UNITS.d),
   contextTtl: duration.default(60 * UNITS.s),
   routes: z
-    .array(route)
+    .array(proxyRouteSchema)
     .default([])
-    .refine((routes) => new Set(routes.map((r) => r.prefix)).size === routes.length, {
-      message: 'two routes have the same prefix',
-    }),
+    .refine(
+      (routes) => new Set(routes.map((r) => normalizedPrefix(r.prefix))).size === routes.length,
+      { message: 'two routes have the same prefix' },
+    ),
   proxyTimeout: duration.default(30 * UNITS.s),
   rateLimits: z
     .strictObject({

@@ -1,3 +1,4 @@
+export * from './auth/index.js';
 export {
   type ConfigSources,
   configSchema,
@@ -8,5 +9,23 @@ export {
   openConfiguredStore,
   parseConfig,
 } from './config.js';
+export { applyApiDefaults, parseInput } from './fastify-defaults.js';
+export { type HealthOptions, pingStore, registerHealthRoutes } from './health.js';
+export {
+  type Authenticate,
+  type AuthenticatorOptions,
+  createAuthenticator,
+  type GatewayIdentity,
+} from './identity.js';
+export { presentApiKey, registerKeyRoutes } from './key-routes.js';
+export { echoRequestId, loggerOptions, redactQuerySecrets, requestIdOptions } from './logging.js';
+export {
+  GatewayMetrics,
+  type GatewayMetricsOptions,
+  type KeyVerificationResult,
+} from './metrics.js';
+export { type ProxyOptions, registerProxy } from './proxy.js';
+export type { ProxyRoute } from './proxy-routes.js';
 export { createGateway, type Gateway } from './server.js';
+export { principalOf, type ServicePrincipal, serviceAuth } from './service-auth.js';
 export { presentSession } from './session-routes.js';

@@ -1,66 +1,144 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { constantTimeEqual, SessionManager } from '../core/index.js';
-import { HttpError, toErrorResponse } from '../http/index.js';
-import { openSweepLease } from '../stores/index.js';
+import { SessionManager } from '../core/index.js';
+import { HttpSessions } from '../http/index.js';
+import { InstrumentedStore, openRecordStore, openSweepLease } from '../stores/index.js';
+import {
+  AccessTokens,
+  IdentityContexts,
+  RecordRefreshFamilyStore,
+  RecordTokenDenylist,
+  RefreshTokens,
+  SigningKeys,
+} from '../tokens/index.js';
+import { registerAuthRoutes, registerUserAdminRoutes } from './auth/index.js';
 import { type GatewayConfig, openConfiguredStore } from './config.js';
+import { credentialSource } from './credential-source.js';
+import { applyApiDefaults } from './fastify-defaults.js';
+import { pingStore, registerHealthRoutes } from './health.js';
+import { createAuthenticator } from './identity.js';
+import { registerKeyRoutes } from './key-routes.js';
+import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
+import { GatewayMetrics } from './metrics.js';
+import { registerProxy } from './proxy.js';
+import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { openSharedServices } from './shared-services.js';
+import { startSweeper } from './sweeper.js';
 
 export interface Gateway {
   app: FastifyInstance;
   manager: SessionManager;
-  /** The bearer credential for /v1, from config or generated for this run. */
-  adminToken: string;
+  /** The root credential, from config or generated for this run; null when turned off. */
+  adminToken: string | null;
   adminTokenGenerated: boolean;
+  /** Settings that work but should not be left so in production, to print at start. */
+  warnings: string[];
   /** Listens and resolves with the address, e.g. `http://127.0.0.1:8080`. */
   listen(): Promise<string>;
-  /** Stops accepting, lets in-flight requests finish, then closes the store. */
+  /** Stops accepting, lets in-flight requests finish, then closes the stores. */
   close(): Promise<void>;
 }
 
-/** Builds the gateway from a validated config: store, manager, routes, sweeper. */
+/**
+ * Builds the gateway from a validated config: the session store and the
+ * records beside it (users, API keys, refresh families, revoked tokens), the
+ * user-facing auth API, the service API, the admin API, the reverse proxy,
+ * health and metrics.
+ */
 export async function createGateway(config: GatewayConfig): Promise<Gateway> {
-  const store = await openConfiguredStore(config.store, config);
+  const warnings: string[] = [];
+  const metrics: GatewayMetrics = new GatewayMetrics({
+    countLiveSessions: () => manager.countLive(),
+  });
+  const store = new InstrumentedStore(
+    await openConfiguredStore(config.store, config),
+    metrics.storeObserver,
+  );
+  const records = await openRecordStore(config.store);
   const lease = await openSweepLease(config.store);
-  const manager = new SessionManager({
+  const shared = await openSharedServices(config, {
+    onRejected: (limiter) => metrics.recordRateLimitRejection(limiter),
+  });
+  warnings.push(...shared.warnings);
+  const manager: SessionManager = new SessionManager({
     store,
     idleTimeout: config.idleTimeout,
     absoluteTimeout: config.absoluteTimeout,
     touchThreshold: config.touchThreshold,
   });
-  const adminToken = config.adminToken ?? randomBytes(32).toString('base64url');
+
+  const adminTokenGenerated = config.adminTokenEnabled && config.adminToken === undefined;
+  const adminToken = !config.adminTokenEnabled
+    ? null
+    : (config.adminToken ?? randomBytes(32).toString('base64url'));
+
+  const signingKeys = config.signingKey
+    ? await SigningKeys.fromPrivateJwk(config.signingKey)
+    : await SigningKeys.generate();
+  if (!config.signingKey) {
+    warnings.push(
+      'signingKey is not set: a key was generated for this process, so identity contexts and access tokens from other gateways will not verify here',
+    );
+  }
+  const refreshSecret = config.refreshSecret ?? randomBytes(32).toString('base64url');
+  if (!config.refreshSecret) {
+    warnings.push(
+      'refreshSecret is not set: one was generated for this process, so a refresh token repeated within its grace window on another gateway counts as reuse',
+    );
+  }
+  const accessTokens = new AccessTokens({
+    keys: signingKeys,
+    issuer: config.issuer,
+    audience: config.tokenAudience,
+    ttl: config.accessTokenTtl,
+    denylist: new RecordTokenDenylist(records),
+  });
+  const refreshTokens = new RefreshTokens({
+    store: new RecordRefreshFamilyStore(records),
+    manager,
+    secret: refreshSecret,
+    ttl: config.refreshTokenTtl,
+  });
+  const contexts = new IdentityContexts({
+    keys: signingKeys,
+    issuer: config.issuer,
+    audience: config.contextAudience,
+    ttl: config.contextTtl,
+  });
+  const sessions = new HttpSessions({
+    manager,
+    cookie: {
+      name: config.cookie.name,
+      sameSite: config.cookie.sameSite,
+      maxAge: config.cookie.maxAge,
+      insecureDevelopmentMode: config.cookie.insecureDevelopmentMode,
+    },
+    csrf: { trustedOrigins: config.trustedOrigins },
+    rotation: config.rotation,
+  });
+  const { credentials, users } = credentialSource(config, records);
+  const apiKeys = shared.apiKeys(records);
+  const requireScope = serviceAuth({
+    apiKeys,
+    rootToken: adminToken,
+    onVerification: (result) => metrics.recordKeyVerification(result),
+  });
 
   const app = Fastify({
-    logger: { level: config.logLevel },
+    logger: loggerOptions(config.logLevel),
+    ...requestIdOptions(),
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    trustProxy: config.trustProxy,
   });
   manager.on('error', ({ error }) =>
     app.log.error({ err: error }, 'background session work failed'),
   );
-
-  // Only JSON bodies are part of this API; anything else is a 415, not a string to validate.
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser(
-    'application/json-patch+json',
-    { parseAs: 'string' },
-    app.getDefaultJsonParser('error', 'error'),
-  );
-  app.setErrorHandler((error, request, reply) => {
-    const { status, body } = toErrorResponse(error);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
-    return reply.code(status).send(body);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const { status, body } = toErrorResponse(
-      new HttpError(
-        'ERR_ROUTE_NOT_FOUND',
-        `no route for ${request.method} ${request.url.split('?')[0]}`,
-      ),
-    );
-    return reply.code(status).send(body);
-  });
+  applyApiDefaults(app);
+  echoRequestId(app);
+  metrics.register(app, { guard: requireScope('sessions:admin') });
 
   // While shutting down, in-flight responses close their connection instead of idling on keep-alive.
   let closing = false;
@@ -68,53 +146,68 @@ export async function createGateway(config: GatewayConfig): Promise<Gateway> {
     if (closing) reply.header('connection', 'close');
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
-  app.register(async (v1) => {
-    v1.addHook('onRequest', async (request, reply) => {
-      reply.header('cache-control', 'no-store');
-      const header = request.headers.authorization ?? '';
-      const presented = /^Bearer (\S+)$/i.exec(header)?.[1];
-      if (!presented || !constantTimeEqual(presented, adminToken)) {
-        reply.header('www-authenticate', 'Bearer realm="clawsession"');
-        throw new HttpError('ERR_UNAUTHORIZED', 'a valid bearer credential is required');
-      }
+  registerHealthRoutes(app, { ready: pingStore(store) });
+  registerAuthRoutes(app, {
+    sessions,
+    manager,
+    credentials,
+    accessTokens,
+    refreshTokens,
+    signingKeys,
+    loginLimiter: shared.loginLimiters,
+  });
+  registerSessionRoutes(app, manager, requireScope);
+  app.register(async (admin) => {
+    admin.addHook('onRequest', requireScope('keys:admin'));
+    registerKeyRoutes(admin, apiKeys);
+  });
+  if (users) {
+    app.register(async (admin) => {
+      admin.addHook('onRequest', requireScope('sessions:admin'));
+      registerUserAdminRoutes(admin, users, manager);
     });
-    registerSessionRoutes(v1, manager);
+  }
+  registerProxy(app, {
+    routes: config.routes,
+    authenticate: createAuthenticator({ sessions, accessTokens, manager }),
+    contexts,
+    sessionCookieName: sessions.cookie.name,
+    timeout: config.proxyTimeout,
+    onUpstreamResponse: (prefix, status) => metrics.recordUpstreamResponse(prefix, status),
   });
 
-  let sweeping = false;
-  const sweeper = setInterval(async () => {
-    if (sweeping) return;
-    sweeping = true;
-    try {
-      const outcome = lease
-        ? await lease.run('sweep', () => manager.sweepExpired())
-        : { acquired: true as const, value: await manager.sweepExpired() };
-      if (outcome.acquired && outcome.value > 0)
-        app.log.info({ swept: outcome.value }, 'swept expired sessions');
-    } catch (error) {
-      app.log.error({ err: error }, 'sweeping expired sessions failed');
-    } finally {
-      sweeping = false;
+  const sweeper = startSweeper({
+    interval: config.sweepInterval,
+    lease,
+    log: app.log,
+    sweep: async () => (await manager.sweepExpired()) + (await sweepRecords()),
+  });
+  async function sweepRecords(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const removed = await records.sweepExpired(Date.now(), 500);
+      total += removed;
+      if (removed < 500) return total;
     }
-  }, config.sweepInterval);
-  sweeper.unref();
+  }
 
   return {
     app,
     manager,
     adminToken,
-    adminTokenGenerated: config.adminToken === undefined,
+    adminTokenGenerated,
+    warnings,
     async listen() {
-      const address = await app.listen({ host: config.host, port: config.port });
-      return address;
+      return app.listen({ host: config.host, port: config.port });
     },
     async close() {
       closing = true;
-      clearInterval(sweeper);
+      sweeper.stop();
       await app.close();
+      await apiKeys.close();
       await manager.close();
+      await records.close();
+      await shared.close();
       await lease?.close();
     },
   };

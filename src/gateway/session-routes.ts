@@ -1,7 +1,9 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, onRequestAsyncHookHandler } from 'fastify';
 import { z } from 'zod';
 import { type Session, type SessionManager, SessionNotFoundError } from '../core/index.js';
 import { HttpError } from '../http/index.js';
+import type { Scope } from '../keys/index.js';
+import { parseInput } from './fastify-defaults.js';
 
 /** A session as the API shows it: times as ISO 8601. The token is never part of it. */
 export function presentSession(session: Session) {
@@ -37,21 +39,6 @@ const schemas = {
   revokeUserQuery: z.strictObject({ except: sessionId.optional() }),
 };
 
-function parse<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => ({
-    path: issue.path.join('.'),
-    message: issue.message,
-  }));
-  const first = details[0];
-  throw new HttpError(
-    'ERR_VALIDATION',
-    `invalid ${what}: ${first?.path || '(root)'}: ${first?.message}`,
-    details,
-  );
-}
-
 /** Strong ETag from the version: `"7"`. */
 function etag(session: Session): string {
   return `"${session.version}"`;
@@ -80,65 +67,105 @@ function sendSession(reply: FastifyReply, status: number, session: Session, toke
     );
 }
 
-/** The /v1 session API for services. Raw tokens travel only in bodies, never in URLs. */
-export function registerSessionRoutes(app: FastifyInstance, manager: SessionManager): void {
-  app.post('/v1/sessions', async (request, reply) => {
-    const body = parse(schemas.create, request.body, 'body');
-    const { token, session } = await manager.create({
-      userId: body.userId,
-      data: body.data as Session['data'] | undefined,
-      ip: body.ip,
-      userAgent: body.userAgent,
-    });
-    return sendSession(reply, 201, session, token);
-  });
+/**
+ * The /v1 session API for services. Raw tokens travel only in bodies, never in
+ * URLs. Reads need `sessions:read`, changes `sessions:write`, and revoking
+ * every session of a user `sessions:admin`.
+ */
+export function registerSessionRoutes(
+  app: FastifyInstance,
+  manager: SessionManager,
+  requireScope: (scope: Scope) => onRequestAsyncHookHandler,
+): void {
+  app.post(
+    '/v1/sessions',
+    { onRequest: requireScope('sessions:write') },
+    async (request, reply) => {
+      const body = parseInput(schemas.create, request.body, 'body');
+      const { token, session } = await manager.create({
+        userId: body.userId,
+        data: body.data as Session['data'] | undefined,
+        ip: body.ip,
+        userAgent: body.userAgent,
+      });
+      return sendSession(reply, 201, session, token);
+    },
+  );
 
-  app.post('/v1/sessions/validate', async (request, reply) => {
-    const { token } = parse(schemas.validate, request.body, 'body');
-    const session = await manager.get(token);
-    if (!session) throw new SessionNotFoundError('no live session has this token');
-    return sendSession(reply, 200, session);
-  });
+  app.post(
+    '/v1/sessions/validate',
+    { onRequest: requireScope('sessions:read') },
+    async (request, reply) => {
+      const { token } = parseInput(schemas.validate, request.body, 'body');
+      const session = await manager.get(token);
+      if (!session) throw new SessionNotFoundError('no live session has this token');
+      return sendSession(reply, 200, session);
+    },
+  );
 
-  app.get('/v1/sessions/:id', async (request, reply) => {
-    const { id } = parse(schemas.sessionParams, request.params, 'path');
-    const session = await manager.get({ id }, { touch: false });
-    if (!session) throw new SessionNotFoundError();
-    return sendSession(reply, 200, session);
-  });
+  app.get(
+    '/v1/sessions/:id',
+    { onRequest: requireScope('sessions:read') },
+    async (request, reply) => {
+      const { id } = parseInput(schemas.sessionParams, request.params, 'path');
+      const session = await manager.get({ id }, { touch: false });
+      if (!session) throw new SessionNotFoundError();
+      return sendSession(reply, 200, session);
+    },
+  );
 
-  app.patch('/v1/sessions/:id', async (request, reply) => {
-    const { id } = parse(schemas.sessionParams, request.params, 'path');
-    const expectedVersion = expectedVersionFrom(request.headers['if-match']);
-    const session = await manager.patch({ id }, request.body, { expectedVersion });
-    return sendSession(reply, 200, session);
-  });
+  app.patch(
+    '/v1/sessions/:id',
+    { onRequest: requireScope('sessions:write') },
+    async (request, reply) => {
+      const { id } = parseInput(schemas.sessionParams, request.params, 'path');
+      const expectedVersion = expectedVersionFrom(request.headers['if-match']);
+      const session = await manager.patch({ id }, request.body, { expectedVersion });
+      return sendSession(reply, 200, session);
+    },
+  );
 
-  app.post('/v1/sessions/:id/regenerate', async (request, reply) => {
-    const { id } = parse(schemas.sessionParams, request.params, 'path');
-    const { token, session } = await manager.regenerate({ id });
-    return sendSession(reply, 201, session, token);
-  });
+  app.post(
+    '/v1/sessions/:id/regenerate',
+    { onRequest: requireScope('sessions:write') },
+    async (request, reply) => {
+      const { id } = parseInput(schemas.sessionParams, request.params, 'path');
+      const { token, session } = await manager.regenerate({ id });
+      return sendSession(reply, 201, session, token);
+    },
+  );
 
-  app.delete('/v1/sessions/:id', async (request, reply) => {
-    const { id } = parse(schemas.sessionParams, request.params, 'path');
-    if (!(await manager.revoke({ id }))) throw new SessionNotFoundError();
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/v1/sessions/:id',
+    { onRequest: requireScope('sessions:write') },
+    async (request, reply) => {
+      const { id } = parseInput(schemas.sessionParams, request.params, 'path');
+      if (!(await manager.revoke({ id }))) throw new SessionNotFoundError();
+      return reply.code(204).send();
+    },
+  );
 
-  app.get('/v1/users/:userId/sessions', async (request) => {
-    const params = parse(schemas.userParams, request.params, 'path');
-    const sessions = await manager.listForUser(params.userId);
-    return { sessions: sessions.map(presentSession) };
-  });
+  app.get(
+    '/v1/users/:userId/sessions',
+    { onRequest: requireScope('sessions:read') },
+    async (request) => {
+      const params = parseInput(schemas.userParams, request.params, 'path');
+      const sessions = await manager.listForUser(params.userId);
+      return { sessions: sessions.map(presentSession) };
+    },
+  );
 
-  app.delete('/v1/users/:userId/sessions', async (request) => {
-    const params = parse(schemas.userParams, request.params, 'path');
-    const { except } = parse(schemas.revokeUserQuery, request.query, 'query');
-    const revoked = await manager.revokeAllForUser(
-      params.userId,
-      except ? { except: { id: except } } : {},
-    );
-    return { revoked };
-  });
+  app.delete(
+    '/v1/users/:userId/sessions',
+    { onRequest: requireScope('sessions:admin') },
+    async (request) => {
+      const params = parseInput(schemas.userParams, request.params, 'path');
+      const { except } = parseInput(schemas.revokeUserQuery, request.query, 'query');
+      const revoked = await manager.revokeAllForUser(
+        params.userId,
+        except ? { except: { id: except } } : {},
+      );
+      return { revoked };
+    },
+  );
 }

@@ -1,5 +1,5 @@
 export { expressSessions } from './adapters/express.js';
-export { fastifySessions } from './adapters/fastify.js';
+export { beginFastifySession, fastifySessions, finishFastifySession } from './adapters/fastify.js';
 export { type HonoSessionsOptions, honoSessions, type SessionVariables } from './adapters/hono.js';
 export { type SessionRequest, withSessions } from './adapters/node.js';
 export {

@@ -1,0 +1,30 @@
+export type { CredentialSource, VerifiedUser } from './credentials.js';
+export {
+  AuthUpstreamUnavailableError,
+  LoginFailedError,
+  PasswordPolicyError,
+  UserExistsError,
+  UserNotFoundError,
+} from './errors.js';
+export { attemptLogin, type LoginLimiters, type LoginOutcome } from './login-attempt.js';
+export {
+  hashPassword,
+  needsRehash,
+  PASSWORD_POLICY,
+  SCRYPT_DEFAULTS,
+  type ScryptParameters,
+  verifyPassword,
+} from './passwords.js';
+export { type AuthRoutesDeps, registerAuthRoutes } from './routes.js';
+export {
+  UpstreamCredentials,
+  type UpstreamCredentialsOptions,
+} from './upstream-credentials.js';
+export { presentUser, registerUserAdminRoutes } from './user-routes.js';
+export {
+  normalizeRoles,
+  normalizeUsername,
+  type User,
+  UserDirectory,
+  type UserDirectoryOptions,
+} from './users.js';

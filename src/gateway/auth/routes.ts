@@ -1,0 +1,254 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import {
+  expiresAt,
+  type Session,
+  type SessionManager,
+  SessionNotFoundError,
+} from '../../core/index.js';
+import {
+  fastifySessions,
+  HttpError,
+  type HttpSessions,
+  normalizeIp,
+  type RateLimitResult,
+  rateLimitedResponse,
+} from '../../http/index.js';
+import {
+  type AccessTokenClaims,
+  type AccessTokens,
+  RefreshTokenInvalidError,
+  type RefreshTokens,
+  type SigningKeys,
+} from '../../tokens/index.js';
+import { parseInput } from '../fastify-defaults.js';
+import type { CredentialSource } from './credentials.js';
+import { attemptLogin, type LoginLimiters } from './login-attempt.js';
+
+export interface AuthRoutesDeps {
+  /** Cookie sessions; registered here, in the context of the cookie routes only. */
+  sessions: HttpSessions;
+  manager: SessionManager;
+  credentials: CredentialSource;
+  /** Needs a denylist: logout with a bearer token revokes the token's `jti`. */
+  accessTokens: AccessTokens;
+  refreshTokens: RefreshTokens;
+  signingKeys: SigningKeys;
+  loginLimiter: LoginLimiters;
+}
+
+/** The caller's session, and the access token it came with when it was not the cookie. */
+interface Caller {
+  session: Session;
+  claims: AccessTokenClaims | null;
+}
+
+/** Credential bodies are small; an unauthenticated route takes no more than this. */
+const AUTH_BODY_LIMIT = 8 * 1024;
+const JWKS_MAX_AGE_SECONDS = 300;
+
+const schemas = {
+  credentials: z.strictObject({
+    username: z.string().min(1).max(256),
+    password: z.string().min(1).max(4096),
+  }),
+  refresh: z.strictObject({ refreshToken: z.string().min(1).max(256) }),
+  sessionParams: z.strictObject({
+    id: z.string().regex(/^[0-9a-f]{64}$/, 'must be a 64-character lowercase hex session id'),
+  }),
+};
+
+/**
+ * The user-facing auth API. Cookie routes: `POST /auth/login`, `POST
+ * /auth/logout`, `GET /auth/session`, `GET /auth/sessions`, `DELETE
+ * /auth/sessions/:id`, `POST /auth/sessions/revoke-others` (the session
+ * plugin's CSRF checks apply; all but login also take `Authorization: Bearer
+ * <access token>`). Token routes for API clients, without cookies or CSRF:
+ * `POST /auth/token`, `POST /auth/refresh`. And `GET /.well-known/jwks.json`.
+ * Do not also register `fastifySessions` on an enclosing context.
+ */
+export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): void {
+  app.get('/.well-known/jwks.json', async (_request, reply) => {
+    reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+    return deps.signingKeys.jwks();
+  });
+
+  app.register(async (tokens) => {
+    tokens.addHook('onRequest', noStore);
+
+    tokens.post('/auth/token', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+      const body = parseInput(schemas.credentials, request.body, 'body');
+      const outcome = await attemptLogin(deps.credentials, deps.loginLimiter, {
+        ip: clientIp(request),
+        ...body,
+      });
+      if (!outcome.allowed) return sendRateLimited(reply, outcome.limited);
+      const { session } = await deps.manager.create({
+        userId: outcome.user.userId,
+        data: { roles: outcome.user.roles },
+        ip: normalizeIp(request.ip),
+        userAgent: request.headers['user-agent'] ?? null,
+      });
+      const refresh = await deps.refreshTokens.issue({
+        sessionId: session.id,
+        userId: session.userId,
+      });
+      return tokenPair(deps.accessTokens, session, refresh.token);
+    });
+
+    tokens.post('/auth/refresh', { bodyLimit: AUTH_BODY_LIMIT }, async (request) => {
+      const { refreshToken } = parseInput(schemas.refresh, request.body, 'body');
+      const rotated = await deps.refreshTokens.rotate(refreshToken);
+      const session = await deps.manager.get({ id: rotated.sessionId });
+      if (!session)
+        throw new RefreshTokenInvalidError('the session of this refresh token has ended');
+      return tokenPair(deps.accessTokens, session, rotated.token);
+    });
+  });
+
+  app.register(async (cookies) => {
+    cookies.addHook('onRequest', noStore);
+    await cookies.register(fastifySessions(deps.sessions));
+
+    cookies.post('/auth/login', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+      const body = parseInput(schemas.credentials, request.body, 'body');
+      const outcome = await attemptLogin(deps.credentials, deps.loginLimiter, {
+        ip: clientIp(request),
+        ...body,
+      });
+      if (!outcome.allowed) return sendRateLimited(reply, outcome.limited);
+      const { userId, roles } = outcome.user;
+      await request.session.login(userId, { roles });
+      return { user: { id: userId, roles }, csrfToken: request.session.csrfToken };
+    });
+
+    cookies.post('/auth/logout', async (request, reply) => {
+      const claims = await bearerClaims(request, deps.accessTokens);
+      if (claims === null) await request.session.destroy();
+      else await endTokenSession(deps, claims);
+      return reply.code(204).send();
+    });
+
+    cookies.get('/auth/session', async (request) => {
+      const caller = await callerOf(request, deps);
+      return {
+        user: { id: caller.session.userId, roles: rolesOf(caller.session) },
+        session: {
+          id: caller.session.id,
+          createdAt: iso(caller.session.createdAt),
+          lastActiveAt: iso(caller.session.lastActiveAt),
+          expiresAt: iso(expiresAt(caller.session)),
+        },
+        ...(caller.claims === null ? { csrfToken: request.session.csrfToken } : {}),
+      };
+    });
+
+    cookies.get('/auth/sessions', async (request) => {
+      const caller = await callerOf(request, deps);
+      const sessions = await deps.manager.listForUser(caller.session.userId);
+      sessions.sort((a, b) => b.lastActiveAt - a.lastActiveAt);
+      return {
+        sessions: sessions.map((session) => ({
+          id: session.id,
+          createdAt: iso(session.createdAt),
+          lastActiveAt: iso(session.lastActiveAt),
+          expiresAt: iso(expiresAt(session)),
+          ip: session.ip,
+          userAgent: session.userAgent,
+          current: session.id === caller.session.id,
+        })),
+      };
+    });
+
+    cookies.delete('/auth/sessions/:id', async (request, reply) => {
+      const { id } = parseInput(schemas.sessionParams, request.params, 'path');
+      const caller = await callerOf(request, deps);
+      const target = await deps.manager.get({ id }, { touch: false });
+      // Someone else's session is as missing as no session, so ids cannot be probed.
+      if (!target || target.userId !== caller.session.userId) throw new SessionNotFoundError();
+      if (target.id !== caller.session.id) await deps.manager.revoke({ id });
+      else if (caller.claims === null) await request.session.destroy();
+      else await endTokenSession(deps, caller.claims);
+      return reply.code(204).send();
+    });
+
+    cookies.post('/auth/sessions/revoke-others', async (request) => {
+      const caller = await callerOf(request, deps);
+      const revoked = await deps.manager.revokeAllForUser(caller.session.userId, {
+        except: { id: caller.session.id },
+      });
+      return { revoked };
+    });
+  });
+}
+
+async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.header('cache-control', 'no-store');
+}
+
+function sendRateLimited(reply: FastifyReply, result: RateLimitResult) {
+  const { status, headers, body } = rateLimitedResponse(result);
+  return reply.code(status).headers(headers).send(body);
+}
+
+/** The address the limits are charged to, as Fastify resolved it (its `trustProxy` decides). */
+function clientIp(request: FastifyRequest): string {
+  return normalizeIp(request.ip) ?? request.ip;
+}
+
+/** The verified access token of an `Authorization: Bearer` header; null without the header. */
+async function bearerClaims(
+  request: FastifyRequest,
+  accessTokens: AccessTokens,
+): Promise<AccessTokenClaims | null> {
+  const header = request.headers.authorization;
+  if (header === undefined) return null;
+  const token = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header)?.[1];
+  if (token === undefined)
+    throw new HttpError('ERR_UNAUTHORIZED', 'Authorization must be "Bearer <access token>"');
+  return accessTokens.verify(token);
+}
+
+/** The session of a bearer token (verified, its session live) or else of the cookie; 401 without one. */
+async function callerOf(request: FastifyRequest, deps: AuthRoutesDeps): Promise<Caller> {
+  const claims = await bearerClaims(request, deps.accessTokens);
+  const id = claims === null ? request.session.id : claims.sid;
+  // A cookie session was read (and its activity counted) by the plugin already.
+  const session = id === null ? null : await deps.manager.get({ id }, { touch: claims !== null });
+  if (session === null || (claims !== null && session.userId !== claims.sub)) {
+    throw new HttpError(
+      'ERR_UNAUTHORIZED',
+      claims === null ? 'no signed-in session' : 'the session of this access token has ended',
+    );
+  }
+  return { session, claims };
+}
+
+/** Bearer logout: the session ends, and the token is refused until it would have expired. */
+async function endTokenSession(deps: AuthRoutesDeps, claims: AccessTokenClaims): Promise<void> {
+  await deps.manager.revoke({ id: claims.sid });
+  await deps.accessTokens.revoke(claims);
+}
+
+async function tokenPair(accessTokens: AccessTokens, session: Session, refreshToken: string) {
+  const { token, claims } = await accessTokens.issue({
+    userId: session.userId,
+    sessionId: session.id,
+    scope: rolesOf(session),
+  });
+  return {
+    accessToken: token,
+    tokenType: 'Bearer' as const,
+    expiresIn: claims.exp - claims.iat,
+    refreshToken,
+  };
+}
+
+function rolesOf(session: Session): string[] {
+  const roles = session.data.roles;
+  return Array.isArray(roles) ? roles.filter((role) => typeof role === 'string') : [];
+}
+
+function iso(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}

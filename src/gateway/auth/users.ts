@@ -1,0 +1,204 @@
+import { randomBytes } from 'node:crypto';
+import { DecodeError, ValidationError } from '../../core/index.js';
+import type { RecordStore, StoredRecord } from '../../stores/index.js';
+import type { CredentialSource } from './credentials.js';
+import { UserExistsError, UserNotFoundError } from './errors.js';
+import {
+  hashPassword,
+  needsRehash,
+  SCRYPT_DEFAULTS,
+  type ScryptParameters,
+  verifyPassword,
+} from './passwords.js';
+
+/** A user as the directory hands it out: never with the password hash. Times are epoch ms. */
+export interface User {
+  /** The canonical (lower-case) username: the key, and the `userId` of the user's sessions. */
+  userId: string;
+  /** The username as it was added, trimmed and in NFC. */
+  username: string;
+  roles: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UserDirectoryOptions {
+  store: RecordStore;
+  /** Cost of new hashes; stored hashes keep theirs and are rehashed at the next login. */
+  hashing?: ScryptParameters;
+  clock?: () => number;
+}
+
+interface UserRecord {
+  username: string;
+  passwordHash: string;
+  roles: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+const COLLECTION = 'users';
+const MAX_USERNAME_LENGTH = 128;
+const MAX_ROLES = 32;
+const ROLE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+const CONTROL = /\p{Cc}/u;
+const PAGE = 500;
+
+/**
+ * A username in its stored form and its key. Usernames are compared
+ * case-insensitively: the input is put in NFC and trimmed (`username`, 1–128
+ * characters, no control characters), and the key is that lower-cased
+ * (locale-independent) and put in NFC again, so `Alice` and `alice` are one user.
+ */
+export function normalizeUsername(input: unknown): { username: string; key: string } {
+  const username = typeof input === 'string' ? input.normalize('NFC').trim() : '';
+  const length = [...username].length;
+  const key = username.toLowerCase().normalize('NFC');
+  // The key may be longer than the name (İ lower-cases to two units); records take 200.
+  if (length < 1 || length > MAX_USERNAME_LENGTH || key.length > 200 || CONTROL.test(username)) {
+    throw new ValidationError(
+      `a username must be 1-${MAX_USERNAME_LENGTH} characters without control characters`,
+    );
+  }
+  return { username, key };
+}
+
+/** Roles: up to 32 distinct names of 1–64 letters, digits, `_`, `.`, `:` or `-`. */
+export function normalizeRoles(roles: unknown): string[] {
+  if (
+    !Array.isArray(roles) ||
+    roles.length > MAX_ROLES ||
+    !roles.every((role) => typeof role === 'string' && ROLE.test(role))
+  ) {
+    throw new ValidationError(
+      `roles must be at most ${MAX_ROLES} names of 1-64 letters, digits, '_', '.', ':' or '-'`,
+    );
+  }
+  return [...new Set(roles as string[])];
+}
+
+/**
+ * The built-in user table over a RecordStore (collection `users`, keyed by
+ * the canonical username). Passwords are kept as scrypt PHC strings only.
+ */
+export class UserDirectory implements CredentialSource {
+  readonly #store: RecordStore;
+  readonly #hashing: ScryptParameters;
+  readonly #clock: () => number;
+  #dummyHash: Promise<string> | undefined;
+
+  constructor(options: UserDirectoryOptions) {
+    this.#store = options.store;
+    this.#hashing = options.hashing ?? SCRYPT_DEFAULTS;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Adds a user; UserExistsError if the name is taken, PasswordPolicyError for a weak password. */
+  async add(input: { username: string; password: string; roles?: string[] }): Promise<User> {
+    const { username, key } = normalizeUsername(input.username);
+    const roles = normalizeRoles(input.roles ?? []);
+    const passwordHash = await hashPassword(input.password, this.#hashing);
+    const now = this.#clock();
+    const record: UserRecord = { username, passwordHash, roles, createdAt: now, updatedAt: now };
+    const version = await this.#store.put(COLLECTION, key, { ...record }, { now, ifVersion: 0 });
+    if (version === null) throw new UserExistsError(username);
+    return present(key, record);
+  }
+
+  /** Removes the user; false if there was none. */
+  async remove(username: string): Promise<boolean> {
+    return this.#store.delete(COLLECTION, normalizeUsername(username).key);
+  }
+
+  /** Every user, in key order, without password hashes. */
+  async list(): Promise<User[]> {
+    const users: User[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.#store.list(COLLECTION, { now: this.#clock(), after, limit: PAGE });
+      for (const record of page) users.push(present(record.key, decode(record)));
+      if (page.length < PAGE) return users;
+      after = page.at(-1)?.key;
+    }
+  }
+
+  /** Replaces the user's password; UserNotFoundError if there is no such user. */
+  async setPassword(username: string, password: string): Promise<void> {
+    const { key } = normalizeUsername(username);
+    const passwordHash = await hashPassword(password, this.#hashing);
+    if (!(await this.#replaceHash(key, passwordHash))) throw new UserNotFoundError(username);
+  }
+
+  /**
+   * The user if the password is theirs, else null. An unknown user costs one
+   * hash too (against a fixed dummy hash), so the time taken does not tell
+   * whether the user exists.
+   */
+  async verify(username: string, password: string): Promise<User | null> {
+    const key = canonicalKey(username);
+    const stored = key === null ? null : await this.#store.get(COLLECTION, key, this.#clock());
+    const record = stored === null ? null : decode(stored);
+    const matches = await verifyPassword(password, record?.passwordHash ?? (await this.#dummy()));
+    if (key === null || record === null || !matches) return null;
+    if (needsRehash(record.passwordHash, this.#hashing)) {
+      await this.#replaceHash(key, await hashPassword(password, this.#hashing));
+    }
+    return present(key, record);
+  }
+
+  /** Writes a new hash with compare-and-set, retrying a concurrent change; false if the user is gone. */
+  async #replaceHash(key: string, passwordHash: string): Promise<boolean> {
+    for (;;) {
+      const now = this.#clock();
+      const stored = await this.#store.get(COLLECTION, key, now);
+      if (stored === null) return false;
+      const record: UserRecord = { ...decode(stored), passwordHash, updatedAt: now };
+      const written = await this.#store.put(
+        COLLECTION,
+        key,
+        { ...record },
+        { now, ifVersion: stored.version },
+      );
+      if (written !== null) return true;
+    }
+  }
+
+  #dummy(): Promise<string> {
+    this.#dummyHash ??= hashPassword(randomBytes(24).toString('base64url'), this.#hashing);
+    return this.#dummyHash;
+  }
+}
+
+function canonicalKey(username: string): string | null {
+  try {
+    return normalizeUsername(username).key;
+  } catch (error) {
+    if (error instanceof ValidationError) return null;
+    throw error;
+  }
+}
+
+function decode(stored: StoredRecord): UserRecord {
+  const value = stored.value as Partial<Record<keyof UserRecord, unknown>> | null;
+  const valid =
+    typeof value === 'object' &&
+    value !== null &&
+    typeof value.username === 'string' &&
+    typeof value.passwordHash === 'string' &&
+    Array.isArray(value.roles) &&
+    value.roles.every((role) => typeof role === 'string') &&
+    Number.isSafeInteger(value.createdAt) &&
+    Number.isSafeInteger(value.updatedAt);
+  if (!valid) throw new DecodeError(`user record ${JSON.stringify(stored.key)} is malformed`);
+  return value as UserRecord;
+}
+
+function present(key: string, record: UserRecord): User {
+  return {
+    userId: key,
+    username: record.username,
+    roles: [...record.roles],
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}

@@ -1,0 +1,57 @@
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import { HttpError, toErrorResponse } from '../http/index.js';
+
+/**
+ * The conventions of this JSON API on a Fastify instance: only JSON bodies
+ * (and JSON Patch) are parsed, every error becomes `{ "error": { code,
+ * message } }` with the status from the error table, and an unknown route is a
+ * JSON 404 too. Call it once on the root instance, before routes are registered.
+ */
+export function applyApiDefaults(app: FastifyInstance): void {
+  // Only JSON bodies are part of this API; anything else is a 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser(
+    'application/json-patch+json',
+    { parseAs: 'string' },
+    app.getDefaultJsonParser('error', 'error'),
+  );
+  app.setErrorHandler((error, request, reply) => {
+    const { status, body } = toErrorResponse(error);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const { status, body } = toErrorResponse(
+      new HttpError(
+        'ERR_ROUTE_NOT_FOUND',
+        `no route for ${request.method} ${request.url.split('?')[0]}`,
+      ),
+    );
+    return reply.code(status).send(body);
+  });
+}
+
+/**
+ * `input` (a body, path parameters, a query) checked against `schema`, or an
+ * ERR_VALIDATION HttpError (400) naming the first problem and listing all in
+ * `details`. `what` names the input in the message.
+ */
+export function parseInput<T extends z.ZodType>(
+  schema: T,
+  input: unknown,
+  what: string,
+): z.output<T> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const details = result.error.issues.map((issue) => ({
+    path: issue.path.join('.'),
+    message: issue.message,
+  }));
+  const first = details[0];
+  throw new HttpError(
+    'ERR_VALIDATION',
+    `invalid ${what}: ${first?.path || '(root)'}: ${first?.message}`,
+    details,
+  );
+}

@@ -1,0 +1,104 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type SessionManager, type SessionValue, ValidationError } from '../core/index.js';
+import type { HttpSessions } from '../http/index.js';
+import { beginFastifySession, finishFastifySession } from '../http/index.js';
+import {
+  type AccessTokens,
+  type IdentityVia,
+  TokenExpiredError,
+  TokenInvalidError,
+  TokenRevokedError,
+} from '../tokens/index.js';
+
+/** Who a proxied request is for: what the gateway signs into the upstream's context. */
+export interface GatewayIdentity {
+  userId: string;
+  /** The stored session id (SHA-256 of the token), never the token itself. */
+  sessionId: string | null;
+  roles: string[];
+  scopes: string[];
+  via: IdentityVia;
+}
+
+/**
+ * Authenticates one request, or gives null. It may answer the request itself
+ * (a CSRF refusal): the caller then checks `reply.sent` and stops.
+ */
+export type Authenticate = (
+  request: FastifyRequest,
+  reply: FastifyReply,
+) => Promise<GatewayIdentity | null>;
+
+export interface AuthenticatorOptions {
+  sessions: HttpSessions;
+  accessTokens: AccessTokens;
+  manager: SessionManager;
+}
+
+/** The Bearer scheme, whatever follows: a malformed token is refused, never read as "no token". */
+const BEARER = /^Bearer(?:[ \t]|$)/i;
+
+/**
+ * The gateway's `authenticate`: a bearer access token whose session is still
+ * live, or else the session cookie, checked exactly as the Fastify adapter
+ * checks it (binding, CSRF on unsafe methods, scheduled rotation, whose new
+ * cookie is set on the reply).
+ */
+export function createAuthenticator(options: AuthenticatorOptions): Authenticate {
+  return async (request, reply) => {
+    const authorization = request.headers.authorization;
+    if (typeof authorization === 'string' && BEARER.test(authorization))
+      return fromAccessToken(options, authorization.slice('Bearer'.length).trim());
+
+    const exchange = await beginFastifySession(options.sessions, request, reply);
+    if (!exchange) return null;
+    await finishFastifySession(exchange, reply);
+    const { session } = exchange;
+    if (session.userId === null || session.id === null) return null;
+    return {
+      userId: session.userId,
+      sessionId: session.id,
+      roles: rolesOf(session.get('roles')),
+      scopes: [],
+      via: 'session',
+    };
+  };
+}
+
+async function fromAccessToken(
+  options: AuthenticatorOptions,
+  token: string,
+): Promise<GatewayIdentity | null> {
+  let claims: Awaited<ReturnType<AccessTokens['verify']>>;
+  try {
+    claims = await options.accessTokens.verify(token);
+  } catch (error) {
+    if (
+      error instanceof TokenInvalidError ||
+      error instanceof TokenExpiredError ||
+      error instanceof TokenRevokedError
+    )
+      return null;
+    throw error;
+  }
+  // A token outlives a logout by up to its ttl; the session decides whether it still counts.
+  const session = await options.manager.get({ id: claims.sid }).catch((error: unknown) => {
+    if (error instanceof ValidationError) return null; // a `sid` that names no session at all
+    throw error;
+  });
+  if (session === null || session.userId !== claims.sub) return null;
+  return {
+    userId: session.userId,
+    sessionId: session.id,
+    roles: rolesOf(session.data.roles),
+    scopes: claims.scope,
+    via: 'access-token',
+  };
+}
+
+/** The session's `roles` key when it is a list of non-empty strings; anything else grants no role. */
+function rolesOf(value: SessionValue | undefined): string[] {
+  return Array.isArray(value) && value.every((role) => typeof role === 'string' && role !== '')
+    ? (value as string[])
+    : [];
+}

@@ -1,0 +1,106 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import {
+  API_KEY_SCOPES,
+  type ApiKeyInfo,
+  ApiKeyNotFoundError,
+  type ApiKeys,
+  isPrefix,
+  parseDuration,
+} from '../keys/index.js';
+import { parseInput } from './fastify-defaults.js';
+
+/** A key as the admin API shows it: times as ISO 8601. Never holds the secret or its hash. */
+export function presentApiKey(info: ApiKeyInfo) {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    prefix: info.prefix,
+    owner: info.owner,
+    scopes: info.scopes,
+    description: info.description,
+    createdAt: iso(info.createdAt),
+    expiresAt: iso(info.expiresAt),
+    rateLimit: info.rateLimit,
+    rotatedAt: iso(info.rotatedAt),
+    previousValidUntil: iso(info.previousValidUntil),
+    lastUsedAt: iso(info.lastUsedAt),
+    uses: info.uses,
+  };
+}
+
+/** Milliseconds from a number of ms or a string such as `90s`, `10m`, `30d`. */
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** Epoch ms from an ISO 8601 date-time with an offset, or a number of epoch ms. */
+const instant = z.union([
+  z.iso.datetime({ offset: true }).transform((text) => Date.parse(text)),
+  z.number().int().positive(),
+]);
+
+const schemas = {
+  create: z.strictObject({
+    owner: z.string().min(1).max(200),
+    scopes: z.array(z.enum(API_KEY_SCOPES)).min(1).max(API_KEY_SCOPES.length),
+    expiresAt: instant.nullable().optional(),
+    rateLimit: z
+      .strictObject({
+        limit: z.number().int().min(1).max(1_000_000),
+        windowMs: duration.refine((ms) => ms > 0, 'must be longer than 0'),
+      })
+      .nullable()
+      .optional(),
+    description: z.string().max(500).nullable().optional(),
+  }),
+  rotate: z.strictObject({ grace: duration.optional() }),
+  params: z.strictObject({
+    prefix: z.string().refine(isPrefix, 'must be a 12-character API key prefix'),
+  }),
+};
+
+/**
+ * The admin API for API keys under /admin/keys. The caller registers it
+ * behind its own authentication and `keys:admin` scope check; these routes
+ * assume both passed. Secrets appear only in the responses of create and rotate.
+ */
+export function registerKeyRoutes(app: FastifyInstance, keys: ApiKeys): void {
+  app.post('/admin/keys', async (request, reply) => {
+    const body = parseInput(schemas.create, request.body, 'body');
+    const { key, info } = await keys.create(body);
+    return reply
+      .code(201)
+      .header('cache-control', 'no-store')
+      .send({ key, info: presentApiKey(info) });
+  });
+
+  app.get('/admin/keys', async () => {
+    const infos = await keys.list();
+    return { keys: infos.map(presentApiKey) };
+  });
+
+  app.get('/admin/keys/:prefix', async (request) => {
+    const { prefix } = parseInput(schemas.params, request.params, 'path');
+    const info = await keys.get(prefix);
+    if (!info) throw new ApiKeyNotFoundError(prefix);
+    return { info: presentApiKey(info) };
+  });
+
+  app.post('/admin/keys/:prefix/rotate', async (request, reply) => {
+    const { prefix } = parseInput(schemas.params, request.params, 'path');
+    const { grace } = parseInput(schemas.rotate, request.body ?? {}, 'body');
+    const { key, info } = await keys.rotate(prefix, { grace });
+    return reply.header('cache-control', 'no-store').send({ key, info: presentApiKey(info) });
+  });
+
+  app.delete('/admin/keys/:prefix', async (request, reply) => {
+    const { prefix } = parseInput(schemas.params, request.params, 'path');
+    if (!(await keys.revoke(prefix))) throw new ApiKeyNotFoundError(prefix);
+    return reply.code(204).send();
+  });
+}

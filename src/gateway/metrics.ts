@@ -1,0 +1,197 @@
+import type { FastifyBaseLogger, FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { StoreObserver } from '../stores/index.js';
+import { withTimeout } from './timeout.js';
+
+/** The outcome of checking an internal API key, as the key-verification counter labels it. */
+export type KeyVerificationResult = 'ok' | 'invalid' | 'forbidden' | 'rate_limited';
+
+export interface GatewayMetricsOptions {
+  /** Counts the live sessions, for `clawsession_sessions_active`: the server passes `() => manager.countLive()`. */
+  countLiveSessions: () => Promise<number>;
+  /** How long one count serves scrapes, in ms, so that scrapes do not each ask the store. Default 10,000. */
+  activeSessionsCacheTtl?: number;
+  /** Longest a scrape waits for the count, in ms, before it reports NaN. Default 2,000. */
+  countTimeout?: number;
+  /** Milliseconds since the epoch, for the cache. Default `Date.now`. */
+  clock?: () => number;
+}
+
+/** What a request matched no route is labelled with: raw URLs would make the series unbounded. */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+const KEY_VERIFICATION_RESULTS: readonly KeyVerificationResult[] = [
+  'ok',
+  'invalid',
+  'forbidden',
+  'rate_limited',
+];
+
+/** Store calls are mostly sub-millisecond to tens of milliseconds; the default buckets start too high. */
+const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/**
+ * The gateway's Prometheus metrics, in a registry of its own (never the
+ * global one, so two gateways in one process do not collide): process
+ * metrics, HTTP requests by route pattern and status, active sessions, store
+ * operations, key verifications, rate-limit rejections and upstream
+ * responses.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  /** Hand this to `InstrumentedStore` to time the store's operations. */
+  readonly storeObserver: StoreObserver;
+  readonly #httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly #httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly #keyVerifications: Counter<'result'>;
+  readonly #rateLimitRejections: Counter<'limiter'>;
+  readonly #upstreamRequests: Counter<'route' | 'status'>;
+  readonly #activeSessions: Gauge;
+  readonly #countLiveSessions: () => Promise<number>;
+  readonly #cacheTtl: number;
+  readonly #countTimeout: number;
+  readonly #clock: () => number;
+  #cachedCount: { value: number; at: number } | undefined;
+  #counting: Promise<number> | undefined;
+  #log: FastifyBaseLogger | undefined;
+
+  constructor(options: GatewayMetricsOptions) {
+    this.#countLiveSessions = options.countLiveSessions;
+    this.#cacheTtl = options.activeSessionsCacheTtl ?? 10_000;
+    this.#countTimeout = options.countTimeout ?? 2_000;
+    this.#clock = options.clock ?? Date.now;
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'clawsession_' });
+
+    this.#httpRequests = new Counter({
+      name: 'clawsession_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.#httpDuration = new Histogram({
+      name: 'clawsession_http_request_duration_seconds',
+      help: 'Time from receiving a request to sending its response, by method, route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.#activeSessions = new Gauge({
+      name: 'clawsession_sessions_active',
+      help: 'Live sessions, as the store counts them; NaN when the store could not count.',
+      registers,
+    });
+    const storeDuration = new Histogram({
+      name: 'clawsession_store_operation_duration_seconds',
+      help: 'Session store operations, by operation, failed ones included.',
+      labelNames: ['operation'],
+      buckets: STORE_BUCKETS,
+      registers,
+    });
+    const storeErrors = new Counter({
+      name: 'clawsession_store_operation_errors_total',
+      help: 'Session store operations that threw, by operation and error code.',
+      labelNames: ['operation', 'code'],
+      registers,
+    });
+    this.storeObserver = {
+      onOperation(operation, seconds, errorCode) {
+        storeDuration.observe({ operation }, seconds);
+        if (errorCode !== null) storeErrors.inc({ operation, code: errorCode });
+      },
+    };
+    this.#keyVerifications = new Counter({
+      name: 'clawsession_key_verifications_total',
+      help: 'Internal API key verifications, by result.',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of KEY_VERIFICATION_RESULTS) this.#keyVerifications.inc({ result }, 0);
+    this.#rateLimitRejections = new Counter({
+      name: 'clawsession_rate_limit_rejections_total',
+      help: 'Requests refused by a rate limiter, by limiter.',
+      labelNames: ['limiter'],
+      registers,
+    });
+    this.#upstreamRequests = new Counter({
+      name: 'clawsession_upstream_requests_total',
+      help: 'Responses from upstream services through the proxy, by route pattern and status.',
+      labelNames: ['route', 'status'],
+      registers,
+    });
+  }
+
+  recordKeyVerification(result: KeyVerificationResult): void {
+    this.#keyVerifications.inc({ result });
+  }
+
+  /** `limiter` names a configured limiter (a bounded set), never a client or a key. */
+  recordRateLimitRejection(limiter: string): void {
+    this.#rateLimitRejections.inc({ limiter });
+  }
+
+  /** `route` is the proxy route's pattern, as for HTTP requests. */
+  recordUpstreamResponse(route: string, status: number): void {
+    this.#upstreamRequests.inc({ route, status: String(status) });
+  }
+
+  /**
+   * Counts every response of `app` (call it on the root instance, before it
+   * is ready) and serves `GET /metrics` in the Prometheus text format,
+   * behind `guard` when one is given (the gateway passes its admin
+   * credential check). Failures to count sessions are logged to `app.log`.
+   */
+  register(app: FastifyInstance, options: { guard?: onRequestAsyncHookHandler } = {}): void {
+    this.#log = app.log;
+    app.addHook('onResponse', async (request, reply) => {
+      const labels = {
+        method: request.method,
+        route: (!request.is404 && request.routeOptions.url) || UNMATCHED_ROUTE,
+        status: String(reply.statusCode),
+      };
+      this.#httpRequests.inc(labels);
+      this.#httpDuration.observe(labels, reply.elapsedTime / 1000);
+    });
+    app.get(
+      '/metrics',
+      options.guard ? { onRequest: options.guard } : {},
+      async (_request, reply) => {
+        const text = await this.metrics();
+        return reply.type(this.registry.contentType).send(text);
+      },
+    );
+  }
+
+  /**
+   * The exposition text, in `registry.contentType`. The session count comes
+   * first, so that its own store operation is in the same scrape.
+   */
+  async metrics(): Promise<string> {
+    this.#activeSessions.set(await this.#liveSessions());
+    return this.registry.metrics();
+  }
+
+  /** The cached count while fresh; else one count shared by concurrent scrapes; NaN if it fails. */
+  async #liveSessions(): Promise<number> {
+    const cached = this.#cachedCount;
+    if (cached && this.#clock() - cached.at < this.#cacheTtl) return cached.value;
+    this.#counting ??= this.#count().finally(() => {
+      this.#counting = undefined;
+    });
+    return this.#counting;
+  }
+
+  async #count(): Promise<number> {
+    try {
+      const value = await withTimeout(
+        this.#countLiveSessions(),
+        this.#countTimeout,
+        `no count within ${this.#countTimeout} ms`,
+      );
+      this.#cachedCount = { value, at: this.#clock() };
+      return value;
+    } catch (error) {
+      this.#log?.warn({ err: error }, 'counting active sessions for metrics failed');
+      return Number.NaN;
+    }
+  }
+}

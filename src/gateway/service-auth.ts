@@ -1,0 +1,77 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { constantTimeEqual } from '../core/index.js';
+import { HttpError } from '../http/index.js';
+import { ApiKeyInvalidError, ApiKeyScopeError, type ApiKeys, type Scope } from '../keys/index.js';
+
+/** Who called a service endpoint: the bootstrap root token, or an API key. */
+export type ServicePrincipal =
+  | { kind: 'root' }
+  | { kind: 'api-key'; prefix: string; owner: string; scopes: readonly Scope[] };
+
+export interface ServiceAuthOptions {
+  apiKeys: ApiKeys;
+  /** The bootstrap admin token; null when it is turned off. */
+  rootToken: string | null;
+  /** Told of every verification, for metrics. */
+  onVerification?: (result: 'ok' | 'invalid' | 'forbidden' | 'rate_limited') => void;
+}
+
+const principals = new WeakMap<FastifyRequest, ServicePrincipal>();
+
+/** The principal a `requireScope` hook admitted for this request. */
+export function principalOf(request: FastifyRequest): ServicePrincipal | undefined {
+  return principals.get(request);
+}
+
+/**
+ * Builds the hook factory for service endpoints: the credential is an API key
+ * (`Authorization: Bearer cs_live_…` or `X-API-Key`), limited to its scopes,
+ * or the root token, which may do everything and whose use is logged (never
+ * its value). A missing or bad credential is 401, a missing scope 403.
+ */
+export function serviceAuth(options: ServiceAuthOptions) {
+  const { apiKeys, rootToken, onVerification } = options;
+  return function requireScope(scope: Scope) {
+    return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      reply.header('cache-control', 'no-store');
+      const presented = presentedCredential(request);
+      if (presented !== undefined && rootToken !== null && !presented.startsWith('cs_')) {
+        if (constantTimeEqual(presented, rootToken)) {
+          request.log.info({ scope, credential: 'root' }, 'root admin token used');
+          principals.set(request, { kind: 'root' });
+          return;
+        }
+      }
+      try {
+        const key = await apiKeys.verify(presented ?? '', scope);
+        onVerification?.('ok');
+        principals.set(request, {
+          kind: 'api-key',
+          prefix: key.prefix,
+          owner: key.owner,
+          scopes: key.scopes,
+        });
+      } catch (error) {
+        onVerification?.(verificationResult(error));
+        if (error instanceof ApiKeyInvalidError) {
+          request.log.info({ reason: error.reason }, 'service credential refused');
+          reply.header('www-authenticate', 'Bearer realm="clawsession"');
+          throw new HttpError('ERR_UNAUTHORIZED', 'a valid API key or admin token is required');
+        }
+        throw error;
+      }
+    };
+  };
+}
+
+function presentedCredential(request: FastifyRequest): string | undefined {
+  const apiKey = request.headers['x-api-key'];
+  if (typeof apiKey === 'string' && apiKey !== '') return apiKey;
+  return /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+}
+
+function verificationResult(error: unknown): 'invalid' | 'forbidden' | 'rate_limited' {
+  if (error instanceof ApiKeyScopeError) return 'forbidden';
+  if ((error as { code?: string }).code === 'ERR_RATE_LIMITED') return 'rate_limited';
+  return 'invalid';
+}

@@ -1,0 +1,190 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type UsersIo, users } from '../../src/cli/users.js';
+import { ValidationError } from '../../src/core/index.js';
+import { UserDirectory } from '../../src/gateway/auth/index.js';
+import { openRecordStore } from '../../src/stores/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'clawsession-cli-users-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const PASSWORD = 'correct horse battery staple';
+
+function freshStore(): string {
+  return `sqlite:${join(dir, `${crypto.randomUUID()}.db`)}`;
+}
+
+/** Streams for one run: stdin from `input` (or a given stream), stdout and stderr collected. */
+function io(input: string | Readable = '') {
+  const out: string[] = [];
+  const err: string[] = [];
+  const sink = (into: string[]) =>
+    new Writable({
+      write(chunk, _encoding, done) {
+        into.push(String(chunk));
+        done();
+      },
+    });
+  const streams: UsersIo = {
+    stdin: typeof input === 'string' ? Readable.from([input]) : input,
+    stdout: sink(out),
+    stderr: sink(err),
+  };
+  return {
+    streams,
+    lines: () =>
+      out
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
+    stderr: () => err.join(''),
+  };
+}
+
+/** A terminal: typing arrives in the chunks given, raw mode is recorded. */
+function terminal(chunks: string[]) {
+  const stdin = new PassThrough() as PassThrough & {
+    isTTY: boolean;
+    setRawMode: (raw: boolean) => void;
+  };
+  const modes: boolean[] = [];
+  stdin.isTTY = true;
+  stdin.setRawMode = (raw) => {
+    modes.push(raw);
+  };
+  const typeAll = async () => {
+    for (const chunk of chunks) {
+      await new Promise((resolve) => setImmediate(resolve));
+      stdin.write(chunk);
+    }
+  };
+  return { stdin, modes, typeAll };
+}
+
+async function verify(store: string, username: string, password: string) {
+  const records = await openRecordStore(store);
+  try {
+    return await new UserDirectory({ store: records }).verify(username, password);
+  } finally {
+    await records.close();
+  }
+}
+
+describe('clawsession users', () => {
+  it('adds a user with the password from stdin, lists and removes them', async () => {
+    const store = freshStore();
+    const add = io(`${PASSWORD}\n`);
+    await users(
+      ['add', 'Alice', '--roles', 'admin, ops', '--password-stdin', '--store', store],
+      add.streams,
+    );
+    expect(add.lines()).toEqual([
+      {
+        added: {
+          id: 'alice',
+          username: 'Alice',
+          roles: ['admin', 'ops'],
+          createdAt: expect.any(String),
+          updatedAt: expect.any(String),
+        },
+      },
+    ]);
+    expect(await verify(store, 'alice', PASSWORD)).toMatchObject({ roles: ['admin', 'ops'] });
+
+    await users(
+      ['add', 'bob', '--password-stdin', '--store', store],
+      io(`${PASSWORD}\r\n`).streams,
+    );
+    expect(await verify(store, 'bob', PASSWORD)).not.toBeNull();
+
+    const list = io();
+    await users(['list', '--store', store], list.streams);
+    expect(list.lines().map((user: { id: string }) => user.id)).toEqual(['alice', 'bob']);
+    expect(JSON.stringify(list.lines())).not.toContain('scrypt');
+
+    const remove = io();
+    await users(['remove', 'ALICE', '--store', store], remove.streams);
+    expect(remove.lines()).toEqual([{ removed: 'ALICE' }]);
+    expect(await verify(store, 'alice', PASSWORD)).toBeNull();
+    await expect(users(['remove', 'alice', '--store', store], io().streams)).rejects.toMatchObject({
+      code: 'ERR_USER_NOT_FOUND',
+    });
+  });
+
+  it('takes the store from a config file', async () => {
+    const store = freshStore();
+    const config = join(dir, `${crypto.randomUUID()}.json`);
+    writeFileSync(config, JSON.stringify({ store }));
+    await users(['add', 'carol', '--password-stdin', '--config', config], io(PASSWORD).streams);
+    expect(await verify(store, 'carol', PASSWORD)).not.toBeNull();
+  });
+
+  it('prompts on a terminal without echo, twice, and honours backspace', async () => {
+    const store = freshStore();
+    const { stdin, modes, typeAll } = terminal([`${PASSWORD}x\u007f\r`, `${PASSWORD}\r`]);
+    const run = io(stdin);
+    const done = users(['add', 'dave', '--store', store], run.streams);
+    await typeAll();
+    await done;
+    expect(run.stderr()).toBe('Password: \nRepeat password: \n');
+    expect(run.stderr()).not.toContain(PASSWORD);
+    expect(modes).toEqual([true, false, true, false]);
+    expect(await verify(store, 'dave', PASSWORD)).not.toBeNull();
+  });
+
+  it('refuses when the two typed passwords differ, and adds nobody', async () => {
+    const store = freshStore();
+    const { stdin, typeAll } = terminal([`${PASSWORD}\r`, 'something else entirely\r']);
+    const done = users(['add', 'erin', '--store', store], io(stdin).streams);
+    await typeAll();
+    await expect(done).rejects.toThrow('the passwords do not match');
+    const list = io();
+    await users(['list', '--store', store], list.streams);
+    expect(list.lines()).toEqual([]);
+  });
+
+  it('never takes a password from a pipe unless told to with --password-stdin', async () => {
+    const store = freshStore();
+    await expect(
+      users(['add', 'frank', '--store', store], io(`${PASSWORD}\n`).streams),
+    ).rejects.toThrow(/--password-stdin/);
+    await expect(
+      users(['add', 'frank', '--password', PASSWORD, '--store', store], io().streams),
+    ).rejects.toMatchObject({ code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+  });
+
+  it.each([
+    [['add', '--password-stdin'], 'a missing username'],
+    [['list', 'extra'], 'a stray argument'],
+    [['rename', 'a', 'b'], 'an unknown subcommand'],
+    [[], 'no subcommand'],
+    [['list', '--roles', 'admin'], 'an add-only flag'],
+  ])('refuses %j (%s) with the usage', async (args) => {
+    await expect(users([...args, '--store', freshStore()], io().streams)).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+  });
+
+  it('refuses a weak password, a taken name and a bad role with typed errors', async () => {
+    const store = freshStore();
+    await expect(
+      users(['add', 'gina', '--password-stdin', '--store', store], io('short\n').streams),
+    ).rejects.toMatchObject({ code: 'ERR_PASSWORD_POLICY' });
+    await users(['add', 'gina', '--password-stdin', '--store', store], io(PASSWORD).streams);
+    await expect(
+      users(['add', 'GINA', '--password-stdin', '--store', store], io(PASSWORD).streams),
+    ).rejects.toMatchObject({ code: 'ERR_USER_EXISTS' });
+    await expect(
+      users(
+        ['add', 'hal', '--roles', 'bad role', '--password-stdin', '--store', store],
+        io(PASSWORD).streams,
+      ),
+    ).rejects.toBeInstanceOf(ValidationError);
+    await expect(
+      users(['add', 'ivan', '--password-stdin', '--store', store], io('x'.repeat(10_000)).streams),
+    ).rejects.toThrow('too long');
+  });
+});
