@@ -10,6 +10,7 @@ import type { GatewayConfig } from './config.js';
 export function credentialSource(
   config: Pick<GatewayConfig, 'auth'>,
   records: RecordStore,
+  clock: () => number,
 ): { credentials: CredentialSource; users: UserDirectory | null } {
   if (config.auth.source === 'upstream') {
     const credentials = new UpstreamCredentials({
@@ -18,6 +19,6 @@ export function credentialSource(
     });
     return { credentials, users: null };
   }
-  const users = new UserDirectory({ store: records });
+  const users = new UserDirectory({ store: records, clock });
   return { credentials: users, users };
 }

@@ -26,6 +26,11 @@ import { registerSessionRoutes } from './session-routes.js';
 import { openSharedServices } from './shared-services.js';
 import { startSweeper } from './sweeper.js';
 
+export interface GatewayOptions {
+  /** Epoch milliseconds for sessions, tokens, keys and limits. Default `Date.now`; tests inject one. */
+  clock?: () => number;
+}
+
 export interface Gateway {
   app: FastifyInstance;
   manager: SessionManager;
@@ -46,7 +51,11 @@ export interface Gateway {
  * user-facing auth API, the service API, the admin API, the reverse proxy,
  * health and metrics.
  */
-export async function createGateway(config: GatewayConfig): Promise<Gateway> {
+export async function createGateway(
+  config: GatewayConfig,
+  options: GatewayOptions = {},
+): Promise<Gateway> {
+  const clock = options.clock ?? Date.now;
   const warnings: string[] = [];
   const metrics: GatewayMetrics = new GatewayMetrics({
     countLiveSessions: () => manager.countLive(),
@@ -58,6 +67,7 @@ export async function createGateway(config: GatewayConfig): Promise<Gateway> {
   const records = await openRecordStore(config.store);
   const lease = await openSweepLease(config.store);
   const shared = await openSharedServices(config, {
+    clock,
     onRejected: (limiter) => metrics.recordRateLimitRejection(limiter),
   });
   warnings.push(...shared.warnings);
@@ -66,6 +76,7 @@ export async function createGateway(config: GatewayConfig): Promise<Gateway> {
     idleTimeout: config.idleTimeout,
     absoluteTimeout: config.absoluteTimeout,
     touchThreshold: config.touchThreshold,
+    clock,
   });
 
   const adminTokenGenerated = config.adminTokenEnabled && config.adminToken === undefined;
@@ -74,8 +85,8 @@ export async function createGateway(config: GatewayConfig): Promise<Gateway> {
     : (config.adminToken ?? randomBytes(32).toString('base64url'));
 
   const signingKeys = config.signingKey
-    ? await SigningKeys.fromPrivateJwk(config.signingKey)
-    : await SigningKeys.generate();
+    ? await SigningKeys.fromPrivateJwk(config.signingKey, { clock })
+    : await SigningKeys.generate({ clock });
   if (!config.signingKey) {
     warnings.push(
       'signingKey is not set: a key was generated for this process, so identity contexts and access tokens from other gateways will not verify here',
@@ -93,18 +104,21 @@ export async function createGateway(config: GatewayConfig): Promise<Gateway> {
     audience: config.tokenAudience,
     ttl: config.accessTokenTtl,
     denylist: new RecordTokenDenylist(records),
+    clock,
   });
   const refreshTokens = new RefreshTokens({
     store: new RecordRefreshFamilyStore(records),
     manager,
     secret: refreshSecret,
     ttl: config.refreshTokenTtl,
+    clock,
   });
   const contexts = new IdentityContexts({
     keys: signingKeys,
     issuer: config.issuer,
     audience: config.contextAudience,
     ttl: config.contextTtl,
+    clock,
   });
   const sessions = new HttpSessions({
     manager,
@@ -117,7 +131,7 @@ export async function createGateway(config: GatewayConfig): Promise<Gateway> {
     csrf: { trustedOrigins: config.trustedOrigins },
     rotation: config.rotation,
   });
-  const { credentials, users } = credentialSource(config, records);
+  const { credentials, users } = credentialSource(config, records, clock);
   const apiKeys = shared.apiKeys(records);
   const requireScope = serviceAuth({
     apiKeys,
@@ -185,7 +199,7 @@ export async function createGateway(config: GatewayConfig): Promise<Gateway> {
   async function sweepRecords(): Promise<number> {
     let total = 0;
     for (;;) {
-      const removed = await records.sweepExpired(Date.now(), 500);
+      const removed = await records.sweepExpired(clock(), 500);
       total += removed;
       if (removed < 500) return total;
     }

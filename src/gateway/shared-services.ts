@@ -26,7 +26,7 @@ export interface SharedServices {
  */
 export async function openSharedServices(
   config: Pick<GatewayConfig, 'store' | 'rateLimits' | 'keyCacheTtl'>,
-  options: { onRejected: (limiter: string) => void },
+  options: { clock: () => number; onRejected: (limiter: string) => void },
 ): Promise<SharedServices> {
   const redis = standaloneRedisOf(config.store);
   const warnings: string[] = [];
@@ -48,8 +48,13 @@ export async function openSharedServices(
   }
   const limiter = (name: string, policy: RateLimitPolicy): RateLimiter =>
     client && redis
-      ? new RedisRateLimiter({ client, prefix: `${redis.prefix}rl:${name}:`, ...policy })
-      : new MemoryRateLimiter(policy);
+      ? new RedisRateLimiter({
+          client,
+          prefix: `${redis.prefix}rl:${name}:`,
+          clock: options.clock,
+          ...policy,
+        })
+      : new MemoryRateLimiter({ clock: options.clock, ...policy });
   const counted = (name: string, inner: RateLimiter): RateLimiter =>
     countingRejections(inner, () => options.onRejected(name));
 
@@ -72,6 +77,7 @@ export async function openSharedServices(
     apiKeys: (records) =>
       new ApiKeys({
         records,
+        clock: options.clock,
         cacheTtl: config.keyCacheTtl,
         invalidationBus: bus,
         rateLimiter: (policy) => counted('api-key', limiter('api-key', policy)),

@@ -44,7 +44,7 @@ interface Gateway {
 
 async function startGateway(env: Record<string, string>): Promise<Gateway> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: { PATH: process.env.PATH, CLAWSESSION_PORT: '0', CLAWSESSION_LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH, CLAWSESSION_PORT: '0', CLAWSESSION_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -126,6 +126,8 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
   let a: Gateway;
   let b: Gateway;
+  /** Every credential handed out in this file: none may ever appear in a log line. */
+  const secrets: string[] = [ADMIN];
 
   beforeAll(async () => {
     upstream = await startUpstream();
@@ -171,6 +173,7 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
     expect(reply.status).toBe(200);
     const cookie = (reply.setCookies[0] ?? '').split(';')[0] as string;
     expect(cookie.startsWith(`${COOKIE}=`)).toBe(true);
+    secrets.push(cookie.slice(COOKIE.length + 1), reply.body.csrfToken as string);
     return { cookie, csrfToken: reply.body.csrfToken as string };
   }
 
@@ -227,6 +230,7 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
       body: { username: 'alice', password: 'correct horse battery' },
     });
     expect(issued.status).toBe(200);
+    secrets.push(issued.body.accessToken as string, issued.body.refreshToken as string);
     const bearer = { authorization: `Bearer ${issued.body.accessToken as string}` };
     const before = upstream.seen.length;
     expect((await call(a.url, 'GET', '/api/profile', { headers: bearer })).status).toBe(200);
@@ -262,6 +266,7 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
       body: { owner: 'billing', scopes: ['sessions:read'] },
     });
     expect(created.status).toBe(201);
+    secrets.push(created.body.key as string);
     const key = { 'x-api-key': created.body.key as string };
     expect((await call(b.url, 'GET', '/v1/users/alice/sessions', { headers: key })).status).toBe(
       200,
@@ -283,6 +288,18 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
     expect(after.status).toBe(401);
   });
 
+  it('logs JSON lines with request ids, notes root token use, and never logs a credential', async () => {
+    const lines = (a.output() + b.output())
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThan(10);
+    expect(lines.some((line) => line.msg === 'root admin token used')).toBe(true);
+    expect(lines.filter((line) => line.req !== undefined).every((line) => line.reqId)).toBe(true);
+    const everything = a.output() + b.output();
+    for (const secret of secrets) expect(everything).not.toContain(secret);
+  });
+
   it('both report ready, and serve metrics only to an admin credential', async () => {
     for (const gateway of [a, b]) {
       expect((await call(gateway.url, 'GET', '/readyz')).status).toBe(200);
@@ -293,6 +310,5 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
       expect(text).toMatch(/clawsession_http_requests_total\{[^}]*route="\/readyz"/);
       expect(text).toMatch(/clawsession_sessions_active \d+/);
     }
-    expect(a.output() + b.output()).not.toContain(ADMIN);
   });
 });
