@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { StoreUnavailableError } from '../core/index.js';
+import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
+import { ConfigError, StoreUnavailableError } from '../core/index.js';
 
 /*
  * The few connection steps every PostgreSQL module here shares: check a
@@ -102,4 +102,41 @@ export function inTransaction<T>(pool: Pool, fn: (run: Run) => Promise<T>): Prom
 /** A 64-bit advisory lock key for a name, the same in every process and server version. */
 export function advisoryKey(name: string): string {
   return createHash('sha256').update(name).digest().readBigInt64BE(0).toString();
+}
+
+export interface PoolSettings {
+  connectionString?: string;
+  poolSize?: number;
+  connectTimeout?: number;
+  statementTimeout?: number;
+}
+
+/**
+ * A pool with the timeouts every store here relies on: a bounded connect, a
+ * server-side statement timeout, and a client-side one a second longer for a
+ * server that stops answering altogether. `idleInTransaction` also ends
+ * transactions left idle that long (they would hold row locks).
+ */
+export function createPool(settings: PoolSettings, options: { idleInTransaction: boolean }): Pool {
+  const statementTimeout = positive(settings.statementTimeout ?? 5000, 'statementTimeout');
+  const pool = new Pool({
+    connectionString: settings.connectionString,
+    max: positive(settings.poolSize ?? 10, 'poolSize'),
+    connectionTimeoutMillis: positive(settings.connectTimeout ?? 5000, 'connectTimeout'),
+    statement_timeout: statementTimeout,
+    ...(options.idleInTransaction ? { idle_in_transaction_session_timeout: statementTimeout } : {}),
+    query_timeout: statementTimeout + 1000,
+    keepAlive: true,
+    fallback_application_name: 'clawsession',
+  });
+  // An idle connection that drops (a server restart) is replaced on the next checkout;
+  // unheard, its error would end the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+function positive(value: number, name: string): number {
+  if (!(Number.isSafeInteger(value) && value > 0))
+    throw new ConfigError(`postgres ${name} must be a positive integer`);
+  return value;
 }

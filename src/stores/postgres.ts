@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import {
   type Activity,
   type ArchiveSink,
@@ -18,7 +18,7 @@ import {
   updatedSession,
 } from '../core/index.js';
 import type { LeaseOutcome } from './lease.js';
-import { inTransaction, sqlStateOf, withConnection } from './postgres-connection.js';
+import { createPool, inTransaction, sqlStateOf, withConnection } from './postgres-connection.js';
 import { PostgresLease } from './postgres-lease.js';
 import { migrate, type PostgresTable, postgresTable } from './postgres-schema.js';
 
@@ -88,7 +88,7 @@ export class PostgresStore implements SessionStore {
       options.schema ?? 'public',
       options.table ?? 'clawsession_sessions',
     );
-    const pool = options.pool ?? createPool(options);
+    const pool = options.pool ?? createPool(options, { idleInTransaction: true });
     try {
       await migrate(pool, table);
     } catch (error) {
@@ -275,34 +275,6 @@ export class PostgresStore implements SessionStore {
       userAgent: row.user_agent,
     };
   }
-}
-
-function createPool(options: PostgresStoreOptions): Pool {
-  const statementTimeout = positive(options.statementTimeout ?? 5000, 'statementTimeout');
-  const pool = new Pool({
-    connectionString: options.connectionString,
-    max: positive(options.poolSize ?? 10, 'poolSize'),
-    connectionTimeoutMillis: positive(options.connectTimeout ?? 5000, 'connectTimeout'),
-    statement_timeout: statementTimeout,
-    // Our transactions wait on nothing but this process between statements: one left idle
-    // that long is stuck, and holds a row lock.
-    idle_in_transaction_session_timeout: statementTimeout,
-    // Client side, for a server that stops answering altogether; a second longer, so that
-    // the server's own timeout speaks first when it can.
-    query_timeout: statementTimeout + 1000,
-    keepAlive: true,
-    fallback_application_name: 'clawsession',
-  });
-  // An idle connection that drops (a server restart) is replaced on the next checkout;
-  // unheard, its error would end the process.
-  pool.on('error', () => undefined);
-  return pool;
-}
-
-function positive(value: number, name: string): number {
-  if (!(Number.isSafeInteger(value) && value > 0))
-    throw new ConfigError(`postgres ${name} must be a positive integer`);
-  return value;
 }
 
 function statements(t: PostgresTable) {

@@ -1,6 +1,6 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { ConfigError, DecodeError } from '../../core/index.js';
-import { advisoryKey, inTransaction, withConnection } from '../postgres-connection.js';
+import { advisoryKey, createPool, inTransaction, withConnection } from '../postgres-connection.js';
 import { postgresTable } from '../postgres-schema.js';
 import type { PutOptions, RecordStore, RecordValue, StoredRecord } from './contract.js';
 import {
@@ -62,7 +62,7 @@ export class PostgresRecordStore implements RecordStore {
       );
     // The session table's naming rules, and its `<table>_by_expiry` index name.
     const names = postgresTable(options.schema ?? 'public', options.table ?? 'clawsession_records');
-    const pool = options.pool ?? createPool(options);
+    const pool = options.pool ?? createPool(options, { idleInTransaction: false });
     try {
       await createTable(pool, names.schema, names.sessions, names.byExpiry);
     } catch (error) {
@@ -216,31 +216,6 @@ function statements(t: string) {
       SELECT collection, key FROM ${t} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2
       FOR UPDATE SKIP LOCKED)`,
   };
-}
-
-function createPool(options: PostgresRecordStoreOptions): Pool {
-  const statementTimeout = positive(options.statementTimeout ?? 5000, 'statementTimeout');
-  const pool = new Pool({
-    connectionString: options.connectionString,
-    max: positive(options.poolSize ?? 10, 'poolSize'),
-    connectionTimeoutMillis: positive(options.connectTimeout ?? 5000, 'connectTimeout'),
-    statement_timeout: statementTimeout,
-    // Client side, for a server that stops answering altogether; a second longer, so that
-    // the server's own timeout speaks first when it can.
-    query_timeout: statementTimeout + 1000,
-    keepAlive: true,
-    fallback_application_name: 'clawsession',
-  });
-  // An idle connection that drops (a server restart) is replaced on the next checkout;
-  // unheard, its error would end the process.
-  pool.on('error', () => undefined);
-  return pool;
-}
-
-function positive(value: number, name: string): number {
-  if (!(Number.isSafeInteger(value) && value > 0))
-    throw new ConfigError(`postgres ${name} must be a positive integer`);
-  return value;
 }
 
 function present(row: Row): StoredRecord {
