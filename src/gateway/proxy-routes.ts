@@ -12,6 +12,8 @@ export interface ProxyRoute {
   auth: 'session' | 'none';
   /** Forward `/api/orders/7` as `/7`. Default false. */
   stripPrefix?: boolean;
+  /** `aud` of this route's identity contexts, so that its upstream cannot replay them elsewhere. Default: the gateway's context audience. */
+  audience?: string;
 }
 
 /** A validated route: the prefix without its trailing slash, the upstream split into origin and path. */
@@ -19,6 +21,7 @@ export interface CompiledRoute {
   prefix: string;
   auth: 'session' | 'none';
   stripPrefix: boolean;
+  audience: string | undefined;
   origin: string;
   /** The upstream's own path without a trailing slash ('' for the root). */
   basePath: string;
@@ -42,6 +45,7 @@ export const proxyRouteSchema = z.strictObject({
     }, 'must not carry a query, fragment or credentials'),
   auth: z.enum(['session', 'none']).default('session'),
   stripPrefix: z.boolean().default(false),
+  audience: z.string().min(1).max(200).optional(),
 });
 
 /** The prefix as the router uses it: without its trailing slash, except for `/` itself. */
@@ -65,6 +69,7 @@ export function compileRoutes(routes: readonly ProxyRoute[]): CompiledRoute[] {
       prefix: normalizedPrefix(result.data.prefix),
       auth: result.data.auth,
       stripPrefix: result.data.stripPrefix,
+      audience: result.data.audience,
       origin: upstream.origin,
       basePath: upstream.pathname.replace(/\/$/, ''),
     };

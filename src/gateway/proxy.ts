@@ -102,7 +102,7 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
           new HttpError('ERR_UNAUTHORIZED', 'a live session or access token is required'),
         );
       }
-      context = await options.contexts.sign(identity);
+      context = await options.contexts.sign(identity, { audience: route.audience });
     }
     const facts = {
       auth: route.auth,

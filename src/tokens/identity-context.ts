@@ -97,8 +97,12 @@ export class IdentityContexts {
       throw new ValidationError('ttl must be at least 1000 ms');
   }
 
-  /** The `X-Clawsession-Context` value for `identity`. */
-  async sign(identity: ContextIdentity): Promise<string> {
+  /**
+   * The `X-Clawsession-Context` value for `identity`, for the configured
+   * audience or, to keep one upstream from replaying it to another, for
+   * `options.audience`.
+   */
+  async sign(identity: ContextIdentity, options: { audience?: string } = {}): Promise<string> {
     const parsed = identitySchema.safeParse(identity);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -116,7 +120,7 @@ export class IdentityContexts {
       .setIssuedAt(now)
       .setExpirationTime(now + Math.ceil(this.ttl / 1000))
       .setIssuer(this.#options.issuer)
-      .setAudience(this.#options.audience)
+      .setAudience(options.audience ?? this.#options.audience)
       .sign(key.privateKey);
   }
 }

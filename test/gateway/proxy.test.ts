@@ -263,6 +263,27 @@ describe('the session-aware reverse proxy', () => {
     expect(headers.host).toBe(new URL(upstream.url).host);
   });
 
+  it("signs a route's contexts for that route's own audience, so another upstream refuses them", async () => {
+    const { call, login, upstream, verify, url } = await setup({
+      routes: (up) => [
+        { prefix: '/billing', upstream: up.url, auth: 'session', audience: 'billing-svc' },
+      ],
+    });
+    const alice = await login();
+    expect((await call('/billing/invoices', { headers: { cookie: alice.cookie } })).status).toBe(
+      200,
+    );
+    const header = upstream.hits[0]?.headers['x-clawsession-context'] as string;
+    await expect(verify(header)).rejects.toMatchObject({ code: 'ERR_CONTEXT_INVALID' });
+    await expect(
+      verifyIdentityContext(header, {
+        jwks: `${url}/.well-known/jwks.json`,
+        issuer: ISSUER,
+        audience: 'billing-svc',
+      }),
+    ).resolves.toMatchObject({ userId: 'alice' });
+  });
+
   it('routes by the longest matching prefix, on whole segments, and strips it when asked', async () => {
     const { call, login, upstream } = await setup();
     const { cookie } = await login();
