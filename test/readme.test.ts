@@ -17,14 +17,16 @@ async function runExample(index: number) {
   const file = join(dir, `example-${index}.mjs`);
   writeFileSync(
     file,
-    (examples[index] as string).replaceAll("from 'clawsession'", `from '${dist}'`),
+    (examples[index] as string)
+      .replaceAll("from 'clawsession'", `from '${dist}'`)
+      .replaceAll("from 'clawsession/gateway'", `from '${resolve('dist/gateway/index.js')}'`),
   );
   return promisify(execFile)(process.execPath, [file], { cwd: dir });
 }
 
 describe('README examples', () => {
   it('has the examples this test expects', () => {
-    expect(examples).toHaveLength(7);
+    expect(examples).toHaveLength(8);
   });
 
   it('the library quick start runs and prints what its comments say', async () => {
@@ -67,5 +69,14 @@ describe('README examples', () => {
   it('the tokens example verifies an access token and rotates a refresh token', async () => {
     const { stdout } = await runExample(6);
     expect(stdout.trim().split('\n')).toEqual(["[ 'orders:read' ]", 'true 1']);
+  });
+
+  it('the gateway example logs in, proxies with a verified context and refuses a forged header', async () => {
+    const { stdout } = await runExample(7);
+    expect(stdout.trim().split('\n')).toEqual([
+      "{ user: 'alice', roles: [ 'buyer' ] }",
+      '401 ERR_UNAUTHORIZED',
+      '401',
+    ]);
   });
 });

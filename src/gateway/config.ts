@@ -64,7 +64,14 @@ const credentials = z.discriminatedUnion('source', [
 ]);
 
 /** Objects and lists are set from the environment as JSON, e.g. CLAWSESSION_ROUTES='[...]'. */
-const structuredSettings = new Set(['routes', 'auth', 'cookie', 'rateLimits', 'rotation']);
+const structuredSettings = new Set([
+  'routes',
+  'auth',
+  'cookie',
+  'rateLimits',
+  'rotation',
+  'trustedOrigins',
+]);
 
 export const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
