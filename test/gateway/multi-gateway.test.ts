@@ -104,6 +104,7 @@ const backends = [
     cleanup: (store: string) =>
       dropKeys(REDIS_URL, new URL(store).searchParams.get('prefix') ?? ''),
     keyCacheTtl: '5s',
+    sharedLimits: true,
   },
   {
     name: 'PostgreSQL',
@@ -117,6 +118,7 @@ const backends = [
     },
     // Without Redis there is no invalidation bus: revocations reach the other gateway within this.
     keyCacheTtl: '1ms',
+    sharedLimits: false,
   },
 ];
 
@@ -250,6 +252,20 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
       body: { refreshToken: issued.body.refreshToken },
     });
     expect(refreshed.status).toBe(401);
+  });
+
+  it('counts failed logins of one account across gateways when the store is Redis, per gateway otherwise', async () => {
+    const attempt = (gateway: Gateway) =>
+      call(gateway.url, 'POST', '/auth/login', {
+        body: { username: 'bob-the-target', password: 'wrong password, again' },
+      });
+    // The default limit is 5 failed logins per account per 15 minutes.
+    for (let i = 0; i < 5; i++) expect((await attempt(a)).status).toBe(401);
+    expect((await attempt(a)).status).toBe(429);
+    const onB = await attempt(b);
+    expect(onB.status).toBe(backend.sharedLimits ? 429 : 401);
+    if (backend.sharedLimits)
+      expect(onB.body).toMatchObject({ error: { code: 'ERR_RATE_LIMITED' } });
   });
 
   it('a public route passes without a session and still strips client identity headers', async () => {
