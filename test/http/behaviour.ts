@@ -439,27 +439,25 @@ export function describeHttpAdapter(
         expect((await call('GET', '/whoami', { token: alice.token })).body.cart).toEqual(['x']);
       });
 
-      it.runIf(capabilities.formField)(
-        'accepts the right token in the _csrf form field and refuses a wrong one',
-        async () => {
-          const { call, login } = await setup();
-          const alice = await login();
-          const form = { 'content-type': 'application/x-www-form-urlencoded' };
-          const wrong = await call('POST', '/cart?item=x', {
-            token: alice.token,
-            headers: form,
-            body: '_csrf=wrong',
-          });
-          expect(wrong.status).toBe(403);
-          const right = await call('POST', '/cart?item=x', {
-            token: alice.token,
-            headers: form,
-            body: new URLSearchParams({ _csrf: alice.csrfToken }).toString(),
-          });
-          expect(right.status).toBe(200);
-          expect((await call('GET', '/whoami', { token: alice.token })).body.cart).toEqual(['x']);
-        },
-      );
+      it('takes the token from a _csrf form field where the framework parses forms (node:http: the header only)', async () => {
+        const { call, login } = await setup();
+        const alice = await login();
+        const form = { 'content-type': 'application/x-www-form-urlencoded' };
+        const wrong = await call('POST', '/cart?item=x', {
+          token: alice.token,
+          headers: form,
+          body: '_csrf=wrong',
+        });
+        expect(wrong.status).toBe(403);
+        const right = await call('POST', '/cart?item=x', {
+          token: alice.token,
+          headers: form,
+          body: new URLSearchParams({ _csrf: alice.csrfToken }).toString(),
+        });
+        expect(right.status).toBe(capabilities.formField ? 200 : 403);
+        const cart = (await call('GET', '/whoami', { token: alice.token })).body.cart;
+        expect(cart).toEqual(capabilities.formField ? ['x'] : []);
+      });
 
       it('refuses a cross-site Origin even with the right token, and changes nothing', async () => {
         const { call, login } = await setup();
