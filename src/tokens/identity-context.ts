@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { ClawsessionError, ConfigError, ValidationError } from '../core/index.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -65,6 +66,15 @@ export interface IdentityContextsOptions {
   audience: string;
   /** Lifetime of a context in ms. Default 60 seconds: it only has to reach the upstream. */
   ttl?: number;
+  /**
+   * How long a signed context is handed out again for the same identity and
+   * audience, in ms, so that a busy session costs one signature per interval
+   * rather than one per request; every context handed out still has at least
+   * `ttl - reuseFor` to live. Default half the ttl; 0 signs every time.
+   */
+  reuseFor?: number;
+  /** Most identities whose context is kept for reuse. Default 10,000. */
+  reuseMax?: number;
   clock?: () => number;
 }
 
@@ -86,8 +96,10 @@ const identitySchema = z.object({
  */
 export class IdentityContexts {
   readonly ttl: number;
+  readonly reuseFor: number;
   readonly #options: IdentityContextsOptions;
   readonly #clock: () => number;
+  readonly #signed: LRUCache<string, { context: string; reuseUntil: number }>;
 
   constructor(options: IdentityContextsOptions) {
     this.#options = options;
@@ -95,6 +107,13 @@ export class IdentityContexts {
     this.#clock = options.clock ?? Date.now;
     if (!(Number.isSafeInteger(this.ttl) && this.ttl >= 1000))
       throw new ValidationError('ttl must be at least 1000 ms');
+    this.reuseFor = options.reuseFor ?? Math.floor(this.ttl / 2);
+    if (!(Number.isSafeInteger(this.reuseFor) && this.reuseFor >= 0 && this.reuseFor < this.ttl))
+      throw new ValidationError('reuseFor must be an integer from 0 to below the ttl, in ms');
+    const max = options.reuseMax ?? 10_000;
+    if (!(Number.isSafeInteger(max) && max > 0))
+      throw new ValidationError('reuseMax must be a positive integer');
+    this.#signed = new LRUCache({ max });
   }
 
   /**
@@ -111,17 +130,27 @@ export class IdentityContexts {
       );
     }
     const { userId, sessionId, roles = [], scopes = [], via } = parsed.data;
-    const now = Math.floor(this.#clock() / 1000);
+    const audience = options.audience ?? this.#options.audience;
     const key = this.#options.keys.current();
-    return new SignJWT({ sid: sessionId, roles, scope: scopes.join(' '), via })
+    const nowMs = this.#clock();
+    const cacheKey = JSON.stringify([key.kid, audience, userId, sessionId, roles, scopes, via]);
+    const reusable = this.#signed.get(cacheKey);
+    if (reusable !== undefined && nowMs < reusable.reuseUntil) return reusable.context;
+    const now = Math.floor(nowMs / 1000);
+    const context = await new SignJWT({ sid: sessionId, roles, scope: scopes.join(' '), via })
       .setProtectedHeader({ alg: this.#options.keys.algorithm, kid: key.kid, typ: CONTEXT_TYPE })
       .setSubject(userId)
       .setJti(randomBytes(16).toString('base64url'))
       .setIssuedAt(now)
       .setExpirationTime(now + Math.ceil(this.ttl / 1000))
       .setIssuer(this.#options.issuer)
-      .setAudience(options.audience ?? this.#options.audience)
+      .setAudience(audience)
       .sign(key.privateKey);
+    // Whole seconds in the token: reuse ends early enough that `ttl - reuseFor` is always left.
+    if (this.reuseFor > 0) {
+      this.#signed.set(cacheKey, { context, reuseUntil: now * 1000 + this.reuseFor });
+    }
+    return context;
   }
 }
 

@@ -283,6 +283,40 @@ describe('identity contexts', () => {
     }
   });
 
+  it('hands out one signed context per identity and audience for reuseFor, then signs anew', async () => {
+    const keys = await SigningKeys.generate();
+    const clock = { now: Date.UTC(2026, 0, 1) };
+    const contexts = new IdentityContexts({
+      keys,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      clock: () => clock.now,
+    });
+    expect(contexts.reuseFor).toBe(30_000);
+    const first = await contexts.sign(alice);
+    clock.now += 29_000;
+    expect(await contexts.sign(alice)).toBe(first);
+    expect(await contexts.sign({ ...alice, roles: ['admin'] })).not.toBe(first);
+    expect(await contexts.sign(alice, { audience: 'billing' })).not.toBe(first);
+    expect(await contexts.sign({ ...alice, sessionId: 'b'.repeat(64) })).not.toBe(first);
+    clock.now += 1_000;
+    const second = await contexts.sign(alice);
+    expect(second).not.toBe(first);
+    // What is handed out always has at least ttl - reuseFor to live.
+    expect((decodePart(second, 1).exp as number) * 1000 - clock.now).toBeGreaterThanOrEqual(30_000);
+
+    await keys.rotate(MINUTE);
+    expect(decodePart(await contexts.sign(alice), 0).kid).toBe(keys.current().kid);
+
+    const every = new IdentityContexts({ keys, issuer: ISSUER, audience: AUDIENCE, reuseFor: 0 });
+    expect(await every.sign(alice)).not.toBe(await every.sign(alice));
+    for (const reuseFor of [-1, 1.5, MINUTE]) {
+      expect(
+        () => new IdentityContexts({ keys, issuer: ISSUER, audience: AUDIENCE, reuseFor }),
+      ).toThrow(ValidationError);
+    }
+  });
+
   it('refuses to sign a malformed identity', async () => {
     const { contexts, keys } = await setup();
     const bad = [
