@@ -188,6 +188,29 @@ describe('AccessTokens', () => {
     await expect(tokens.verify(later.token)).resolves.toMatchObject({ jti: later.claims.jti });
   });
 
+  it('remembers a checked signature, yet checks the denylist on every call and hands out copies', async () => {
+    const { tokens, keys } = await setup();
+    const { token, claims } = await tokens.issue({
+      userId: 'alice',
+      sessionId: 's1',
+      scope: ['orders:read'],
+    });
+    const first = await tokens.verify(token);
+    first.scope.push('orders:write');
+    expect((await tokens.verify(token)).scope).toEqual(['orders:read']);
+    await tokens.revoke(claims);
+    await expect(tokens.verify(token)).rejects.toBeInstanceOf(TokenRevokedError);
+    const [head, payload] = token.split('.');
+    await expect(tokens.verify(`${head}.${payload}.${'A'.repeat(86)}`)).rejects.toBeInstanceOf(
+      TokenInvalidError,
+    );
+    for (const verifiedMax of [-1, 1.5]) {
+      expect(() => new AccessTokens({ keys, issuer: 'i', audience: 'a', verifiedMax })).toThrow(
+        ValidationError,
+      );
+    }
+  });
+
   it('refuses a revoked token until it would have expired', async () => {
     const { tokens } = await setup();
     const kept = await tokens.issue({ userId: 'alice', sessionId: 's1' });
