@@ -278,7 +278,9 @@ try {
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin.end();
   const cleanup = await createClient({ url: REDIS_URL }).connect();
-  for await (const keys of cleanup.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+  // As Buffers: session keys end in the id's 32 raw bytes, which a UTF-8 string would mangle.
+  const binary = cleanup.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  for await (const keys of binary.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
     if (keys.length > 0) await cleanup.unlink(keys);
   }
   await cleanup.close();
