@@ -1,12 +1,11 @@
 import { parseArgs } from 'node:util';
-import { ValidationError } from '../core/index.js';
+import { parseDuration, ValidationError } from '../core/index.js';
 import { loadConfig, presentApiKey } from '../gateway/index.js';
 import {
   type ApiKeyInfo,
   ApiKeyNotFoundError,
   ApiKeys,
   type IssuedApiKey,
-  parseDuration,
   type Scope,
 } from '../keys/index.js';
 import { openRecordStore } from '../stores/index.js';

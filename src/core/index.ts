@@ -7,6 +7,7 @@ export {
   sealingKeyId,
 } from './codec.js';
 export { assertSessionData } from './data.js';
+export { DURATION_UNITS, parseDuration } from './duration.js';
 export * from './errors.js';
 export type { SessionEventName, SessionEvents } from './events.js';
 export { generateEncryptionKey, Keyring, type KeyringConfig } from './keyring.js';

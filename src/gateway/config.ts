@@ -2,22 +2,28 @@ import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, createCodec, Keyring, type SessionStore } from '../core/index.js';
+import {
+  ConfigError,
+  createCodec,
+  DURATION_UNITS,
+  Keyring,
+  parseDuration,
+  type SessionStore,
+} from '../core/index.js';
 import { openStore } from '../stores/index.js';
 import { normalizedPrefix, proxyRouteSchema } from './proxy-routes.js';
 
-const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const UNITS = DURATION_UNITS;
 
-/** A duration in ms: a number, or a string such as `500ms`, `90s`, `30m`, `24h`, `7d`. */
+/** A positive duration in ms: a number, or a string such as `500`, `500ms`, `90s`, `30m`, `24h`, `7d`. */
 const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const match = typeof value === 'number' ? null : /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
-  const ms =
-    typeof value === 'number'
-      ? value
-      : match
-        ? Number(match[1]) * UNITS[match[2] as keyof typeof UNITS]
-        : NaN;
-  if (!Number.isSafeInteger(ms) || ms <= 0) {
+  let ms = Number.NaN;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    // reported below, with the field's name
+  }
+  if (!(ms > 0)) {
     ctx.addIssue({
       code: 'custom',
       message: 'expected a positive duration such as 30m, 24h or a number of ms',

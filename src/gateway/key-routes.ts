@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { parseDuration } from '../core/index.js';
 import {
   API_KEY_SCOPES,
   type ApiKeyInfo,
   ApiKeyNotFoundError,
   type ApiKeys,
   isPrefix,
-  parseDuration,
 } from '../keys/index.js';
 import { parseInput } from './fastify-defaults.js';
 

@@ -5,7 +5,6 @@ export {
   type IssuedApiKey,
   type RotateApiKeyOptions,
 } from './api-keys.js';
-export { parseDuration } from './duration.js';
 export {
   ApiKeyInvalidError,
   ApiKeyNotFoundError,

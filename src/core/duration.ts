@@ -1,6 +1,13 @@
-import { ValidationError } from '../core/index.js';
+import { ValidationError } from './errors.js';
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** Milliseconds per unit of the duration strings `parseDuration` reads. */
+export const DURATION_UNITS = Object.freeze({
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+} as const);
 
 /**
  * A duration in ms from a number of ms, or a string such as `500`, `500ms`,
@@ -13,7 +20,7 @@ export function parseDuration(value: number | string): number {
     typeof value === 'number'
       ? value
       : match
-        ? Number(match[1]) * UNIT_MS[(match[2] ?? 'ms') as keyof typeof UNIT_MS]
+        ? Number(match[1]) * DURATION_UNITS[(match[2] ?? 'ms') as keyof typeof DURATION_UNITS]
         : Number.NaN;
   if (!Number.isSafeInteger(ms) || ms < 0)
     throw new ValidationError(
