@@ -6,7 +6,15 @@ import {
   RedisRateLimiter,
 } from '../http/index.js';
 import { ApiKeys } from '../keys/index.js';
-import { connectOrFail, type RecordStore, RedisInvalidationBus } from '../stores/index.js';
+import {
+  connectOrFail,
+  type InvalidationBus,
+  PostgresInvalidationBus,
+  parseStoreUrl,
+  type RecordStore,
+  RedisInvalidationBus,
+  type StoreUrl,
+} from '../stores/index.js';
 import type { LoginLimiters } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
 
@@ -21,17 +29,20 @@ export interface SharedServices {
 /**
  * What several gateways must share besides the stores: rate limits and API
  * key invalidations. On a standalone Redis store (or a tiered store whose hot
- * tier is one) they go through that Redis, under the store's key prefix;
- * elsewhere they count per process, which the warnings say.
+ * tier is one) both go through that Redis, under the store's key prefix. On
+ * PostgreSQL, invalidations go through LISTEN/NOTIFY and limits count per
+ * process; elsewhere both are per process. The warnings say which.
  */
 export async function openSharedServices(
   config: Pick<GatewayConfig, 'store' | 'rateLimits' | 'keyCacheTtl'>,
   options: { clock: () => number; onRejected: (limiter: string) => void },
 ): Promise<SharedServices> {
-  const redis = standaloneRedisOf(config.store);
+  const parsed = parseStoreUrl(config.store);
+  const redis = standaloneRedisOf(parsed);
+  const postgres = postgresOf(parsed);
   const warnings: string[] = [];
   let client: ReturnType<typeof createClient> | undefined;
-  let bus: RedisInvalidationBus | undefined;
+  let bus: InvalidationBus | undefined;
   try {
     if (redis) {
       client = createClient({ url: redis.url, disableOfflineQueue: true });
@@ -39,11 +50,22 @@ export async function openSharedServices(
       bus = await RedisInvalidationBus.connect({ url: redis.url, channel: `${redis.prefix}keys` });
     } else {
       warnings.push(
-        `login and API key rate limits count per process, and other gateways refuse a revoked API key only after keyCacheTtl (${config.keyCacheTtl} ms); a Redis store shares both`,
+        'login and API key rate limits count per process; a Redis store (or a tiered one with a Redis hot tier) shares them',
+      );
+    }
+    if (!bus && postgres) {
+      bus = await PostgresInvalidationBus.connect({
+        connectionString: postgres.connectionString,
+        channel: postgresChannel(postgres.schema),
+      });
+    } else if (!bus) {
+      warnings.push(
+        `other gateways refuse a revoked or rotated API key only after keyCacheTtl (${config.keyCacheTtl} ms); a Redis or PostgreSQL store tells them at once`,
       );
     }
   } catch (error) {
     await client?.close().catch(() => client?.destroy());
+    await bus?.close();
     throw error;
   }
   const limiter = (name: string, policy: RateLimitPolicy): RateLimiter =>
@@ -104,12 +126,22 @@ function countingRejections(inner: RateLimiter, onRejected: () => void): RateLim
   };
 }
 
-/** The standalone Redis behind a store URL, with the store's key prefix; null for other stores. */
-function standaloneRedisOf(storeUrl: string): { url: string; prefix: string } | null {
-  const url = storeUrl.startsWith('tiered:') ? (storeUrl.slice(7).split('|')[0] ?? '') : storeUrl;
-  if (!/^rediss?:/.test(url)) return null;
-  const parsed = new URL(url);
-  const prefix = parsed.searchParams.get('prefix') ?? 'cs:';
-  parsed.search = '';
-  return { url: parsed.toString(), prefix };
+/** The standalone Redis of a store (a tiered store's hot tier), with its key prefix; null for others. */
+function standaloneRedisOf(store: StoreUrl): { url: string; prefix: string } | null {
+  const redis = store.scheme === 'tiered' ? store.hot : store;
+  return redis.scheme === 'redis' ? { url: redis.url, prefix: redis.prefix ?? 'cs:' } : null;
+}
+
+/** The PostgreSQL of a store (a tiered store's durable tier); null for others. */
+function postgresOf(
+  store: StoreUrl,
+): { connectionString: string; schema: string | undefined } | null {
+  const postgres = store.scheme === 'tiered' ? store.durable : store;
+  return postgres.scheme === 'postgres' ? postgres : null;
+}
+
+/** One NOTIFY channel per schema, so deployments sharing a database do not hear each other. */
+function postgresChannel(schema: string | undefined): string {
+  const name = (schema ?? 'public').toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return `clawsession_keys_${name}`.slice(0, 63);
 }

@@ -8,8 +8,12 @@ export {
 export type { Lease, LeaseOutcome } from './lease.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { type InvalidationBus, NearCache, type NearCacheOptions } from './near-cache.js';
-export { openStore, openSweepLease, redactUrl } from './open.js';
+export { openStore, openSweepLease, parseStoreUrl, redactUrl, type StoreUrl } from './open.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
+export {
+  PostgresInvalidationBus,
+  type PostgresInvalidationBusOptions,
+} from './postgres-invalidation-bus.js';
 export { PostgresLease, type PostgresLeaseOptions } from './postgres-lease.js';
 export {
   MemoryRecordStore,
