@@ -57,33 +57,7 @@ export async function createGateway(
 ): Promise<Gateway> {
   const clock = options.clock ?? Date.now;
   const warnings: string[] = [];
-  const metrics: GatewayMetrics = new GatewayMetrics({
-    countLiveSessions: () => manager.countLive(),
-  });
-  const store = new InstrumentedStore(
-    await openConfiguredStore(config.store, config),
-    metrics.storeObserver,
-  );
-  const records = await openRecordStore(config.store);
-  const lease = await openSweepLease(config.store);
-  const shared = await openSharedServices(config, {
-    clock,
-    onRejected: (limiter) => metrics.recordRateLimitRejection(limiter),
-  });
-  warnings.push(...shared.warnings);
-  const manager: SessionManager = new SessionManager({
-    store,
-    idleTimeout: config.idleTimeout,
-    absoluteTimeout: config.absoluteTimeout,
-    touchThreshold: config.touchThreshold,
-    clock,
-  });
-
-  const adminTokenGenerated = config.adminTokenEnabled && config.adminToken === undefined;
-  const adminToken = !config.adminTokenEnabled
-    ? null
-    : (config.adminToken ?? randomBytes(32).toString('base64url'));
-
+  // Everything that can refuse the config comes before any connection is opened.
   const signingKeys = config.signingKey
     ? await SigningKeys.fromPrivateJwk(config.signingKey, { clock })
     : await SigningKeys.generate({ clock });
@@ -98,6 +72,27 @@ export async function createGateway(
       'refreshSecret is not set: one was generated for this process, so a refresh token repeated within its grace window on another gateway counts as reuse',
     );
   }
+  const adminTokenGenerated = config.adminTokenEnabled && config.adminToken === undefined;
+  const adminToken = !config.adminTokenEnabled
+    ? null
+    : (config.adminToken ?? randomBytes(32).toString('base64url'));
+
+  const metrics: GatewayMetrics = new GatewayMetrics({
+    countLiveSessions: () => manager.countLive(),
+  });
+  const { store, records, lease, shared } = await openBackends(config, {
+    clock,
+    onRejected: (limiter) => metrics.recordRateLimitRejection(limiter),
+  });
+  warnings.push(...shared.warnings);
+  const manager: SessionManager = new SessionManager({
+    store: new InstrumentedStore(store, metrics.storeObserver),
+    idleTimeout: config.idleTimeout,
+    absoluteTimeout: config.absoluteTimeout,
+    touchThreshold: config.touchThreshold,
+    clock,
+  });
+
   const accessTokens = new AccessTokens({
     keys: signingKeys,
     issuer: config.issuer,
@@ -160,7 +155,7 @@ export async function createGateway(
     if (closing) reply.header('connection', 'close');
   });
 
-  registerHealthRoutes(app, { ready: pingStore(store) });
+  registerHealthRoutes(app, { ready: pingStore(manager.store) });
   registerAuthRoutes(app, {
     sessions,
     manager,
@@ -225,4 +220,28 @@ export async function createGateway(
       await lease?.close();
     },
   };
+}
+
+/**
+ * Opens the session store, the records beside it, the sweep lease and the
+ * shared services, or, when one of them fails, closes those already open.
+ */
+async function openBackends(
+  config: GatewayConfig,
+  options: Parameters<typeof openSharedServices>[1],
+) {
+  const opened: { close(): Promise<unknown> }[] = [];
+  try {
+    const store = await openConfiguredStore(config.store, config);
+    opened.push(store);
+    const records = await openRecordStore(config.store);
+    opened.push(records);
+    const lease = await openSweepLease(config.store);
+    if (lease) opened.push(lease);
+    const shared = await openSharedServices(config, options);
+    return { store, records, lease, shared };
+  } catch (error) {
+    for (const resource of opened.reverse()) await resource.close().catch(() => undefined);
+    throw error;
+  }
 }

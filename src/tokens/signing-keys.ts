@@ -46,16 +46,27 @@ export class SigningKeys {
     return keys;
   }
 
-  /** A key set signing with a private JWK from configuration (its `alg` must match). */
+  /**
+   * A key set signing with a private JWK from configuration. The algorithm
+   * follows the key (an Ed25519 OKP key signs EdDSA, a P-256 EC key ES256)
+   * unless `algorithm` says otherwise; a key that cannot sign it is a ConfigError.
+   */
   static async fromPrivateJwk(jwk: JWK, options: SigningKeysOptions = {}): Promise<SigningKeys> {
-    const algorithm = options.algorithm ?? 'EdDSA';
-    if (jwk.d === undefined) throw new ConfigError('the signing JWK must be a private key');
+    if (typeof jwk.d !== 'string') throw new ConfigError('the signing JWK must be a private key');
+    const algorithm = options.algorithm ?? algorithmOf(jwk);
     const keys = new SigningKeys(algorithm, options.clock ?? Date.now);
-    const privateKey = (await importJWK(jwk, algorithm)) as CryptoKey;
     const { d: _private, ...publicFields } = jwk;
-    keys.#keys.push(
-      await keys.#describe(privateKey, (await importJWK(publicFields, algorithm)) as CryptoKey),
-    );
+    let privateKey: CryptoKey;
+    let publicKey: CryptoKey;
+    try {
+      privateKey = (await importJWK(jwk, algorithm)) as CryptoKey;
+      publicKey = (await importJWK(publicFields, algorithm)) as CryptoKey;
+    } catch (error) {
+      throw new ConfigError(
+        `the signing JWK is not a usable ${algorithm} key: ${(error as Error).message}`,
+      );
+    }
+    keys.#keys.push(await keys.#describe(privateKey, publicKey));
     return keys;
   }
 
@@ -111,4 +122,13 @@ export class SigningKeys {
       retiresAt: null,
     };
   }
+}
+
+/** The algorithm a private JWK's key type signs with here. */
+function algorithmOf(jwk: JWK): SigningAlgorithm {
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA';
+  if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256';
+  throw new ConfigError(
+    `a signing JWK must be an Ed25519 (OKP) or P-256 (EC) key, not ${jwk.kty ?? 'an untyped key'}${jwk.crv ? ` ${jwk.crv}` : ''}`,
+  );
 }

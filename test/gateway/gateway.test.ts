@@ -1,4 +1,6 @@
+import { exportJWK, generateKeyPair } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/core/index.js';
 import {
   createGateway,
   type Gateway,
@@ -233,6 +235,19 @@ describe('bad input across the gateway', () => {
       expect([400, 401, 404]).toContain(reply.status);
       expect(reply.json.error.code).toMatch(/^ERR_/);
     }
+  });
+});
+
+describe('starting', () => {
+  it('refuses a signing key it cannot sign with as a ConfigError, before opening anything', async () => {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const config = parseConfig({
+      port: 0,
+      store: 'postgres://postgres@127.0.0.1:1/unreachable',
+      logLevel: 'silent',
+      signingKey: JSON.stringify(await exportJWK(privateKey)),
+    });
+    await expect(createGateway(config)).rejects.toBeInstanceOf(ConfigError);
   });
 });
 

@@ -6,7 +6,7 @@ import { base64url, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Pool } from 'pg';
 import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/core/index.js';
+import { ConfigError, ValidationError } from '../../src/core/index.js';
 import { PostgresRecordStore, SqliteRecordStore } from '../../src/stores/index.js';
 import {
   AccessTokens,
@@ -277,6 +277,33 @@ describe('AccessTokens', () => {
     const { token } = await tokens.issue({ userId: 'u', sessionId: 's' });
     await expect(tokens.verify(token)).resolves.toMatchObject({ sub: 'u' });
     expect(keys.jwks().keys[0]?.x).toBe(jwk.x);
+  });
+
+  it('takes the algorithm from a configured key, and refuses keys it cannot sign with as ConfigError', async () => {
+    const ec = await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey);
+    const fromEc = await SigningKeys.fromPrivateJwk(ec);
+    expect(fromEc.algorithm).toBe('ES256');
+    const tokens = new AccessTokens({ keys: fromEc, issuer: 'gw', audience: 'svc' });
+    const { token } = await tokens.issue({ userId: 'u', sessionId: 's' });
+    await expect(tokens.verify(token)).resolves.toMatchObject({ sub: 'u' });
+
+    const rsa = await exportJWK((await generateKeyPair('RS256', { extractable: true })).privateKey);
+    const p384 = await exportJWK(
+      (await generateKeyPair('ES384', { extractable: true })).privateKey,
+    );
+    const ed = await exportJWK(
+      (await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })).privateKey,
+    );
+    const { d: _d, ...publicOnly } = ed;
+    for (const [jwk, options] of [
+      [rsa, {}],
+      [p384, {}],
+      [publicOnly, {}],
+      [{ ...ed, x: ec.x }, {}],
+      [ed, { algorithm: 'ES256' as const }],
+    ] as const) {
+      await expect(SigningKeys.fromPrivateJwk(jwk, options)).rejects.toBeInstanceOf(ConfigError);
+    }
   });
 
   it('refuses bad input to issue and a revoke without a denylist', async () => {
