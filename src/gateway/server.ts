@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SessionManager } from '../core/index.js';
 import { HttpSessions } from '../http/index.js';
-import { InstrumentedStore, openRecordStore, openSweepLease } from '../stores/index.js';
+import {
+  InstrumentedStore,
+  openRecordStore,
+  openSweepLease,
+  parseStoreUrl,
+} from '../stores/index.js';
 import {
   AccessTokens,
   IdentityContexts,
@@ -41,7 +46,7 @@ export interface Gateway {
   warnings: string[];
   /** Listens and resolves with the address, e.g. `http://127.0.0.1:8080`. */
   listen(): Promise<string>;
-  /** Stops accepting, lets in-flight requests finish, then closes the stores. */
+  /** Stops accepting, lets in-flight requests finish, then closes the stores. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -61,13 +66,15 @@ export async function createGateway(
   const signingKeys = config.signingKey
     ? await SigningKeys.fromPrivateJwk(config.signingKey, { clock })
     : await SigningKeys.generate({ clock });
-  if (!config.signingKey) {
+  // Only a store that several gateways can share needs them to share these too.
+  const shareable = !['sqlite', 'memory'].includes(parseStoreUrl(config.store).scheme);
+  if (!config.signingKey && shareable) {
     warnings.push(
       'signingKey is not set: a key was generated for this process, so identity contexts and access tokens from other gateways will not verify here',
     );
   }
   const refreshSecret = config.refreshSecret ?? randomBytes(32).toString('base64url');
-  if (!config.refreshSecret) {
+  if (!config.refreshSecret && shareable) {
     warnings.push(
       'refreshSecret is not set: one was generated for this process, so a refresh token repeated within its grace window on another gateway counts as reuse',
     );
@@ -200,6 +207,7 @@ export async function createGateway(
     }
   }
 
+  let closed: Promise<void> | undefined;
   return {
     app,
     manager,
@@ -209,15 +217,18 @@ export async function createGateway(
     async listen() {
       return app.listen({ host: config.host, port: config.port });
     },
-    async close() {
-      closing = true;
-      sweeper.stop();
-      await app.close();
-      await apiKeys.close();
-      await manager.close();
-      await records.close();
-      await shared.close();
-      await lease?.close();
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        sweeper.stop();
+        await app.close();
+        await apiKeys.close();
+        await manager.close();
+        await records.close();
+        await shared.close();
+        await lease?.close();
+      })();
+      return closed;
     },
   };
 }

@@ -1,6 +1,7 @@
 import { createClient } from 'redis';
 import {
   MemoryRateLimiter,
+  PostgresRateLimiter,
   type RateLimiter,
   type RateLimitPolicy,
   RedisRateLimiter,
@@ -8,6 +9,7 @@ import {
 import { ApiKeys } from '../keys/index.js';
 import {
   connectOrFail,
+  createPool,
   type InvalidationBus,
   PostgresInvalidationBus,
   parseStoreUrl,
@@ -30,8 +32,9 @@ export interface SharedServices {
  * What several gateways must share besides the stores: rate limits and API
  * key invalidations. On a standalone Redis store (or a tiered store whose hot
  * tier is one) both go through that Redis, under the store's key prefix. On
- * PostgreSQL, invalidations go through LISTEN/NOTIFY and limits count per
- * process; elsewhere both are per process. The warnings say which.
+ * PostgreSQL, limits are counted in a table of the store's schema (on one pool
+ * of their own) and invalidations go through LISTEN/NOTIFY; elsewhere both are
+ * per process. The warnings say which.
  */
 export async function openSharedServices(
   config: Pick<GatewayConfig, 'store' | 'rateLimits' | 'keyCacheTtl'>,
@@ -41,16 +44,25 @@ export async function openSharedServices(
   const redis = standaloneRedisOf(parsed);
   const postgres = postgresOf(parsed);
   const warnings: string[] = [];
+  // SQLite and memory stores serve one process: nothing is per process that could be shared.
+  const shareable = parsed.scheme !== 'sqlite' && parsed.scheme !== 'memory';
   let client: ReturnType<typeof createClient> | undefined;
+  let pool: ReturnType<typeof createPool> | undefined;
   let bus: InvalidationBus | undefined;
   try {
     if (redis) {
       client = createClient({ url: redis.url, disableOfflineQueue: true });
       await connectOrFail(client, 'rate limits');
       bus = await RedisInvalidationBus.connect({ url: redis.url, channel: `${redis.prefix}keys` });
-    } else {
+    } else if (postgres) {
+      pool = createPool(
+        { connectionString: postgres.connectionString },
+        { idleInTransaction: false },
+      );
+      await PostgresRateLimiter.prepare({ pool, schema: postgres.schema });
+    } else if (shareable) {
       warnings.push(
-        'login and API key rate limits count per process; a Redis store (or a tiered one with a Redis hot tier) shares them',
+        'login and API key rate limits count per process; a Redis or PostgreSQL store (or a tiered one with a Redis hot tier or a PostgreSQL durable tier) shares them',
       );
     }
     if (!bus && postgres) {
@@ -58,13 +70,14 @@ export async function openSharedServices(
         connectionString: postgres.connectionString,
         channel: postgresChannel(postgres.schema),
       });
-    } else if (!bus) {
+    } else if (!bus && shareable) {
       warnings.push(
         `other gateways refuse a revoked or rotated API key only after keyCacheTtl (${config.keyCacheTtl} ms); a Redis or PostgreSQL store tells them at once`,
       );
     }
   } catch (error) {
     await client?.close().catch(() => client?.destroy());
+    await pool?.end().catch(() => undefined);
     await bus?.close();
     throw error;
   }
@@ -76,7 +89,15 @@ export async function openSharedServices(
           clock: options.clock,
           ...policy,
         })
-      : new MemoryRateLimiter({ clock: options.clock, ...policy });
+      : pool && postgres
+        ? new PostgresRateLimiter({
+            pool,
+            schema: postgres.schema,
+            prefix: `${name}:`,
+            clock: options.clock,
+            ...policy,
+          })
+        : new MemoryRateLimiter({ clock: options.clock, ...policy });
   const counted = (name: string, inner: RateLimiter): RateLimiter =>
     countingRejections(inner, () => options.onRejected(name));
 
@@ -107,6 +128,7 @@ export async function openSharedServices(
     async close() {
       await bus?.close();
       await client?.close().catch(() => client?.destroy());
+      await pool?.end();
     },
   };
 }

@@ -10,6 +10,7 @@ export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { type InvalidationBus, NearCache, type NearCacheOptions } from './near-cache.js';
 export { openStore, openSweepLease, parseStoreUrl, redactUrl, type StoreUrl } from './open.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
+export { createPool, withConnection } from './postgres-connection.js';
 export {
   PostgresInvalidationBus,
   type PostgresInvalidationBusOptions,

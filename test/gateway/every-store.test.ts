@@ -29,21 +29,28 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const stores: [string, string][] = [
-  ['memory', 'memory:'],
-  ['SQLite', `sqlite:${join(dir, 'gateway.db')}`],
-  ['Redis', `${REDIS_URL}?prefix=${prefix}r:`],
-  ['Redis Cluster', `redis+cluster://${clusterHosts}?prefix=${prefix}c:`],
-  ['PostgreSQL', `${POSTGRES_URL}?schema=${schema}`],
+/** What a gateway without signingKey and refreshSecret warns about at start, on a shareable store. */
+const KEYS = ['signingKey', 'refreshSecret'];
+const stores: [string, string, string[]][] = [
+  ['memory', 'memory:', []],
+  ['SQLite', `sqlite:${join(dir, 'gateway.db')}`, []],
+  ['Redis', `${REDIS_URL}?prefix=${prefix}r:`, KEYS],
+  [
+    'Redis Cluster',
+    `redis+cluster://${clusterHosts}?prefix=${prefix}c:`,
+    [...KEYS, 'rate limits count per process', 'only after keyCacheTtl'],
+  ],
+  ['PostgreSQL', `${POSTGRES_URL}?schema=${schema}`, KEYS],
   [
     'tiered Redis over PostgreSQL',
     `tiered:${REDIS_URL}?prefix=${prefix}t:|${POSTGRES_URL}?schema=${schema}&table=tiered&recordsTable=tiered_records`,
+    KEYS,
   ],
 ];
 
 const ROOT = 'every-store-root-token-0123456789';
 
-describe.each(stores)('the gateway on a %s store', (_name, store) => {
+describe.each(stores)('the gateway on a %s store', (_name, store, expectedWarnings) => {
   it('signs in users, serves tokens, the session API and API keys', async () => {
     const clock = { offset: 0 };
     const gateway = await createGateway(
@@ -57,6 +64,10 @@ describe.each(stores)('the gateway on a %s store', (_name, store) => {
       { clock: () => Date.now() + clock.offset },
     );
     try {
+      expect(gateway.warnings).toHaveLength(expectedWarnings.length);
+      expectedWarnings.forEach((fragment, index) => {
+        expect(gateway.warnings[index]).toContain(fragment);
+      });
       const url = await gateway.listen();
       const call = async (method: string, path: string, headers = {}, body?: unknown) => {
         const response = await fetch(`${url}${path}`, {

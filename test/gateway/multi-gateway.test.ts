@@ -117,7 +117,7 @@ const backends = [
       await pool.end();
     },
     keyCacheTtl: '5s',
-    sharedLimits: false,
+    sharedLimits: true,
   },
 ];
 
@@ -253,7 +253,7 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
     expect(refreshed.status).toBe(401);
   });
 
-  it('counts failed logins of one account across gateways when the store is Redis, per gateway otherwise', async () => {
+  it('counts failed logins of one account across gateways: limits are shared on Redis and on PostgreSQL', async () => {
     const attempt = (gateway: Gateway) =>
       call(gateway.url, 'POST', '/auth/login', {
         body: { username: 'bob-the-target', password: 'wrong password, again' },

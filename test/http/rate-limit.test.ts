@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Pool } from 'pg';
 import { createClient, createCluster } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError, ValidationError } from '../../src/core/index.js';
@@ -8,6 +10,8 @@ import { toErrorResponse } from '../../src/http/index.js';
 import {
   consumeAll,
   MemoryRateLimiter,
+  PostgresRateLimiter,
+  type PostgresRateLimiterConnectOptions,
   RateLimitedError,
   type RateLimiter,
   type RateLimitPolicy,
@@ -55,6 +59,19 @@ afterAll(async () => {
   await dropKeys(REDIS_URL, RUN_PREFIX);
   await dropClusterKeys(CLUSTER_ROOT_NODES, RUN_PREFIX);
 });
+
+// A real PostgreSQL, always; every table of this run lives in one schema of its own, dropped at the end.
+const POSTGRES_URL =
+  process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PG_SCHEMA = `clawsession_rl_${randomBytes(4).toString('hex')}`;
+const admin = new Pool({ connectionString: POSTGRES_URL, max: 2 });
+admin.on('error', () => undefined);
+afterAll(async () => {
+  await admin.query(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`);
+  await admin.end();
+});
+let pgTables = 0;
+const freshTable = () => `rate_limit_${++pgTables}`;
 
 function describeRateLimiter(name: string, setUp: () => Promise<MakeLimiter>) {
   describe(name, () => {
@@ -229,6 +246,23 @@ describeRateLimiter('RedisRateLimiter on a Redis Cluster', async () => {
     new RedisRateLimiter({ ...policy, client: cluster, prefix: freshPrefix(), clock: clock.now });
 });
 
+describeRateLimiter('PostgresRateLimiter', async () => {
+  const pool = new Pool({ connectionString: POSTGRES_URL, max: 4 });
+  pool.on('error', () => undefined);
+  afterAll(() => pool.end());
+  const table = freshTable();
+  await PostgresRateLimiter.prepare({ pool, schema: PG_SCHEMA, table });
+  return (policy, clock) =>
+    new PostgresRateLimiter({
+      ...policy,
+      pool,
+      schema: PG_SCHEMA,
+      table,
+      prefix: freshPrefix(),
+      clock: clock.now,
+    });
+});
+
 describe('MemoryRateLimiter memory', () => {
   it('stays bounded under 100,000 distinct keys, keeping the most recently used', async () => {
     const clock = manualClock();
@@ -366,6 +400,236 @@ describe('RedisRateLimiter while Redis is down', () => {
       ]),
     ).rejects.toBeInstanceOf(StoreUnavailableError);
     expect((await perIp.consume('login:ip:203.0.113.9')).allowed).toBe(true);
+  });
+});
+
+describe('PostgresRateLimiter across instances', () => {
+  async function instance(
+    options: Partial<PostgresRateLimiterConnectOptions> & { limit: number; table: string },
+  ) {
+    const limiter = await PostgresRateLimiter.connect({
+      connectionString: POSTGRES_URL,
+      schema: PG_SCHEMA,
+      windowMs: MINUTE,
+      ...options,
+    });
+    cleanups.push(() => limiter.close());
+    return limiter;
+  }
+  const rows = async (table: string) =>
+    (
+      await admin.query<{ key: string; units: number }>(
+        `SELECT key, units FROM ${PG_SCHEMA}.${table} ORDER BY key`,
+      )
+    ).rows;
+
+  it('two instances on separate pools share the count', async () => {
+    const table = freshTable();
+    const prefix = 'login-ip:';
+    const [a, b] = [
+      await instance({ table, prefix, limit: 3 }),
+      await instance({ table, prefix, limit: 3 }),
+    ];
+    expect((await a.consume('203.0.113.9')).remaining).toBe(2);
+    expect((await b.consume('203.0.113.9')).remaining).toBe(1);
+    expect((await a.consume('203.0.113.9')).remaining).toBe(0);
+    expect((await b.consume('203.0.113.9')).allowed).toBe(false);
+  });
+
+  it('200 concurrent consumes through two instances against a limit of 50 allow exactly 50', async () => {
+    const table = freshTable();
+    const [a, b] = [await instance({ table, limit: 50 }), await instance({ table, limit: 50 })];
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).consume('login:account:alice')),
+    );
+    expect(results.filter((result) => result.allowed)).toHaveLength(50);
+    expect(results.filter((result) => !result.allowed)).toHaveLength(150);
+    expect(await rows(table)).toHaveLength(50);
+  });
+
+  it('limiters sharing one table are kept apart by their prefix, and a long key is stored by its digest', async () => {
+    const table = freshTable();
+    const perIp = await instance({ table, prefix: 'login-ip:', limit: 1 });
+    const perAccount = await instance({ table, prefix: 'login-account:', limit: 1 });
+    expect((await perIp.consume('k')).allowed).toBe(true);
+    expect((await perAccount.consume('k')).allowed).toBe(true);
+    expect((await perAccount.consume('x'.repeat(10_000), 1)).allowed).toBe(true);
+    expect((await rows(table)).map((row) => row.key)).toEqual([
+      'login-account:k',
+      expect.stringMatching(/^login-account:sha256:[\w-]{43}$/),
+      'login-ip:k',
+    ]);
+  });
+
+  it('refund deletes exactly the row of its charge, a charge of several units being one row', async () => {
+    const table = freshTable();
+    const limiter = await instance({ table, limit: 5 });
+    const kept = await limiter.consume('k', 2);
+    const refunded = await limiter.consume('k', 3);
+    expect(await rows(table)).toEqual([
+      { key: 'k', units: 2 },
+      { key: 'k', units: 3 },
+    ]);
+    await limiter.refund(refunded);
+    expect(await rows(table)).toEqual([{ key: 'k', units: 2 }]);
+    expect(kept.allowed).toBe(true);
+  });
+
+  it('each consume deletes up to 10 expired rows of keys never charged again, never a live one', async () => {
+    const table = freshTable();
+    const clock = manualClock();
+    const perIp = await instance({ table, prefix: 'ip:', limit: 1, clock: clock.now });
+    const perAccount = await instance({
+      table,
+      prefix: 'account:',
+      limit: 1,
+      windowMs: 15 * MINUTE,
+      clock: clock.now,
+    });
+    for (let i = 0; i < 25; i++) await perIp.consume(`198.51.100.${i}`);
+    await perAccount.consume('alice');
+    clock.advance(MINUTE); // every per-IP charge has left its window; alice's has 14 minutes left
+    await perIp.consume('203.0.113.1');
+    expect(await rows(table)).toHaveLength(25 - 10 + 2);
+    await perAccount.consume('bob');
+    await perIp.consume('203.0.113.2');
+    expect((await rows(table)).map((row) => row.key)).toEqual([
+      'account:alice',
+      'account:bob',
+      'ip:203.0.113.1',
+      'ip:203.0.113.2',
+    ]);
+    expect((await perAccount.consume('alice')).allowed).toBe(false);
+  });
+
+  it('creates its table once when many instances connect together', async () => {
+    const table = freshTable();
+    const limiters = await Promise.all(
+      Array.from({ length: 6 }, () => instance({ table, limit: 6 })),
+    );
+    const results = await Promise.all(limiters.map((limiter) => limiter.consume('k')));
+    expect(results.map((result) => result.allowed)).toEqual(Array(6).fill(true));
+    expect((await (limiters[0] as PostgresRateLimiter).consume('k')).allowed).toBe(false);
+  });
+
+  it('close ends the pool it created but leaves a pool it was given open', async () => {
+    const table = freshTable();
+    const given = new Pool({ connectionString: POSTGRES_URL, max: 2 });
+    given.on('error', () => undefined);
+    cleanups.push(() => given.end());
+    const shared = await PostgresRateLimiter.connect({
+      pool: given,
+      schema: PG_SCHEMA,
+      table,
+      limit: 1,
+      windowMs: MINUTE,
+    });
+    await shared.close();
+    expect((await given.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+
+    const own = await PostgresRateLimiter.connect({
+      connectionString: POSTGRES_URL,
+      schema: PG_SCHEMA,
+      table,
+      limit: 1,
+      windowMs: MINUTE,
+    });
+    await own.close();
+    await own.close();
+    await expect(own.consume('k')).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+});
+
+describe('PostgresRateLimiter while PostgreSQL is down', () => {
+  const postgresPort = Number(new URL(POSTGRES_URL).port || 5432);
+  const viaPort = (port: number) => {
+    const url = new URL(POSTGRES_URL);
+    url.host = `127.0.0.1:${port}`;
+    return url.toString();
+  };
+
+  it('connect to a server that is not there fails fast with StoreUnavailableError', async () => {
+    const started = performance.now();
+    await expect(
+      PostgresRateLimiter.connect({
+        connectionString: viaPort(await freePort()),
+        limit: 5,
+        windowMs: MINUTE,
+      }),
+    ).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a limiter on a pool that cannot reach its server fails closed, or with failOpen allows', async () => {
+    const pool = new Pool({ connectionString: viaPort(await freePort()) });
+    pool.on('error', () => undefined);
+    cleanups.push(() => pool.end());
+    const policy = { pool, schema: PG_SCHEMA, limit: 5, windowMs: MINUTE };
+    await expect(new PostgresRateLimiter(policy).consume('k')).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    const reported: unknown[] = [];
+    const open = new PostgresRateLimiter({
+      ...policy,
+      failOpen: true,
+      onUnavailable: (error) => reported.push(error),
+    });
+    expect(await open.consume('k')).toMatchObject({ allowed: true, remaining: 4 });
+    expect(reported).toHaveLength(1);
+  });
+
+  async function throughProxy(
+    options: Pick<PostgresRateLimiterConnectOptions, 'failOpen' | 'onUnavailable'> = {},
+  ) {
+    const proxy = await startProxy(postgresPort);
+    const limiter = await PostgresRateLimiter.connect({
+      connectionString: viaPort(Number(new URL(proxy.url).port)),
+      schema: PG_SCHEMA,
+      table: freshTable(),
+      limit: 5,
+      windowMs: MINUTE,
+      statementTimeout: 300,
+      ...options,
+    });
+    cleanups.push(
+      () => limiter.close(),
+      () => proxy.close().catch(() => {}),
+    );
+    return { proxy, limiter };
+  }
+
+  it('fails closed by default: a check while PostgreSQL is down is StoreUnavailableError (503)', async () => {
+    const { proxy, limiter } = await throughProxy();
+    const allowed = await limiter.consume('k');
+    expect(allowed.allowed).toBe(true);
+    await proxy.close();
+    const error = await limiter.consume('k').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(toErrorResponse(error).status).toBe(503);
+    await expect(limiter.reset('k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(limiter.refund(allowed)).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('a server that does not answer fails the check after statementTimeout', async () => {
+    const { proxy, limiter } = await throughProxy();
+    expect((await limiter.consume('k')).allowed).toBe(true);
+    proxy.hold();
+    const started = performance.now();
+    await expect(limiter.consume('k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    proxy.release();
+  });
+
+  it('with failOpen, a check while PostgreSQL is down is allowed and reported', async () => {
+    const reported: unknown[] = [];
+    const { proxy, limiter } = await throughProxy({
+      failOpen: true,
+      onUnavailable: (error) => reported.push(error),
+    });
+    await proxy.close();
+    expect(await limiter.consume('k', 2)).toMatchObject({ allowed: true, remaining: 3 });
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toBeInstanceOf(StoreUnavailableError);
   });
 });
 

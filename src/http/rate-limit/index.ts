@@ -3,6 +3,12 @@ export { RateLimitedError } from './errors.js';
 export type { RateLimiter, RateLimitPolicy, RateLimitResult } from './limiter.js';
 export { MemoryRateLimiter, type MemoryRateLimiterOptions } from './memory.js';
 export {
+  PostgresRateLimiter,
+  type PostgresRateLimiterConnectOptions,
+  type PostgresRateLimiterOptions,
+  type PostgresRateLimitTableOptions,
+} from './postgres.js';
+export {
   type RedisRateLimitClient,
   RedisRateLimiter,
   type RedisRateLimiterConnectOptions,
