@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { parseDuration, ValidationError } from '../core/index.js';
-import { loadConfig, presentApiKey } from '../gateway/index.js';
+import { loadConfig, openKeyInvalidationBus, presentApiKey } from '../gateway/index.js';
 import {
   type ApiKeyInfo,
   ApiKeyNotFoundError,
@@ -25,7 +25,8 @@ Options for every subcommand:
   --config <file>    JSON or YAML config file
   --json             One JSON document on stdout instead of text
 
-A running gateway sees a rotation or revoke made here within its key cache ttl (5 s).
+Running gateways drop a rotated or revoked key at once over a Redis or PostgreSQL
+store; over others (or a Redis Cluster), within their key cache ttl (5 s).
 `;
 
 /** `clawsession keys …`: issues, lists, rotates and revokes API keys in the store. */
@@ -74,7 +75,12 @@ export async function keys(args: string[]): Promise<void> {
     overrides: { store: values.store },
   });
   const records = await openRecordStore(config.store);
-  const apiKeys = new ApiKeys({ records });
+  // Running gateways hear of a rotation or revoke made here at once, where the store carries a bus.
+  const bus = await openKeyInvalidationBus(config.store).catch(async (error: unknown) => {
+    await records.close();
+    throw error;
+  });
+  const apiKeys = new ApiKeys({ records, invalidationBus: bus ?? undefined });
   const print = (text: string, json: unknown) =>
     process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : text);
   try {
@@ -123,6 +129,7 @@ export async function keys(args: string[]): Promise<void> {
     }
   } finally {
     await apiKeys.close();
+    await bus?.close();
     await records.close();
   }
 }

@@ -29,3 +29,4 @@ export type { ProxyRoute } from './proxy-routes.js';
 export { createGateway, type Gateway, type GatewayOptions } from './server.js';
 export { principalOf, type ServicePrincipal, serviceAuth } from './service-auth.js';
 export { presentSession } from './session-routes.js';
+export { openKeyInvalidationBus } from './shared-services.js';

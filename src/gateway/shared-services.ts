@@ -53,7 +53,6 @@ export async function openSharedServices(
     if (redis) {
       client = createClient({ url: redis.url, disableOfflineQueue: true });
       await connectOrFail(client, 'rate limits');
-      bus = await RedisInvalidationBus.connect({ url: redis.url, channel: `${redis.prefix}keys` });
     } else if (postgres) {
       pool = createPool(
         { connectionString: postgres.connectionString },
@@ -65,12 +64,8 @@ export async function openSharedServices(
         'login and API key rate limits count per process; a Redis or PostgreSQL store (or a tiered one with a Redis hot tier or a PostgreSQL durable tier) shares them',
       );
     }
-    if (!bus && postgres) {
-      bus = await PostgresInvalidationBus.connect({
-        connectionString: postgres.connectionString,
-        channel: postgresChannel(postgres.schema),
-      });
-    } else if (!bus && shareable) {
+    bus = (await openKeyInvalidationBus(config.store)) ?? undefined;
+    if (!bus && shareable) {
       warnings.push(
         `other gateways refuse a revoked or rotated API key only after keyCacheTtl (${config.keyCacheTtl} ms); a Redis or PostgreSQL store tells them at once`,
       );
@@ -146,6 +141,28 @@ function countingRejections(inner: RateLimiter, onRejected: () => void): RateLim
     refund: (result) => inner.refund(result),
     reset: (key) => inner.reset(key),
   };
+}
+
+/**
+ * The bus that carries API key revocations and rotations between the
+ * gateways (and `clawsession keys`) of the store at `storeUrl`: Redis pub/sub
+ * on a standalone Redis (or a tiered store's Redis hot tier), PostgreSQL
+ * LISTEN/NOTIFY on PostgreSQL (or a tiered store's PostgreSQL durable tier),
+ * one channel per key prefix or schema; null for other stores.
+ */
+export async function openKeyInvalidationBus(storeUrl: string): Promise<InvalidationBus | null> {
+  const parsed = parseStoreUrl(storeUrl);
+  const redis = standaloneRedisOf(parsed);
+  if (redis)
+    return RedisInvalidationBus.connect({ url: redis.url, channel: `${redis.prefix}keys` });
+  const postgres = postgresOf(parsed);
+  if (postgres) {
+    return PostgresInvalidationBus.connect({
+      connectionString: postgres.connectionString,
+      channel: postgresChannel(postgres.schema),
+    });
+  }
+  return null;
 }
 
 /** The standalone Redis of a store (a tiered store's hot tier), with its key prefix; null for others. */

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { exportJWK, generateKeyPair } from 'jose';
 import { Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -298,6 +299,31 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
       204,
     );
     // B cached the key for keyCacheTtl (5 s); Redis pub/sub or PostgreSQL NOTIFY tells it at once.
+    await expect
+      .poll(
+        async () => (await call(b.url, 'GET', '/v1/users/alice/sessions', { headers: key })).status,
+        { timeout: 2_000, interval: 10 },
+      )
+      .toBe(401);
+  });
+
+  it('a key revoked with the clawsession keys CLI is refused by a running gateway at once', async () => {
+    const created = await call(a.url, 'POST', '/admin/keys', {
+      headers: root,
+      body: { owner: 'reports', scopes: ['sessions:read'] },
+    });
+    secrets.push(created.body.key as string);
+    const key = { 'x-api-key': created.body.key as string };
+    expect((await call(b.url, 'GET', '/v1/users/alice/sessions', { headers: key })).status).toBe(
+      200,
+    );
+    const prefix = (created.body.info as { prefix: string }).prefix;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [BIN, 'keys', 'revoke', prefix, '--config', join(dir, 'gateway.yaml'), '--json'],
+      { env: { PATH: process.env.PATH } },
+    );
+    expect(JSON.parse(stdout)).toMatchObject({ revoked: prefix });
     await expect
       .poll(
         async () => (await call(b.url, 'GET', '/v1/users/alice/sessions', { headers: key })).status,
