@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ClawsessionError, constantTimeEqual } from '../core/index.js';
 
 /** A request failed the CSRF checks (origin or token); nothing was done. Maps to HTTP 403. */
@@ -35,9 +35,36 @@ export function isUnsafeMethod(method: string): boolean {
  */
 export const CSRF_DATA_KEY = '__clawsession_csrf';
 
-/** A fresh synchronizer token: 32 CSPRNG bytes, base64url. */
+/** A fresh synchronizer secret: 32 CSPRNG bytes, base64url. */
 export function newCsrfToken(): string {
   return randomBytes(32).toString('base64url');
+}
+
+/**
+ * The form of `secret` to put in a response: a fresh random pad and the
+ * secret XORed with it (64 bytes, base64url). Every response shows different
+ * bytes, so a compressed response that also reflects attacker input cannot
+ * reveal the secret byte by byte (BREACH).
+ */
+export function maskCsrfToken(secret: string): string {
+  const raw = Buffer.from(secret, 'base64url');
+  const pad = randomBytes(raw.length);
+  const masked = Buffer.alloc(raw.length);
+  for (let i = 0; i < raw.length; i++) masked[i] = (raw[i] as number) ^ (pad[i] as number);
+  return Buffer.concat([pad, masked]).toString('base64url');
+}
+
+/** Whether `sent` is `secret`, masked (as responses show it) or as stored. Constant time in the secret. */
+export function csrfTokenMatches(sent: string, secret: string): boolean {
+  const expected = Buffer.from(secret, 'base64url');
+  if (sent.length === secret.length) return constantTimeEqual(sent, secret);
+  const bytes = Buffer.from(sent, 'base64url');
+  if (bytes.length !== 2 * expected.length || bytes.toString('base64url') !== sent) return false;
+  const unmasked = Buffer.alloc(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    unmasked[i] = (bytes[i] as number) ^ (bytes[expected.length + i] as number);
+  }
+  return timingSafeEqual(unmasked, expected);
 }
 
 /**
@@ -83,15 +110,15 @@ export function assertSameOrigin(
   }
 }
 
-/** Throws `CsrfError` unless the request carries the session's token in the header or form field. */
+/** Throws `CsrfError` unless the request carries the session's token (masked or not) in the header or form field. */
 export function assertCsrfToken(
-  expected: string,
+  secret: string,
   request: { headers: HeaderBag; body?: unknown },
   names: { header: string; field: string },
 ): void {
   const sent = headerOf(request.headers, names.header) ?? fieldOf(request.body, names.field);
   if (sent === undefined) throw new CsrfError('missing CSRF token');
-  if (!constantTimeEqual(sent, expected)) throw new CsrfError('invalid CSRF token');
+  if (!csrfTokenMatches(sent, secret)) throw new CsrfError('invalid CSRF token');
 }
 
 function fieldOf(body: unknown, field: string): string | undefined {

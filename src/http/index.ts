@@ -16,7 +16,14 @@ export {
   SessionCookie,
   type SessionCookieOptions,
 } from './cookies.js';
-export { CSRF_DATA_KEY, CSRF_DEFAULTS, CsrfError, type CsrfOptions } from './csrf.js';
+export {
+  CSRF_DATA_KEY,
+  CSRF_DEFAULTS,
+  CsrfError,
+  type CsrfOptions,
+  csrfTokenMatches,
+  maskCsrfToken,
+} from './csrf.js';
 export { type ErrorBody, HttpError, toErrorResponse } from './errors.js';
 export {
   type CombinedRateLimitResult,

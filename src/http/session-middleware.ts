@@ -28,6 +28,7 @@ import {
   type HeaderBag,
   headerOf,
   isUnsafeMethod,
+  maskCsrfToken,
   newCsrfToken,
 } from './csrf.js';
 import { type ErrorBody, toErrorResponse } from './errors.js';
@@ -65,7 +66,11 @@ export interface SessionHandle {
   readonly userId: string | null;
   /** The stored id (SHA-256 of the token, hex), safe to log; null without a session. */
   readonly id: string | null;
-  /** The token unsafe requests must send back (header or form field); null without a session. */
+  /**
+   * The token unsafe requests must send back (header or form field); null
+   * without a session. Masked with a fresh pad per request (BREACH), so it
+   * differs between responses; every form of it stays valid for the session.
+   */
   readonly csrfToken: string | null;
   /** A copy of the data, with this request's own changes applied. */
   get(): SessionData;
@@ -162,7 +167,8 @@ export class HttpSessions {
           trustedOrigins: this.csrf.trustedOrigins,
           requireHttps: this.cookie.secure,
         });
-        if (handle.csrfToken !== null) assertCsrfToken(handle.csrfToken, request, this.csrf);
+        const secret = handle.csrfSecret;
+        if (secret !== null) assertCsrfToken(secret, request, this.csrf);
       } catch (error) {
         if (!(error instanceof CsrfError)) throw error;
         refused = toErrorResponse(error);
@@ -196,6 +202,8 @@ class RequestSession implements SessionHandle {
   #token: string | null = null;
   #session: Session | null = null;
   #csrfToken: string | null = null;
+  /** This request's masked form of the secret, so that one response shows one token. */
+  #masked: { secret: string; token: string } | null = null;
   #data: SessionData = {};
   #pending: PatchOperation[] = [];
   #cookieToSet: string | null = null;
@@ -219,6 +227,15 @@ class RequestSession implements SessionHandle {
   }
 
   get csrfToken(): string | null {
+    if (this.#csrfToken === null) return null;
+    if (this.#masked?.secret !== this.#csrfToken) {
+      this.#masked = { secret: this.#csrfToken, token: maskCsrfToken(this.#csrfToken) };
+    }
+    return this.#masked.token;
+  }
+
+  /** The session's CSRF secret as stored, to check a request against. */
+  get csrfSecret(): string | null {
     return this.#csrfToken;
   }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createCodec,
@@ -12,8 +13,10 @@ import {
 import {
   type BindingMismatch,
   CSRF_DATA_KEY,
+  csrfTokenMatches,
   HttpSessions,
   type HttpSessionsOptions,
+  maskCsrfToken,
 } from '../../src/http/index.js';
 import { MemoryStore } from '../../src/stores/index.js';
 
@@ -136,19 +139,48 @@ describe('HttpSessions', () => {
     expect(session.csrfToken).toBeNull();
   });
 
-  it('gives each session its own CSRF token, stable for a token and new after regeneration', async () => {
+  it('gives each session its own CSRF secret, masked anew per request, and a new one on regeneration', async () => {
     const { request, login } = setup();
     const alice = await login('alice');
     const bob = await login('bob');
     const a1 = (await request(alice)).session;
     const a2 = (await request(alice)).session;
     const b = (await request(bob)).session;
-    expect(a1.csrfToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(a1.csrfToken).toBe(a2.csrfToken);
-    expect(a1.csrfToken).not.toBe(b.csrfToken);
-    const before = a1.csrfToken;
-    await a1.regenerate();
-    expect(a1.csrfToken).not.toBe(before);
+    expect(a1.csrfToken).toMatch(/^[A-Za-z0-9_-]{86}$/);
+    expect(a1.csrfToken).toBe(a1.csrfToken);
+    expect(a1.csrfToken).not.toBe(a2.csrfToken);
+    const post = (token: string, csrf: string | null) =>
+      request(token, { ':method': 'POST', 'x-csrf-token': csrf as string });
+    expect((await post(alice, a1.csrfToken)).refused).toBeNull();
+    expect((await post(alice, a2.csrfToken)).refused).toBeNull();
+    expect((await post(alice, b.csrfToken)).refused?.status).toBe(403);
+    const before = a1.csrfToken as string;
+    const promoted = await request(alice);
+    await promoted.session.regenerate();
+    await promoted.commit();
+    const fresh = (promoted.setCookies()[0] as string).split(';')[0]?.split('=')[1] as string;
+    expect((await post(fresh, before)).refused?.status).toBe(403);
+    expect((await post(fresh, promoted.session.csrfToken)).refused).toBeNull();
+  });
+
+  it('accepts the stored form of the secret and refuses near misses of the masked one', () => {
+    const secret = newCsrfSecretForTest();
+    const masked = maskCsrfToken(secret);
+    expect(csrfTokenMatches(masked, secret)).toBe(true);
+    expect(csrfTokenMatches(secret, secret)).toBe(true);
+    const flipped = Buffer.from(masked, 'base64url');
+    flipped[40] = (flipped[40] as number) ^ 1;
+    for (const wrong of [
+      flipped.toString('base64url'),
+      masked.slice(0, -1),
+      `${masked}A`,
+      `${masked.slice(0, 85)}=`,
+      maskCsrfToken(newCsrfSecretForTest()),
+      '',
+      'x'.repeat(86),
+    ]) {
+      expect(csrfTokenMatches(wrong, secret), wrong).toBe(false);
+    }
   });
 
   it('keeps the CSRF token in the session, hidden from get() and out of reach of patches', async () => {
@@ -157,7 +189,8 @@ describe('HttpSessions', () => {
     const { session, commit } = await request(token);
     expect(session.get()).toEqual({ cart: [] });
     expect(session.get(CSRF_DATA_KEY)).toBeUndefined();
-    expect((await manager.get(token))?.data[CSRF_DATA_KEY]).toBe(session.csrfToken);
+    const secret = (await manager.get(token))?.data[CSRF_DATA_KEY] as string;
+    expect(csrfTokenMatches(session.csrfToken as string, secret)).toBe(true);
     for (const op of [
       { op: 'replace', path: `/${CSRF_DATA_KEY}`, value: 'mine' },
       { op: 'remove', path: `/${CSRF_DATA_KEY}` },
@@ -170,22 +203,24 @@ describe('HttpSessions', () => {
     expect(session.get()).toEqual({ fresh: true });
     await commit();
     const stored = await manager.get(token);
-    expect(stored?.data).toEqual({ fresh: true, [CSRF_DATA_KEY]: session.csrfToken });
+    expect(stored?.data).toEqual({ fresh: true, [CSRF_DATA_KEY]: secret });
   });
 
   it('derives a CSRF token for a session created through the API, stores it, and keeps it on rotation', async () => {
     const { request, manager, store } = setup();
     const { token } = await manager.create({ userId: 'svc-user', data: { a: 1 } });
     const [one, two] = await Promise.all([request(token), request(token)]);
-    expect(one.session.csrfToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(two.session.csrfToken).toBe(one.session.csrfToken);
     await one.commit();
+    const secret = store.updates[0]?.[0] as { value: string };
     expect(store.updates).toEqual([
-      [{ op: 'add', path: `/${CSRF_DATA_KEY}`, value: one.session.csrfToken }],
+      [{ op: 'add', path: `/${CSRF_DATA_KEY}`, value: expect.stringMatching(/^[\w-]{43}$/) }],
     ]);
+    // Concurrent first requests derive the same secret.
+    expect(csrfTokenMatches(one.session.csrfToken as string, secret.value)).toBe(true);
+    expect(csrfTokenMatches(two.session.csrfToken as string, secret.value)).toBe(true);
     const rotated = await manager.rotate(token, { grace: 0 });
     const after = await request(rotated.token);
-    expect(after.session.csrfToken).toBe(one.session.csrfToken);
+    expect(csrfTokenMatches(after.session.csrfToken as string, secret.value)).toBe(true);
     await after.commit();
     expect(store.updates).toHaveLength(1);
   });
@@ -271,3 +306,7 @@ describe('HttpSessions rotation', () => {
     expect(due.session.userId).toBe('alice');
   });
 });
+
+function newCsrfSecretForTest(): string {
+  return randomBytes(32).toString('base64url');
+}
