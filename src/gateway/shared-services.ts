@@ -4,11 +4,13 @@ import {
   PostgresRateLimiter,
   type RateLimiter,
   type RateLimitPolicy,
+  type RedisRateLimitClient,
   RedisRateLimiter,
 } from '../http/index.js';
 import { ApiKeys } from '../keys/index.js';
 import {
   connectOrFail,
+  connectRedisCluster,
   createPool,
   type InvalidationBus,
   PostgresInvalidationBus,
@@ -46,13 +48,20 @@ export async function openSharedServices(
   const warnings: string[] = [];
   // SQLite and memory stores serve one process: nothing is per process that could be shared.
   const shareable = parsed.scheme !== 'sqlite' && parsed.scheme !== 'memory';
-  let client: ReturnType<typeof createClient> | undefined;
+  /** Where Redis-backed limits go: a standalone client or a cluster, and the store's key prefix. */
+  let redisLimits:
+    | { client: RedisRateLimitClient & { close(): Promise<void>; destroy(): void }; prefix: string }
+    | undefined;
   let pool: ReturnType<typeof createPool> | undefined;
   let bus: InvalidationBus | undefined;
   try {
     if (redis) {
-      client = createClient({ url: redis.url, disableOfflineQueue: true });
+      const client = createClient({ url: redis.url, disableOfflineQueue: true });
       await connectOrFail(client, 'rate limits');
+      redisLimits = { client, prefix: redis.prefix };
+    } else if (parsed.scheme === 'redis+cluster') {
+      const client = await connectRedisCluster(parsed.rootNodes, 'rate limits');
+      redisLimits = { client, prefix: parsed.prefix ?? 'cs:' };
     } else if (postgres) {
       pool = createPool(
         { connectionString: postgres.connectionString },
@@ -61,7 +70,7 @@ export async function openSharedServices(
       await PostgresRateLimiter.prepare({ pool, schema: postgres.schema });
     } else if (shareable) {
       warnings.push(
-        'login and API key rate limits count per process; a Redis or PostgreSQL store (or a tiered one with a Redis hot tier or a PostgreSQL durable tier) shares them',
+        'login and API key rate limits count per process; a Redis, Redis Cluster or PostgreSQL store (or a tiered one with a Redis hot tier or a PostgreSQL durable tier) shares them',
       );
     }
     bus = (await openKeyInvalidationBus(config.store)) ?? undefined;
@@ -71,16 +80,16 @@ export async function openSharedServices(
       );
     }
   } catch (error) {
-    await client?.close().catch(() => client?.destroy());
+    await redisLimits?.client.close().catch(() => redisLimits?.client.destroy());
     await pool?.end().catch(() => undefined);
     await bus?.close();
     throw error;
   }
   const limiter = (name: string, policy: RateLimitPolicy): RateLimiter =>
-    client && redis
+    redisLimits
       ? new RedisRateLimiter({
-          client,
-          prefix: `${redis.prefix}rl:${name}:`,
+          client: redisLimits.client,
+          prefix: `${redisLimits.prefix}rl:${name}:`,
           clock: options.clock,
           ...policy,
         })
@@ -122,7 +131,7 @@ export async function openSharedServices(
       }),
     async close() {
       await bus?.close();
-      await client?.close().catch(() => client?.destroy());
+      await redisLimits?.client.close().catch(() => redisLimits?.client.destroy());
       await pool?.end();
     },
   };

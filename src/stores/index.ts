@@ -30,7 +30,7 @@ export {
   type SqliteRecordStoreOptions,
   type StoredRecord,
 } from './records/index.js';
-export { RedisStore, type RedisStoreOptions } from './redis/index.js';
+export { connectRedisCluster, RedisStore, type RedisStoreOptions } from './redis/index.js';
 export { connectOrFail, redisCommand } from './redis-connect.js';
 export {
   RedisInvalidationBus,

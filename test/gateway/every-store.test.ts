@@ -38,7 +38,7 @@ const stores: [string, string, string[]][] = [
   [
     'Redis Cluster',
     `redis+cluster://${clusterHosts}?prefix=${prefix}c:`,
-    [...KEYS, 'rate limits count per process', 'only after keyCacheTtl'],
+    [...KEYS, 'only after keyCacheTtl'],
   ],
   ['PostgreSQL', `${POSTGRES_URL}?schema=${schema}`, KEYS],
   [
@@ -131,6 +131,34 @@ describe.each(stores)('the gateway on a %s store', (_name, store, expectedWarnin
       expect((await call('GET', '/auth/session', { cookie })).status).toBe(401);
     } finally {
       await gateway.close();
+    }
+  });
+});
+
+describe('two gateways on one Redis Cluster', () => {
+  it('count failed logins of one account together', async () => {
+    const config = parseConfig({
+      port: 0,
+      store: `redis+cluster://${clusterHosts}?prefix=${prefix}limits:`,
+      adminToken: ROOT,
+      logLevel: 'silent',
+    });
+    const gateways = [await createGateway(config), await createGateway(config)];
+    try {
+      const [a, b] = await Promise.all(gateways.map((gateway) => gateway.listen()));
+      const attempt = async (url: string | undefined) =>
+        (
+          await fetch(`${url}/auth/login`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ username: 'target', password: 'wrong password here' }),
+          })
+        ).status;
+      // The default limit is 5 failed logins per account per 15 minutes.
+      for (const url of [a, b, a, b, a]) expect(await attempt(url)).toBe(401);
+      expect(await attempt(b)).toBe(429);
+    } finally {
+      await Promise.all(gateways.map((gateway) => gateway.close()));
     }
   });
 });

@@ -74,12 +74,7 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
       Math.min(50 * 2 ** retries, 2000) + Math.floor(Math.random() * 100),
   };
   if (options.cluster) {
-    const cluster = createCluster({
-      rootNodes: options.cluster.rootNodes.map((url) => ({ url })),
-      // Discovered nodes take their settings from `defaults` only, so credentials and TLS go there.
-      defaults: nodeDefaults(options.cluster.rootNodes, socket),
-    });
-    await connectOrFail(cluster, 'sessions', options.connectTimeout);
+    const cluster = await connectRedisCluster(options.cluster.rootNodes, 'sessions', socket);
     return connection(
       (key, args) => cluster.sendCommand(key, false, args, REPLIES),
       () => cluster.close(),
@@ -95,6 +90,28 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
     () => client.destroy(),
     options.commandTimeout,
   );
+}
+
+/**
+ * A connected cluster client, with the root nodes' credentials and TLS given
+ * to every node it discovers, and no offline queue (commands fail at once
+ * while a node is unreachable). `purpose` names it in connection errors.
+ */
+export async function connectRedisCluster(
+  rootNodes: readonly string[],
+  purpose: string,
+  socket: SocketOptions = {
+    connectTimeout: 5000,
+    reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),
+  },
+) {
+  const cluster = createCluster({
+    rootNodes: rootNodes.map((url) => ({ url })),
+    // Discovered nodes take their settings from `defaults` only, so credentials and TLS go there.
+    defaults: nodeDefaults(rootNodes, socket),
+  });
+  await connectOrFail(cluster, purpose, socket.connectTimeout);
+  return cluster;
 }
 
 function nodeDefaults(rootNodes: readonly string[], socket: SocketOptions) {

@@ -1,1 +1,2 @@
+export { connectRedisCluster } from './connection.js';
 export { RedisStore, type RedisStoreOptions } from './store.js';
