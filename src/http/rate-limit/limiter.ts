@@ -67,3 +67,8 @@ export function storageKey(key: string): string {
   if (key.length <= MAX_KEY_LENGTH) return key;
   return `sha256:${createHash('sha256').update(key).digest('base64url')}`;
 }
+
+/** What a fail-open limiter answers while its backend is down: allowed, as if charged. */
+export function failedOpen(key: string, limit: number, cost: number): RateLimitResult {
+  return { key, allowed: true, limit, remaining: limit - cost, retryAfterMs: 0, resetMs: 0 };
+}

@@ -5,6 +5,7 @@ import { createPool, withConnection } from '../../stores/index.js';
 import {
   assertCost,
   assertPolicy,
+  failedOpen,
   type RateLimiter,
   type RateLimitPolicy,
   type RateLimitResult,
@@ -313,14 +314,7 @@ export class PostgresRateLimiter implements RateLimiter {
     } catch (error) {
       if (!this.#failOpen || !(error instanceof StoreUnavailableError)) throw error;
       this.#onUnavailable(error);
-      return {
-        key,
-        allowed: true,
-        limit: this.limit,
-        remaining: this.limit - cost,
-        retryAfterMs: 0,
-        resetMs: 0,
-      };
+      return failedOpen(key, this.limit, cost);
     }
     if (!row) throw new Error('the rate limit function returned no row');
     const result = {

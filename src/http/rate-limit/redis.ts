@@ -5,6 +5,7 @@ import { connectOrFail, redisCommand } from '../../stores/index.js';
 import {
   assertCost,
   assertPolicy,
+  failedOpen,
   type RateLimiter,
   type RateLimitPolicy,
   type RateLimitResult,
@@ -146,14 +147,7 @@ export class RedisRateLimiter implements RateLimiter {
     } catch (error) {
       if (!this.#failOpen || !(error instanceof StoreUnavailableError)) throw error;
       this.#onUnavailable(error);
-      return {
-        key,
-        allowed: true,
-        limit: this.limit,
-        remaining: this.limit - cost,
-        retryAfterMs: 0,
-        resetMs: 0,
-      };
+      return failedOpen(key, this.limit, cost);
     }
     const [allowed, remaining, retryAfterMs, resetMs] = reply as [number, number, number, number];
     const result = {
