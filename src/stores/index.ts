@@ -16,6 +16,7 @@ export {
   type PostgresInvalidationBusOptions,
 } from './postgres-invalidation-bus.js';
 export { PostgresLease, type PostgresLeaseOptions } from './postgres-lease.js';
+export { postgresNames } from './postgres-schema.js';
 export {
   MemoryRecordStore,
   openRecordStore,

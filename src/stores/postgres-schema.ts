@@ -19,7 +19,11 @@ export interface PostgresTable {
 // Short enough that the derived names (`<table>_migrations`) stay under PostgreSQL's 63 bytes.
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
 
-export function postgresTable(schema: string, table: string): PostgresTable {
+/**
+ * A schema and a table name, checked (ConfigError) and quoted for SQL, with
+ * `qualified(name)` for the table and the names derived from it in that schema.
+ */
+export function postgresNames(schema: string, table: string) {
   for (const [what, name] of [
     ['schema', schema],
     ['table', table],
@@ -29,9 +33,16 @@ export function postgresTable(schema: string, table: string): PostgresTable {
         `postgres ${what} ${JSON.stringify(name)} must be 1-48 letters, digits or underscores, not starting with a digit`,
       );
   }
-  const qualified = (name: string) => `${escapeIdentifier(schema)}.${escapeIdentifier(name)}`;
   return {
     schema: escapeIdentifier(schema),
+    qualified: (name: string) => `${escapeIdentifier(schema)}.${escapeIdentifier(name)}`,
+  };
+}
+
+export function postgresTable(schema: string, table: string): PostgresTable {
+  const { schema: quotedSchema, qualified } = postgresNames(schema, table);
+  return {
+    schema: quotedSchema,
     sessions: qualified(table),
     migrations: qualified(`${table}_migrations`),
     aliases: qualified(`${table}_aliases`),

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { escapeIdentifier, escapeLiteral, type Pool } from 'pg';
 import { ConfigError, StoreUnavailableError } from '../../core/index.js';
-import { createPool, withConnection } from '../../stores/index.js';
+import { createPool, postgresNames, withConnection } from '../../stores/index.js';
 import {
   assertCost,
   assertPolicy,
@@ -68,9 +68,6 @@ export interface PostgresRateLimiterConnectOptions
 /** Expired rows of any key that each consume deletes, besides those of its own key. */
 const SWEEP_BATCH = 10;
 
-// Short enough that the derived names (`<table>_consume`, `<table>_by_expiry`) stay under 63 bytes.
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
-
 interface Table {
   /** `"schema"."table"` */
   readonly qualified: string;
@@ -82,18 +79,10 @@ interface Table {
 }
 
 function rateLimitTable(schema: string, table: string): Table {
-  for (const [what, name] of [
-    ['schema', schema],
-    ['table', table],
-  ] as const) {
-    if (!IDENTIFIER.test(name))
-      throw new ConfigError(
-        `postgres ${what} ${JSON.stringify(name)} must be 1-48 letters, digits or underscores, not starting with a digit`,
-      );
-  }
-  const s = escapeIdentifier(schema);
-  const t = `${s}.${escapeIdentifier(table)}`;
-  const consume = `${s}.${escapeIdentifier(`${table}_consume`)}`;
+  const names = postgresNames(schema, table);
+  const s = names.schema;
+  const t = names.qualified(table);
+  const consume = names.qualified(`${table}_consume`);
   /*
    * One call per consume, atomic per key: the advisory lock on the key's hash
    * makes the charges of one key take turns (other keys never wait), so the
