@@ -1,13 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { base64url, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { Pool } from 'pg';
 import { createClient } from 'redis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, ValidationError } from '../../src/core/index.js';
-import { PostgresRecordStore, SqliteRecordStore } from '../../src/stores/index.js';
 import {
   AccessTokens,
   MemoryTokenDenylist,
@@ -19,36 +13,21 @@ import {
   TokenInvalidError,
   TokenRevokedError,
 } from '../../src/tokens/index.js';
+import { sharedBackends } from '../support/record-backends.js';
 
-const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const POSTGRES_URL =
-  process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const run = randomBytes(4).toString('hex');
-const denyPrefix = `cs:test:deny:${run}:`;
-const dir = mkdtempSync(join(tmpdir(), 'clawsession-deny-'));
-const schema = `clawsession_deny_${run}`;
-const sqliteRecords = new SqliteRecordStore({ filename: join(dir, 'records.db') });
-let postgresRecords: Promise<PostgresRecordStore> | undefined;
-const openPostgresRecords = () =>
-  (postgresRecords ??= PostgresRecordStore.connect({ connectionString: POSTGRES_URL, schema }));
-afterAll(async () => {
-  const client = await createClient({ url: REDIS_URL }).connect();
-  for await (const keys of client.scanIterator({ MATCH: `${denyPrefix}*` }))
-    if (keys.length) await client.unlink(keys);
-  await client.close();
-  await sqliteRecords.close();
-  rmSync(dir, { recursive: true, force: true });
-  await (await postgresRecords)?.close();
-  const admin = new Pool({ connectionString: POSTGRES_URL });
-  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.end();
-});
+const backends = sharedBackends('deny');
 
 /** Denylists that instances share; each call is one more instance's handle on the same list. */
 const sharedDenylists: [string, () => Promise<TokenDenylist>][] = [
-  ['Redis', () => RedisTokenDenylist.connect({ url: REDIS_URL, prefix: denyPrefix })],
-  ['a SQLite record store', async () => new RecordTokenDenylist(sqliteRecords)],
-  ['a PostgreSQL record store', async () => new RecordTokenDenylist(await openPostgresRecords())],
+  [
+    'Redis',
+    () => RedisTokenDenylist.connect({ url: backends.redisUrl, prefix: backends.redisPrefix }),
+  ],
+  ['a SQLite record store', async () => new RecordTokenDenylist(backends.sqliteRecords)],
+  [
+    'a PostgreSQL record store',
+    async () => new RecordTokenDenylist(await backends.postgresRecords()),
+  ],
 ];
 
 const MINUTE = 60_000;
@@ -249,11 +228,14 @@ describe('AccessTokens', () => {
   }
 
   it('keeps a revoked jti in Redis until its token would have expired, skew included', async () => {
-    const denylist = await RedisTokenDenylist.connect({ url: REDIS_URL, prefix: denyPrefix });
+    const denylist = await RedisTokenDenylist.connect({
+      url: backends.redisUrl,
+      prefix: backends.redisPrefix,
+    });
     const claims = await revokedWith(denylist);
     await denylist.close();
-    const client = await createClient({ url: REDIS_URL }).connect();
-    const ttl = await client.pTTL(`${denyPrefix}${claims.jti}`);
+    const client = await createClient({ url: backends.redisUrl }).connect();
+    const ttl = await client.pTTL(`${backends.redisPrefix}${claims.jti}`);
     await client.close();
     expect(ttl).toBeGreaterThan(5 * MINUTE);
     expect(ttl).toBeLessThanOrEqual(5 * MINUTE + 31_000);

@@ -1,12 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Pool } from 'pg';
-import { createClient } from 'redis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionManager, ValidationError } from '../../src/core/index.js';
-import { MemoryStore, PostgresRecordStore, SqliteRecordStore } from '../../src/stores/index.js';
+import { MemoryStore } from '../../src/stores/index.js';
 import {
   MemoryRefreshFamilyStore,
   RecordRefreshFamilyStore,
@@ -16,36 +11,18 @@ import {
   RefreshTokenReusedError,
   RefreshTokens,
 } from '../../src/tokens/index.js';
+import { sharedBackends } from '../support/record-backends.js';
 
-const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const POSTGRES_URL =
-  process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const run = randomBytes(4).toString('hex');
-const prefix = `cs:test:rt:${run}:`;
-const dir = mkdtempSync(join(tmpdir(), 'clawsession-rt-'));
-const schema = `clawsession_rt_${run}`;
-const sqliteRecords = new SqliteRecordStore({ filename: join(dir, 'records.db') });
-let postgresRecords: Promise<PostgresRecordStore> | undefined;
-const openPostgresRecords = () =>
-  (postgresRecords ??= PostgresRecordStore.connect({ connectionString: POSTGRES_URL, schema }));
-afterAll(async () => {
-  const client = await createClient({ url: REDIS_URL }).connect();
-  for await (const keys of client.scanIterator({ MATCH: `${prefix}*` }))
-    if (keys.length) await client.unlink(keys);
-  await client.close();
-  await sqliteRecords.close();
-  rmSync(dir, { recursive: true, force: true });
-  await (await postgresRecords)?.close();
-  const admin = new Pool({ connectionString: POSTGRES_URL });
-  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.end();
-});
+const backends = sharedBackends('rt');
 
 const stores: [string, () => Promise<RefreshFamilyStore>][] = [
   ['memory', async () => new MemoryRefreshFamilyStore()],
-  ['Redis', () => RedisRefreshFamilyStore.connect({ url: REDIS_URL, prefix })],
-  ['SQLite record', async () => new RecordRefreshFamilyStore(sqliteRecords)],
-  ['PostgreSQL record', async () => new RecordRefreshFamilyStore(await openPostgresRecords())],
+  [
+    'Redis',
+    () => RedisRefreshFamilyStore.connect({ url: backends.redisUrl, prefix: backends.redisPrefix }),
+  ],
+  ['SQLite record', async () => new RecordRefreshFamilyStore(backends.sqliteRecords)],
+  ['PostgreSQL record', async () => new RecordRefreshFamilyStore(await backends.postgresRecords())],
 ];
 
 for (const [name, openStore] of stores) {
