@@ -5,15 +5,13 @@ import { z } from 'zod';
 import {
   ConfigError,
   createCodec,
-  DURATION_UNITS,
   Keyring,
   parseDuration,
   type SessionStore,
+  DURATION_UNITS as UNITS,
 } from '../core/index.js';
 import { openStore } from '../stores/index.js';
 import { normalizedPrefix, proxyRouteSchema } from './proxy-routes.js';
-
-const UNITS = DURATION_UNITS;
 
 /** A positive duration in ms: a number, or a string such as `500`, `500ms`, `90s`, `30m`, `24h`, `7d`. */
 const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {

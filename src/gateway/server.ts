@@ -28,7 +28,7 @@ import { GatewayMetrics } from './metrics.js';
 import { registerProxy } from './proxy.js';
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
-import { openSharedServices } from './shared-services.js';
+import { isShareable, openSharedServices } from './shared-services.js';
 import { startSweeper } from './sweeper.js';
 
 export interface GatewayOptions {
@@ -67,7 +67,7 @@ export async function createGateway(
     ? await SigningKeys.fromPrivateJwk(config.signingKey, { clock })
     : await SigningKeys.generate({ clock });
   // Only a store that several gateways can share needs them to share these too.
-  const shareable = !['sqlite', 'memory'].includes(parseStoreUrl(config.store).scheme);
+  const shareable = isShareable(parseStoreUrl(config.store));
   if (!config.signingKey && shareable) {
     warnings.push(
       'signingKey is not set: a key was generated for this process, so identity contexts and access tokens from other gateways will not verify here',

@@ -46,8 +46,7 @@ export async function openSharedServices(
   const redis = standaloneRedisOf(parsed);
   const postgres = postgresOf(parsed);
   const warnings: string[] = [];
-  // SQLite and memory stores serve one process: nothing is per process that could be shared.
-  const shareable = parsed.scheme !== 'sqlite' && parsed.scheme !== 'memory';
+  const shareable = isShareable(parsed);
   /** Where Redis-backed limits go: a standalone client or a cluster, and the store's key prefix. */
   let redisLimits:
     | { client: RedisRateLimitClient & { close(): Promise<void>; destroy(): void }; prefix: string }
@@ -172,6 +171,15 @@ export async function openKeyInvalidationBus(storeUrl: string): Promise<Invalida
     });
   }
   return null;
+}
+
+/**
+ * Whether several gateway processes can serve one store: not SQLite or
+ * memory, which serve one process, so nothing there is per process that
+ * could be shared.
+ */
+export function isShareable(store: StoreUrl): boolean {
+  return store.scheme !== 'sqlite' && store.scheme !== 'memory';
 }
 
 /** The standalone Redis of a store (a tiered store's hot tier), with its key prefix; null for others. */
