@@ -48,6 +48,8 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
   if (typeof options.sessionCookieName !== 'string' || options.sessionCookieName === '')
     throw new ConfigError('sessionCookieName is required: it is stripped before forwarding');
   const stripHeaders = new Set((options.stripHeaders ?? []).map((name) => name.toLowerCase()));
+  /** Requests sent upstream, by their route's prefix: refusals of the gateway's own are not upstream responses. */
+  const forwarded = new WeakMap<FastifyRequest, string>();
 
   app.register(async (scope) => {
     await scope.register(replyFrom, {
@@ -65,7 +67,6 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
       return reply.code(status).send(body);
     });
 
-    const forwarded = new WeakMap<FastifyRequest, string>();
     const onUpstreamResponse = options.onUpstreamResponse;
     if (onUpstreamResponse) {
       scope.addHook('onResponse', async (request, reply) => {
@@ -76,17 +77,12 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
 
     for (const route of routes) {
       const handler = (request: FastifyRequest, reply: FastifyReply) =>
-        forward(route, request, reply, () => forwarded.set(request, route.prefix));
+        forward(route, request, reply);
       for (const url of routerPaths(route)) scope.all(url, handler);
     }
   });
 
-  async function forward(
-    route: CompiledRoute,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    markForwarded: () => void,
-  ) {
+  async function forward(route: CompiledRoute, request: FastifyRequest, reply: FastifyReply) {
     const target = upstreamUrlFor(route, request.url);
     if (target === null) {
       return refuse(reply, new HttpError('ERR_ROUTE_NOT_FOUND', 'no route for this path'));
@@ -114,7 +110,7 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
       host: request.host,
       requestId: request.id,
     };
-    markForwarded();
+    forwarded.set(request, route.prefix);
     return reply.from(target, {
       timeout,
       // An upstream's 503 is its answer to pass on, not a reason to send the request again.
