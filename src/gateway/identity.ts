@@ -1,8 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type SessionManager, type SessionValue, ValidationError } from '../core/index.js';
+import {
+  type Session,
+  type SessionManager,
+  type SessionValue,
+  ValidationError,
+} from '../core/index.js';
 import type { HttpSessions } from '../http/index.js';
 import { beginFastifySession, finishFastifySession } from '../http/index.js';
 import {
+  type AccessTokenClaims,
   type AccessTokens,
   type IdentityVia,
   TokenExpiredError,
@@ -81,12 +87,8 @@ async function fromAccessToken(
       return null;
     throw error;
   }
-  // A token outlives a logout by up to its ttl; the session decides whether it still counts.
-  const session = await options.manager.get({ id: claims.sid }).catch((error: unknown) => {
-    if (error instanceof ValidationError) return null; // a `sid` that names no session at all
-    throw error;
-  });
-  if (session === null || session.userId !== claims.sub) return null;
+  const session = await liveSessionOf(options.manager, claims);
+  if (session === null) return null;
   return {
     userId: session.userId,
     sessionId: session.id,
@@ -94,6 +96,22 @@ async function fromAccessToken(
     scopes: claims.scope,
     via: 'access-token',
   };
+}
+
+/**
+ * The session a verified access token was issued from, if it is still live
+ * and still the token's user's: a token outlives a logout by up to its ttl,
+ * so the session decides whether it still counts.
+ */
+export async function liveSessionOf(
+  manager: SessionManager,
+  claims: Pick<AccessTokenClaims, 'sid' | 'sub'>,
+): Promise<Session | null> {
+  const session = await manager.get({ id: claims.sid }).catch((error: unknown) => {
+    if (error instanceof ValidationError) return null; // a `sid` that names no session at all
+    throw error;
+  });
+  return session !== null && session.userId === claims.sub ? session : null;
 }
 
 /** The session's `roles` key when it is a list of non-empty strings; anything else grants no role. */

@@ -22,6 +22,7 @@ import {
   type SigningKeys,
 } from '../../tokens/index.js';
 import { parseInput } from '../fastify-defaults.js';
+import { liveSessionOf } from '../identity.js';
 import type { CredentialSource } from './credentials.js';
 import { attemptLogin, type LoginLimiters } from './login-attempt.js';
 
@@ -212,16 +213,26 @@ async function bearerClaims(
 /** The session of a bearer token (verified, its session live) or else of the cookie; 401 without one. */
 async function callerOf(request: FastifyRequest, deps: AuthRoutesDeps): Promise<Caller> {
   const claims = await bearerClaims(request, deps.accessTokens);
-  const id = claims === null ? request.session.id : claims.sid;
-  // A cookie session was read (and its activity counted) by the plugin already.
-  const session = id === null ? null : await deps.manager.get({ id }, { touch: claims !== null });
-  if (session === null || (claims !== null && session.userId !== claims.sub)) {
+  const session =
+    claims === null
+      ? await cookieSessionOf(request, deps.manager)
+      : await liveSessionOf(deps.manager, claims);
+  if (session === null) {
     throw new HttpError(
       'ERR_UNAUTHORIZED',
       claims === null ? 'no signed-in session' : 'the session of this access token has ended',
     );
   }
   return { session, claims };
+}
+
+/** The cookie's session, read afresh; the plugin already read it and counted its activity. */
+async function cookieSessionOf(
+  request: FastifyRequest,
+  manager: SessionManager,
+): Promise<Session | null> {
+  const id = request.session.id;
+  return id === null ? null : manager.get({ id }, { touch: false });
 }
 
 /** Bearer logout: the session ends, and the token is refused until it would have expired. */
