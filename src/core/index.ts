@@ -39,4 +39,5 @@ export type {
   SessionStore,
   UpdateOptions,
 } from './store.js';
+export { withTimeout } from './timeout.js';
 export { constantTimeEqual, generateToken, type RandomSource, sessionIdOf } from './token.js';

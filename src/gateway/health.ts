@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { SessionStore } from '../core/index.js';
+import { type SessionStore, withTimeout } from '../core/index.js';
 import { HttpError, toErrorResponse } from '../http/index.js';
-import { withTimeout } from './timeout.js';
 
 export interface HealthOptions {
   /** Resolves when the gateway can serve: its store answers. See `pingStore`. */
@@ -40,7 +39,11 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
   app.get('/readyz', async (request, reply) => {
     reply.header('cache-control', 'no-store');
     try {
-      await withTimeout(options.ready(), timeout, `not ready within ${timeout} ms`);
+      await withTimeout(
+        options.ready(),
+        timeout,
+        () => new Error(`not ready within ${timeout} ms`),
+      );
       return { status: 'ready' };
     } catch (error) {
       request.log.warn({ err: error }, 'readiness check failed');

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { withTimeout } from '../core/index.js';
 import type { StoreObserver } from '../stores/index.js';
-import { withTimeout } from './timeout.js';
 
 /** The outcome of checking an internal API key, as the key-verification counter labels it. */
 export type KeyVerificationResult = 'ok' | 'invalid' | 'forbidden' | 'rate_limited';
@@ -185,7 +185,7 @@ export class GatewayMetrics {
       const value = await withTimeout(
         this.#countLiveSessions(),
         this.#countTimeout,
-        `no count within ${this.#countTimeout} ms`,
+        () => new Error(`no count within ${this.#countTimeout} ms`),
       );
       this.#cachedCount = { value, at: this.#clock() };
       return value;

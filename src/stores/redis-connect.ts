@@ -1,4 +1,4 @@
-import { StoreUnavailableError } from '../core/index.js';
+import { StoreUnavailableError, withTimeout } from '../core/index.js';
 
 /** The part of any node-redis client (standalone or cluster) this needs. */
 interface Connectable {
@@ -19,7 +19,11 @@ export async function connectOrFail(
 ): Promise<void> {
   client.on('error', () => {}); // failures surface per command; without a listener they would crash the process
   try {
-    await within(client.connect(), timeout, `no connection within ${timeout} ms`);
+    await withTimeout(
+      client.connect(),
+      timeout,
+      () => new Error(`no connection within ${timeout} ms`),
+    );
   } catch (error) {
     client.destroy();
     throw new StoreUnavailableError(`cannot reach Redis for ${what}`, { cause: error });
@@ -37,22 +41,12 @@ export async function redisCommand<T>(
   timeout = 2_000,
 ): Promise<T> {
   try {
-    return await within(command(), timeout, `Redis did not answer within ${timeout} ms`);
+    return await withTimeout(
+      command(),
+      timeout,
+      () => new Error(`Redis did not answer within ${timeout} ms`),
+    );
   } catch (error) {
     throw new StoreUnavailableError(`Redis did not answer a ${what} command`, { cause: error });
-  }
-}
-
-async function within<T>(work: Promise<T>, timeout: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), timeout);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -15,7 +15,7 @@ import {
   SocketTimeoutError,
   TimeoutError,
 } from 'redis';
-import { ConfigError, StoreUnavailableError } from '../../core/index.js';
+import { ConfigError, StoreUnavailableError, withTimeout } from '../../core/index.js';
 import { connectOrFail } from '../redis-connect.js';
 import type { Script } from './scripts.js';
 
@@ -139,7 +139,11 @@ function connection(
 ): Connection {
   let closed = false;
   const bounded = (key: RedisArgument, args: RedisArgument[]) =>
-    withTimeout(send(key, args), timeout);
+    withTimeout(
+      send(key, args),
+      timeout,
+      () => new StoreUnavailableError(`Redis did not answer within ${timeout} ms`),
+    );
   const sendMapped = async (key: RedisArgument, args: RedisArgument[]) => {
     try {
       return await bounded(key, args);
@@ -173,17 +177,6 @@ function connection(
       destroy();
     },
   };
-}
-
-function withTimeout<T>(reply: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new StoreUnavailableError(`Redis did not answer within ${ms} ms`)),
-      ms,
-    );
-  });
-  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
 }
 
 /** Connection failures and time-outs become StoreUnavailableError; anything else passes through. */
