@@ -358,36 +358,7 @@ describe('RedisRateLimiter while Redis is down', () => {
     return { proxy, limiter };
   }
 
-  it('fails closed by default: a check while Redis is down is StoreUnavailableError (503)', async () => {
-    const { proxy, limiter } = await throughProxy();
-    expect((await limiter.consume('k')).allowed).toBe(true);
-    await proxy.close();
-    const error = await limiter.consume('k').catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect(toErrorResponse(error).status).toBe(503);
-    await expect(limiter.reset('k')).rejects.toBeInstanceOf(StoreUnavailableError);
-  });
-
-  it('a Redis that does not answer fails the check after commandTimeout', async () => {
-    const { proxy, limiter } = await throughProxy();
-    proxy.hold();
-    const started = performance.now();
-    await expect(limiter.consume('k')).rejects.toBeInstanceOf(StoreUnavailableError);
-    expect(performance.now() - started).toBeLessThan(2_000);
-    proxy.release();
-  });
-
-  it('with failOpen, a check while Redis is down is allowed and reported', async () => {
-    const reported: unknown[] = [];
-    const { proxy, limiter } = await throughProxy({
-      failOpen: true,
-      onUnavailable: (error) => reported.push(error),
-    });
-    await proxy.close();
-    expect(await limiter.consume('k', 2)).toMatchObject({ allowed: true, remaining: 3 });
-    expect(reported).toHaveLength(1);
-    expect(reported[0]).toBeInstanceOf(StoreUnavailableError);
-  });
+  describeLimiterOutage('Redis', 'commandTimeout', throughProxy);
 
   it('consumeAll with one limit down fails and leaves no charge on the others', async () => {
     const { proxy, limiter: perAccount } = await throughProxy();
@@ -598,7 +569,19 @@ describe('PostgresRateLimiter while PostgreSQL is down', () => {
     return { proxy, limiter };
   }
 
-  it('fails closed by default: a check while PostgreSQL is down is StoreUnavailableError (503)', async () => {
+  describeLimiterOutage('PostgreSQL', 'statementTimeout', throughProxy);
+});
+
+/** What a shared limiter does while its server, behind `throughProxy`, is down or silent. */
+function describeLimiterOutage(
+  server: string,
+  timeoutOption: string,
+  throughProxy: (options?: {
+    failOpen?: boolean;
+    onUnavailable?: (error: StoreUnavailableError) => void;
+  }) => Promise<{ proxy: Awaited<ReturnType<typeof startProxy>>; limiter: RateLimiter }>,
+) {
+  it(`fails closed by default: a check while ${server} is down is StoreUnavailableError (503)`, async () => {
     const { proxy, limiter } = await throughProxy();
     const allowed = await limiter.consume('k');
     expect(allowed.allowed).toBe(true);
@@ -610,7 +593,7 @@ describe('PostgresRateLimiter while PostgreSQL is down', () => {
     await expect(limiter.refund(allowed)).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 
-  it('a server that does not answer fails the check after statementTimeout', async () => {
+  it(`a ${server} that does not answer fails the check after ${timeoutOption}`, async () => {
     const { proxy, limiter } = await throughProxy();
     expect((await limiter.consume('k')).allowed).toBe(true);
     proxy.hold();
@@ -620,7 +603,7 @@ describe('PostgresRateLimiter while PostgreSQL is down', () => {
     proxy.release();
   });
 
-  it('with failOpen, a check while PostgreSQL is down is allowed and reported', async () => {
+  it(`with failOpen, a check while ${server} is down is allowed and reported`, async () => {
     const reported: unknown[] = [];
     const { proxy, limiter } = await throughProxy({
       failOpen: true,
@@ -631,7 +614,7 @@ describe('PostgresRateLimiter while PostgreSQL is down', () => {
     expect(reported).toHaveLength(1);
     expect(reported[0]).toBeInstanceOf(StoreUnavailableError);
   });
-});
+}
 
 describe('the 429 response', () => {
   const refused: RateLimitResult = {
