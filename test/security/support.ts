@@ -1,0 +1,265 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
+import {
+  createGateway,
+  type Gateway,
+  type GatewayConfigInput,
+  parseConfig,
+} from '../../src/gateway/index.js';
+
+/**
+ * Support for the attack suite: a real gateway in process, real upstreams
+ * that record exactly what reached them, and a client that sends bytes as
+ * written (fetch and node:http normalise paths and headers; an attacker does not).
+ */
+
+/** What one upstream received: the request line's target as sent, and its headers. */
+export interface UpstreamHit {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** Header names and values in arrival order, as node:http received them. */
+  rawHeaders: string[];
+  body: string;
+}
+
+export interface RecordingUpstream {
+  url: string;
+  hits: UpstreamHit[];
+  /** Headers every response of this upstream carries (e.g. a hostile `set-cookie`). */
+  responseHeaders: Record<string, string | string[]>;
+  close(): Promise<void>;
+}
+
+/** An upstream that records every request and answers 200 JSON `{ upstream, url }`. */
+export async function startRecordingUpstream(name = 'upstream'): Promise<RecordingUpstream> {
+  const hits: UpstreamHit[] = [];
+  const responseHeaders: Record<string, string | string[]> = {};
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const hit: UpstreamHit = {
+        method: request.method ?? '',
+        url: request.url ?? '',
+        headers: request.headers,
+        rawHeaders: request.rawHeaders,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      hits.push(hit);
+      response.writeHead(200, { 'content-type': 'application/json', ...responseHeaders });
+      response.end(JSON.stringify({ upstream: name, url: hit.url }));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hits,
+    responseHeaders,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+export interface AttackTarget {
+  gateway: Gateway;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  adminToken: string;
+  /** The upstreams, by name, as passed to `startAttackTarget`. */
+  upstreams: Record<string, RecordingUpstream>;
+  close(): Promise<void>;
+}
+
+/**
+ * A gateway on an in-memory store with a strong generated admin token, silent
+ * logs, and `routes(upstreams)` as its proxy routes; `config` overrides the rest.
+ */
+export async function startAttackTarget(
+  options: {
+    upstreams?: string[];
+    routes?: (upstreams: Record<string, RecordingUpstream>) => GatewayConfigInput['routes'];
+    config?: GatewayConfigInput;
+    clock?: () => number;
+  } = {},
+): Promise<AttackTarget> {
+  const upstreams: Record<string, RecordingUpstream> = {};
+  for (const name of options.upstreams ?? ['upstream']) {
+    upstreams[name] = await startRecordingUpstream(name);
+  }
+  const adminToken = randomBytes(32).toString('base64url');
+  const gateway = await createGateway(
+    parseConfig({
+      port: 0,
+      store: 'memory:',
+      adminToken,
+      logLevel: 'silent',
+      routes: options.routes?.(upstreams) ?? [],
+      ...options.config,
+    }),
+    options.clock ? { clock: options.clock } : {},
+  );
+  const url = await gateway.listen();
+  return {
+    gateway,
+    url,
+    port: Number(new URL(url).port),
+    adminToken,
+    upstreams,
+    async close() {
+      await gateway.close();
+      for (const upstream of Object.values(upstreams)) await upstream.close();
+    },
+  };
+}
+
+export interface RawResponse {
+  status: number;
+  /** Header names in lower case; repeated headers joined as node:http would not: kept as a list. */
+  headers: Record<string, string[]>;
+  body: string;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  json: unknown;
+}
+
+/**
+ * Sends `request` (the whole HTTP/1.1 message, bytes exactly as given) on a
+ * new connection and reads one response. The request should say
+ * `Connection: close`, or carry a body length, so that the server ends the
+ * exchange; the read stops at the end of the first response either way.
+ */
+export async function rawRequest(
+  port: number,
+  request: string | Buffer,
+  options: { timeout?: number } = {},
+): Promise<RawResponse> {
+  const socket = connect(port, '127.0.0.1');
+  socket.setTimeout(options.timeout ?? 10_000);
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (completeResponse(Buffer.concat(chunks))) {
+        socket.destroy();
+        resolve();
+      }
+    });
+    socket.on('end', resolve);
+    socket.on('close', () => resolve());
+    socket.on('timeout', () => {
+      socket.destroy();
+      reject(new Error('no complete response before the timeout'));
+    });
+    socket.on('error', reject);
+  });
+  socket.write(request);
+  await done;
+  const response = parseResponse(Buffer.concat(chunks));
+  if (response === null) throw new Error('the connection closed without a response');
+  return response;
+}
+
+/** A GET (or `method`) for `target` exactly as written, with `headers` lines, closing the connection. */
+export function requestText(
+  target: string,
+  headers: string[] = [],
+  options: { method?: string; body?: string } = {},
+): string {
+  const lines = [
+    `${options.method ?? 'GET'} ${target} HTTP/1.1`,
+    'Host: 127.0.0.1',
+    ...headers,
+    'Connection: close',
+  ];
+  if (options.body !== undefined) lines.push(`Content-Length: ${Buffer.byteLength(options.body)}`);
+  return `${lines.join('\r\n')}\r\n\r\n${options.body ?? ''}`;
+}
+
+function completeResponse(bytes: Buffer): boolean {
+  const parsed = parseHead(bytes);
+  if (parsed === null) return false;
+  const length = parsed.headers['content-length']?.[0];
+  if (length !== undefined) return bytes.length - parsed.bodyStart >= Number(length);
+  if (parsed.headers['transfer-encoding']?.some((value) => /chunked/i.test(value)))
+    return bytes.subarray(parsed.bodyStart).includes('0\r\n\r\n');
+  return false;
+}
+
+function parseHead(bytes: Buffer) {
+  const end = bytes.indexOf('\r\n\r\n');
+  if (end === -1) return null;
+  const [statusLine = '', ...lines] = bytes.subarray(0, end).toString('latin1').split('\r\n');
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1]);
+  const headers: Record<string, string[]> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const list = headers[name] ?? [];
+    list.push(line.slice(colon + 1).trim());
+    headers[name] = list;
+  }
+  return { status, headers, bodyStart: end + 4 };
+}
+
+function parseResponse(bytes: Buffer): RawResponse | null {
+  const head = parseHead(bytes);
+  if (head === null) return null;
+  let body = bytes.subarray(head.bodyStart);
+  if (head.headers['transfer-encoding']?.some((value) => /chunked/i.test(value)))
+    body = dechunk(body);
+  const text = body.toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: head.status, headers: head.headers, body: text, json };
+}
+
+function dechunk(body: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = body.indexOf('\r\n', at);
+    if (lineEnd === -1) break;
+    const size = Number.parseInt(body.subarray(at, lineEnd).toString('latin1'), 16);
+    if (!(size > 0)) break;
+    parts.push(body.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+  return Buffer.concat(parts);
+}
+
+/** Adds a user through the admin API and logs them in: the session cookie pair and CSRF token. */
+export async function signIn(
+  target: AttackTarget,
+  username = 'alice',
+  options: { roles?: string[]; password?: string } = {},
+): Promise<{ cookie: string; csrfToken: string }> {
+  const password = options.password ?? randomBytes(18).toString('base64url');
+  const added = await fetch(`${target.url}/admin/users`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password, roles: options.roles ?? [] }),
+  });
+  if (added.status !== 201 && added.status !== 409)
+    throw new Error(`adding ${username} failed: ${added.status} ${await added.text()}`);
+  const login = await fetch(`${target.url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${await login.text()}`);
+  const setCookie = login.headers.get('set-cookie') ?? '';
+  const cookie = setCookie.split(';')[0] ?? '';
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  return { cookie, csrfToken };
+}
