@@ -1,18 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createCluster } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RedisRecordStore } from '../../src/stores/index.js';
 import { describeRecordStore } from '../conformance/record-store.js';
 import { CLUSTER_ROOT_NODES, dropClusterKeys, freshPrefix, RUN_PREFIX } from './fixtures/redis.js';
 
-const script = fileURLToPath(new URL('../../scripts/redis-cluster.sh', import.meta.url));
 const T = Date.UTC(2026, 0, 1);
 
-// Idempotent: in CI .ci/services.sh has usually started it already. A cluster that cannot be started fails the tests.
-beforeAll(() => {
-  execFileSync(script, ['start'], { stdio: 'inherit' });
-}, 60_000);
 afterAll(() => dropClusterKeys(CLUSTER_ROOT_NODES, RUN_PREFIX));
 
 const connect = (prefix = freshPrefix()) =>

@@ -1,19 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createCluster, type RedisArgument } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Session } from '../../src/core/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { Keys, SHARDS } from '../../src/stores/redis/layout.js';
 import { describeSessionStore } from '../conformance/session-store.js';
 import { CLUSTER_ROOT_NODES, dropClusterKeys, freshPrefix, RUN_PREFIX } from './fixtures/redis.js';
 
-const script = fileURLToPath(new URL('../../scripts/redis-cluster.sh', import.meta.url));
-
-// Idempotent: in CI .ci/services.sh has usually started it already. A cluster that cannot be started fails the tests.
-beforeAll(() => {
-  execFileSync(script, ['start'], { stdio: 'inherit' });
-}, 60_000);
 afterAll(() => dropClusterKeys(CLUSTER_ROOT_NODES, RUN_PREFIX));
 
 const connect = (options: Parameters<typeof RedisStore.connect>[0] = {}) =>
