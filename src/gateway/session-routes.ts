@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, onRequestAsyncHookHandler } from 'fastify';
 import { z } from 'zod';
 import { type Session, type SessionManager, SessionNotFoundError } from '../core/index.js';
-import { HttpError } from '../http/index.js';
+import { HttpError, parseIfMatch } from '../http/index.js';
 import type { Scope } from '../keys/index.js';
 import { parseInput } from './fastify-defaults.js';
 
@@ -44,17 +44,43 @@ function etag(session: Session): string {
   return `"${session.version}"`;
 }
 
-/** The version that an `If-Match` header demands, or undefined for none or `*`. */
-function expectedVersionFrom(ifMatch: string | undefined): number | undefined {
-  if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
-  const match = /^\s*"([1-9][0-9]{0,15})"\s*$/.exec(ifMatch);
-  if (!match)
-    throw new HttpError(
-      'ERR_PRECONDITION_MALFORMED',
-      'If-Match must be one strong ETag such as "3"',
-    );
-  return Number(match[1]);
+/**
+ * The version a PATCH may apply to under its `If-Match` (RFC 9110 §13.1.1):
+ * undefined when there is no header or it is `*` on a live session; the one
+ * version a list names, or the current version when the list names it
+ * (the store then checks it atomically). No match, or no session for a
+ * condition to hold on, is a 412 that changes nothing.
+ */
+async function versionFromIfMatch(
+  manager: SessionManager,
+  id: string,
+  header: string | undefined,
+): Promise<number | undefined> {
+  const condition = parseIfMatch(header);
+  if (condition === undefined) return undefined;
+  const versions = condition.any
+    ? []
+    : condition.strongTags.filter((tag) => VERSION_TAG.test(tag)).map(Number);
+  if (!condition.any && versions.length === 1) return versions[0];
+  const current = await manager.get({ id }, { touch: false });
+  if (current !== null && (condition.any || versions.includes(current.version)))
+    return condition.any ? undefined : current.version;
+  throw current === null
+    ? noSessionToMatch()
+    : new HttpError(
+        'ERR_SESSION_VERSION_CONFLICT',
+        'If-Match names no current version of the session',
+      );
 }
+
+function noSessionToMatch(): HttpError {
+  return new HttpError(
+    'ERR_SESSION_VERSION_CONFLICT',
+    'If-Match needs a current session, and there is none',
+  );
+}
+
+const VERSION_TAG = /^[1-9][0-9]{0,15}$/;
 
 function sendSession(reply: FastifyReply, status: number, session: Session, token?: string) {
   return reply
@@ -119,8 +145,16 @@ export function registerSessionRoutes(
     { onRequest: requireScope('sessions:write') },
     async (request, reply) => {
       const { id } = parseInput(schemas.sessionParams, request.params, 'path');
-      const expectedVersion = expectedVersionFrom(request.headers['if-match']);
-      const session = await manager.patch({ id }, request.body, { expectedVersion });
+      const ifMatch = request.headers['if-match'];
+      const expectedVersion = await versionFromIfMatch(manager, id, ifMatch);
+      const session = await manager
+        .patch({ id }, request.body, { expectedVersion })
+        .catch((error) => {
+          // A condition on a session that is gone has failed, as RFC 9110 says: 412, not 404.
+          if (ifMatch !== undefined && error instanceof SessionNotFoundError)
+            throw noSessionToMatch();
+          throw error;
+        });
       return sendSession(reply, 200, session);
     },
   );

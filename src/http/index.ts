@@ -25,6 +25,7 @@ export {
   maskCsrfToken,
 } from './csrf.js';
 export { type ErrorBody, HttpError, toErrorResponse } from './errors.js';
+export { type IfMatch, parseIfMatch } from './if-match.js';
 export {
   type CombinedRateLimitResult,
   consumeAll,

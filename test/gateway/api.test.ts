@@ -136,6 +136,48 @@ describe('the /v1 session API', () => {
     expect(anyVersion.status).toBe(200);
   });
 
+  it('If-Match follows RFC 9110: any unmatched tag is a 412, a list matches if one tag does, * needs a session', async () => {
+    const { call, create } = await start();
+    const { session } = await create({ userId: 'alice', data: { n: 0 } });
+    const patch = (ifMatch: string, id = session.id) =>
+      call('PATCH', `/v1/sessions/${id}`, {
+        body: [{ op: 'increment', path: '/n', value: 1 }],
+        headers: { 'if-match': ifMatch },
+      });
+    for (const unmatched of ['"stale-0"', 'W/"1"', '"01"', '""', '"2", "3"', 'W/"1", "x"']) {
+      const refused = await patch(unmatched);
+      expect([refused.status, refused.json.error.code], unmatched).toEqual([
+        412,
+        'ERR_SESSION_VERSION_CONFLICT',
+      ]);
+    }
+    expect((await call('GET', `/v1/sessions/${session.id}`)).json.session).toMatchObject({
+      version: 1,
+      data: { n: 0 },
+    });
+
+    const listed = await patch('"7", W/"9", "1" , ,"x"');
+    expect([listed.status, listed.headers.get('etag')]).toEqual([200, '"2"']);
+    const any = await patch('*');
+    expect([any.status, any.headers.get('etag')]).toEqual([200, '"3"']);
+
+    const missing = 'f'.repeat(64);
+    for (const condition of ['*', '"1"', '"1", "2"']) {
+      const refused = await patch(condition, missing);
+      expect([refused.status, refused.json.error.code], condition).toEqual([
+        412,
+        'ERR_SESSION_VERSION_CONFLICT',
+      ]);
+    }
+    for (const malformed of ['1', '"1', 'W/1', '*, "1"', ',', '"a"b"']) {
+      const refused = await patch(malformed);
+      expect([refused.status, refused.json.error.code], malformed).toEqual([
+        400,
+        'ERR_PRECONDITION_MALFORMED',
+      ]);
+    }
+  });
+
   it('a failed test op is a 409 and other patch errors are typed 4xx, all changing nothing', async () => {
     const { call, create } = await start({ maxDataBytes: 1024 });
     const { session } = await create({ userId: 'alice', data: { n: 1, list: [] } });
@@ -156,9 +198,10 @@ describe('the /v1 session API', () => {
     }
     const malformedIfMatch = await call('PATCH', `/v1/sessions/${session.id}`, {
       body: [{ op: 'replace', path: '/n', value: 5 }],
-      headers: { 'if-match': 'W/"1"' },
+      headers: { 'if-match': '1' },
     });
     expect(malformedIfMatch.status).toBe(400);
+    expect(malformedIfMatch.json.error.code).toBe('ERR_PRECONDITION_MALFORMED');
     const unchanged = await call('GET', `/v1/sessions/${session.id}`);
     expect(unchanged.json.session).toMatchObject({ version: 1, data: { n: 1, list: [] } });
   });
