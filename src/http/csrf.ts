@@ -104,10 +104,27 @@ export function assertSameOrigin(
     throw new CsrfError('request origin is not allowed');
   }
   const host = headerOf(headers, 'host');
-  const schemeOk = url.protocol === 'https:' || (!options.requireHttps && url.protocol === 'http:');
+  const schemeOk =
+    url.protocol === 'https:' ||
+    (url.protocol === 'http:' && (!options.requireHttps || isLoopbackHost(url.hostname)));
   if (!schemeOk || host === undefined || url.host !== host.toLowerCase()) {
     throw new CsrfError('request origin is not allowed');
   }
+}
+
+/**
+ * Loopback names and addresses: browsers treat `http://` origins on them as
+ * secure contexts (W3C Secure Contexts §3.2) and send `Secure` and `__Host-`
+ * cookies there, so a same-origin page on loopback is as trustworthy as an
+ * https one (it is what `npm start` serves on 127.0.0.1).
+ */
+function isLoopbackHost(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    hostname === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
 }
 
 /** Throws `CsrfError` unless the request carries the session's token (masked or not) in the header or form field. */

@@ -248,6 +248,32 @@ describe('HttpSessions', () => {
     expect(sibling.refused?.body.error.code).toBe('ERR_CSRF');
   });
 
+  it('accepts a same-origin http page on loopback, as browsers treat loopback as secure', async () => {
+    const { request, login } = setup();
+    const token = await login();
+    const { session } = await request(token);
+    const post = (host: string, origin: string) =>
+      request(token, {
+        ':method': 'POST',
+        'x-csrf-token': session.csrfToken as string,
+        host,
+        origin,
+      });
+    for (const host of ['127.0.0.1:8080', 'localhost:8080', '[::1]:8080', 'app.localhost:8080']) {
+      expect((await post(host, `http://${host}`)).refused, host).toBeNull();
+    }
+    const refused: [string, string][] = [
+      ['127.0.0.1:8080', 'http://127.0.0.1:9090'],
+      ['127.0.0.1:8080', 'http://localhost:8080'],
+      ['api.example', 'http://api.example'],
+      ['localhost.evil.example:8080', 'http://localhost.evil.example:8080'],
+      ['127.0.0.1.evil.example', 'http://127.0.0.1.evil.example'],
+    ];
+    for (const [host, origin] of refused) {
+      expect((await post(host, origin)).refused?.status, origin).toBe(403);
+    }
+  });
+
   it("revokes under an IP 'revoke' policy when the address leaves the /24, and keeps it inside", async () => {
     const reports: BindingMismatch[] = [];
     const { manager, request, login } = setup({
