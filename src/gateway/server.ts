@@ -23,6 +23,7 @@ import { applyApiDefaults } from './fastify-defaults.js';
 import { pingStore, registerHealthRoutes } from './health.js';
 import { createAuthenticator } from './identity.js';
 import { registerKeyRoutes } from './key-routes.js';
+import { registerLingeringClose } from './lingering-close.js';
 import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
 import { registerProxy } from './proxy.js';
@@ -153,6 +154,7 @@ export async function createGateway(
     app.log.error({ err: error }, 'background session work failed'),
   );
   applyApiDefaults(app);
+  registerLingeringClose(app);
   echoRequestId(app);
   metrics.register(app, { guard: requireScope('sessions:admin') });
 
