@@ -137,7 +137,7 @@ describe('a browser on the gateway that npm start runs', () => {
         headers: json,
         body: JSON.stringify({ username: 'alice', password }),
       });
-      const { csrfToken } = await login.json();
+      const { csrfToken } = (await login.json()) as { csrfToken: string };
       const session = await fetch('/auth/session');
       const me = await fetch('/api/me');
       const withToken = await fetch('/api/cart', {
@@ -152,10 +152,13 @@ describe('a browser on the gateway that npm start runs', () => {
       });
       return {
         login: login.status,
-        session: { status: session.status, body: await session.json() },
+        session: { status: session.status, body: (await session.json()) as { user: unknown } },
         me: { status: me.status, body: await me.json() },
         withToken: withToken.status,
-        withoutToken: { status: withoutToken.status, body: await withoutToken.json() },
+        withoutToken: {
+          status: withoutToken.status,
+          body: (await withoutToken.json()) as { error: { code: string } },
+        },
       };
     }, PASSWORD);
 

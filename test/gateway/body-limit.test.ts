@@ -24,7 +24,7 @@ async function start() {
  * reads whatever comes back: the response text, and the socket error if the
  * connection was reset under the upload.
  */
-function upload(port: number, path: string, size: number, headers: string[]) {
+function upload(port: number, path: string, size: number, headers: readonly string[]) {
   return new Promise<{ response: string; error: string | null }>((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let response = '';

@@ -1,0 +1,280 @@
+/*
+ * clawsession over HTTP next to its anchor, Express 4 + express-session 1.19
+ * with connect-redis 9 (or connect-pg-simple on PostgreSQL), on the same
+ * Redis and PostgreSQL, in one run. Every server runs in a process of its own
+ * and autocannon in another (50 keep-alive connections); each pair is
+ * measured in turns, anchor then clawsession, ROUNDS times, so that drift of
+ * the machine hits both, and the medians and their ratio are reported.
+ *
+ *   npm run bench:http
+ *   BENCH_SECONDS=10 BENCH_ROUNDS=5 BENCH_ONLY=me npm run bench:http
+ *
+ * Writes bench/results/http.json (machine, versions, every run, the ratios)
+ * and bench/results/http.md (the table the README shows).
+ */
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { type LoadResult, load } from './load.js';
+import { type Route, USER, type VARIANTS } from './variants.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const ONLY = process.env.BENCH_ONLY;
+
+type VariantName = keyof typeof VARIANTS;
+const ANCHOR_REDIS = 'express-session + connect-redis' satisfies VariantName;
+const ANCHOR_POSTGRES = 'express-session + connect-pg-simple' satisfies VariantName;
+const GATEWAY = 'gateway' satisfies VariantName;
+const NODE = 'node:http adapter' satisfies VariantName;
+const DROP_IN = 'express-session + ClawsessionStore' satisfies VariantName;
+
+interface Scenario {
+  route: Route;
+  backend: string;
+  anchor: VariantName;
+  contenders: VariantName[];
+}
+
+const SCENARIOS: Scenario[] = [
+  { route: 'health', backend: 'redis', anchor: ANCHOR_REDIS, contenders: [GATEWAY, NODE, DROP_IN] },
+  { route: 'me', backend: 'redis', anchor: ANCHOR_REDIS, contenders: [GATEWAY, NODE, DROP_IN] },
+  { route: 'cart', backend: 'redis', anchor: ANCHOR_REDIS, contenders: [NODE, DROP_IN] },
+  { route: 'login', backend: 'redis', anchor: ANCHOR_REDIS, contenders: [GATEWAY, NODE, DROP_IN] },
+  { route: 'health', backend: 'postgres', anchor: ANCHOR_POSTGRES, contenders: [GATEWAY] },
+  {
+    route: 'me',
+    backend: 'postgres',
+    anchor: ANCHOR_POSTGRES,
+    contenders: [GATEWAY, NODE, DROP_IN],
+  },
+  { route: 'cart', backend: 'postgres', anchor: ANCHOR_POSTGRES, contenders: [NODE, DROP_IN] },
+  { route: 'health', backend: 'tiered', anchor: ANCHOR_REDIS, contenders: [GATEWAY] },
+  { route: 'me', backend: 'tiered', anchor: ANCHOR_REDIS, contenders: [GATEWAY, NODE] },
+  { route: 'health', backend: 'near-cache', anchor: ANCHOR_REDIS, contenders: [NODE] },
+  { route: 'me', backend: 'near-cache', anchor: ANCHOR_REDIS, contenders: [NODE, DROP_IN] },
+];
+
+interface Server {
+  key: string;
+  url: string;
+  paths: Partial<Record<Route, string>>;
+  child: ChildProcess;
+  /** A signed-in session: its cookie and, where the server checks one, its CSRF token. */
+  cookie: string;
+  csrfToken: string | undefined;
+}
+
+const servers = new Map<string, Promise<Server>>();
+
+/** The anchors run on their own backend; the clawsession variants on the scenario's. */
+function serverFor(variant: VariantName, backend: string): Promise<Server> {
+  const on =
+    variant === ANCHOR_REDIS ? 'redis' : variant === ANCHOR_POSTGRES ? 'postgres' : backend;
+  const key = `${variant} @ ${on}`;
+  let server = servers.get(key);
+  if (!server) {
+    server = startServer(key, variant, on);
+    servers.set(key, server);
+  }
+  return server;
+}
+
+async function startServer(key: string, variant: VariantName, backend: string): Promise<Server> {
+  const child = fork(
+    fileURLToPath(new URL('./server-process.ts', import.meta.url)),
+    [variant, backend],
+    {
+      execArgv: ['--import', 'tsx'],
+      // The gateway logs as configured (info, JSON lines); the bench throws the lines away.
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    },
+  );
+  const [ready] = (await once(child, 'message')) as [{ url: string; paths: Server['paths'] }];
+  const login = await fetch(`${ready.url}${ready.paths.login}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(USER),
+  });
+  if (login.status !== 200) throw new Error(`${key}: login answered ${login.status}`);
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const { csrfToken } = (await login.json()) as { csrfToken?: string };
+  return { key, ...ready, child, cookie, csrfToken };
+}
+
+function loadOptions(server: Server, route: Route) {
+  const url = `${server.url}${server.paths[route]}`;
+  const json = { 'content-type': 'application/json' };
+  if (route === 'health') return { url };
+  if (route === 'login')
+    return { url, method: 'POST' as const, headers: json, body: JSON.stringify(USER) };
+  const session = {
+    cookie: server.cookie,
+    ...(server.csrfToken ? { 'x-csrf-token': server.csrfToken } : {}),
+  };
+  if (route === 'me') return { url, headers: session };
+  return {
+    url,
+    method: 'POST' as const,
+    headers: { ...json, ...session },
+    body: JSON.stringify({ item: { sku: 'SKU-000124', qty: 1, price: 4.5 } }),
+  };
+}
+
+interface Run extends LoadResult {
+  server: string;
+  route: Route;
+  round: number;
+}
+
+const runs: Run[] = [];
+
+async function measure(server: Server, route: Route, round: number): Promise<LoadResult> {
+  const result = await load({
+    ...loadOptions(server, route),
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+  });
+  runs.push({ server: server.key, route, round, ...result });
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(
+      `${server.key} ${route}: ${result.non2xx} non-2xx responses, ${result.errors} errors`,
+    );
+  return result;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+};
+
+interface Pair {
+  route: Route;
+  backend: string;
+  contender: string;
+  anchor: string;
+  requestsPerSecond: number;
+  anchorRequestsPerSecond: number;
+  p99Ms: number;
+  anchorP99Ms: number;
+  throughputRatio: number;
+  p99Ratio: number;
+}
+
+async function main() {
+  const pairs: Pair[] = [];
+  try {
+    for (const scenario of SCENARIOS) {
+      for (const contender of scenario.contenders) {
+        const label = `${scenario.route} @ ${scenario.backend}: ${contender} vs ${scenario.anchor}`;
+        if (ONLY && !label.includes(ONLY)) continue;
+        const [anchor, mine] = await Promise.all([
+          serverFor(scenario.anchor, scenario.backend),
+          serverFor(contender, scenario.backend),
+        ]);
+        // One short warm-up each (JIT, pools, caches), not counted.
+        await load({
+          ...loadOptions(anchor, scenario.route),
+          connections: CONNECTIONS,
+          seconds: 1,
+        });
+        await load({ ...loadOptions(mine, scenario.route), connections: CONNECTIONS, seconds: 1 });
+        const theirs: LoadResult[] = [];
+        const ours: LoadResult[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          theirs.push(await measure(anchor, scenario.route, round));
+          ours.push(await measure(mine, scenario.route, round));
+        }
+        const pair: Pair = {
+          route: scenario.route,
+          backend: scenario.backend,
+          contender: mine.key,
+          anchor: anchor.key,
+          requestsPerSecond: median(ours.map((run) => run.requestsPerSecond)),
+          anchorRequestsPerSecond: median(theirs.map((run) => run.requestsPerSecond)),
+          p99Ms: median(ours.map((run) => run.p99Ms)),
+          anchorP99Ms: median(theirs.map((run) => run.p99Ms)),
+          throughputRatio: 0,
+          p99Ratio: 0,
+        };
+        pair.throughputRatio = pair.requestsPerSecond / pair.anchorRequestsPerSecond;
+        pair.p99Ratio = pair.p99Ms / pair.anchorP99Ms;
+        pairs.push(pair);
+        console.log(
+          `${label}: ${pair.requestsPerSecond.toFixed(0)} vs ${pair.anchorRequestsPerSecond.toFixed(0)} req/s (${pair.throughputRatio.toFixed(2)}×), p99 ${pair.p99Ms} vs ${pair.anchorP99Ms} ms (${pair.p99Ratio.toFixed(2)}×)`,
+        );
+      }
+    }
+  } finally {
+    for (const server of servers.values()) {
+      const { child } = await server.catch(() => ({ child: undefined }));
+      if (child && child.exitCode === null) {
+        child.send('close');
+        await once(child, 'exit');
+      }
+    }
+  }
+  writeReport(pairs);
+}
+
+function writeReport(pairs: Pair[]) {
+  const version = (name: string) =>
+    (
+      JSON.parse(
+        readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8'),
+      ) as { version: string }
+    ).version;
+  const serverVersion = (command: string, args: string[]) => {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  const report = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+    },
+    versions: {
+      node: process.version,
+      clawsession: version('../'),
+      express: version('express4'),
+      'express-session': version('express-session'),
+      'connect-redis': version('connect-redis'),
+      'connect-pg-simple': version('connect-pg-simple'),
+      autocannon: version('autocannon'),
+      redis: serverVersion('redis-server', ['--version']),
+      postgres: serverVersion('psql', ['--version']),
+    },
+    settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS },
+    pairs,
+    runs,
+  };
+  const results = new URL('../results/', import.meta.url);
+  mkdirSync(results, { recursive: true });
+  writeFileSync(new URL('http.json', results), `${JSON.stringify(report, null, 2)}\n`);
+  const rows = pairs.map(
+    (pair) =>
+      `| ${pair.route} | ${pair.backend} | ${pair.contender.split(' @ ')[0]} | ${pair.requestsPerSecond.toFixed(0)} | ${pair.anchorRequestsPerSecond.toFixed(0)} | **${pair.throughputRatio.toFixed(2)}×** | ${pair.p99Ms} | ${pair.anchorP99Ms} | **${pair.p99Ratio.toFixed(2)}×** |`,
+  );
+  const table = [
+    `Measured ${report.date.slice(0, 10)} on ${report.machine.cpus} × ${report.machine.cpu}, Node ${process.version}; ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s, medians. Anchor: Express 4 + express-session + connect-redis (connect-pg-simple on PostgreSQL).`,
+    '',
+    '| route | store | clawsession | req/s | anchor req/s | throughput | p99 ms | anchor p99 ms | p99 |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+  ].join('\n');
+  writeFileSync(new URL('http.md', results), `${table}\n`);
+  console.log(`\n${table}`);
+}
+
+await main();
