@@ -139,6 +139,8 @@ async function measure(server: Server, route: Route, round: number): Promise<Loa
     seconds: SECONDS,
   });
   runs.push({ server: server.key, route, round, ...result });
+  if (result.requestsPerSecond === 0)
+    throw new Error(`${server.key} ${route}: no request completed in ${SECONDS} s`);
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(
       `${server.key} ${route}: ${result.non2xx} non-2xx responses, ${result.errors} errors`,
