@@ -26,6 +26,7 @@ import { registerKeyRoutes } from './key-routes.js';
 import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
 import { registerProxy } from './proxy.js';
+import { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { isShareable, openSharedServices } from './shared-services.js';
@@ -144,6 +145,7 @@ export async function createGateway(
   const app = Fastify({
     logger: loggerOptions(config.logLevel),
     ...requestIdOptions(),
+    ...normalizedPathOptions(),
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -152,6 +154,7 @@ export async function createGateway(
   manager.on('error', ({ error }) =>
     app.log.error({ err: error }, 'background session work failed'),
   );
+  refuseInvalidPaths(app);
   applyApiDefaults(app);
   echoRequestId(app);
   metrics.register(app, { guard: requireScope('sessions:admin') });

@@ -47,6 +47,7 @@ export {
   rateLimitedResponse,
   rateLimitHeaders,
 } from './rate-limit/index.js';
+export { normalizeRequestTarget } from './request-target.js';
 export {
   type HttpRequestInput,
   HttpSessions,
