@@ -3,8 +3,15 @@ import { HttpError } from './errors.js';
 
 /** RFC 3986 §2.3: their escapes mean the same as the characters themselves. */
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
-/** Printable ASCII that RFC 3986 does not allow in a path; browsers send their escapes (or these, raw). */
+/** Printable ASCII that RFC 3986 does not allow in a path: escaped in the normal form, as browsers do. */
 const ESCAPED_WHEN_RAW = new Set('"<>[]^`{|}');
+
+/**
+ * Segments that are no dot segment here but may be one to an upstream:
+ * Tomcat and Jetty drop `;` parameters (`..;` is `..` to them), and
+ * @fastify/reply-from refuses any `/..` or `../` in the path it forwards.
+ */
+const READ_AS_DOT_SEGMENT = /^\.\.|\.\.$|^\.;/;
 
 function refused(message: string): HttpError {
   return new HttpError('ERR_PATH_INVALID', message);
@@ -89,7 +96,7 @@ function withoutDotSegments(path: string): string {
     if (segment === '..') {
       if (kept.pop() === undefined) throw refused('the request path must not climb above the root');
     } else if (segment !== '.' && segment !== '') {
-      if (/^\.\.|\.\.$|^\.;/.test(segment))
+      if (READ_AS_DOT_SEGMENT.test(segment))
         throw refused(
           'the request path must not contain segments that servers may read as . or ..',
         );
