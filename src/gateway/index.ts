@@ -26,6 +26,7 @@ export {
 } from './metrics.js';
 export { type ProxyOptions, registerProxy } from './proxy.js';
 export type { ProxyRoute } from './proxy-routes.js';
+export { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
 export { createGateway, type Gateway, type GatewayOptions } from './server.js';
 export { principalOf, type ServicePrincipal, serviceAuth } from './service-auth.js';
 export { presentSession } from './session-routes.js';

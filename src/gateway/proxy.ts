@@ -2,14 +2,14 @@ import type { IncomingHttpHeaders } from 'node:http';
 import replyFrom from '@fastify/reply-from';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError } from '../core/index.js';
-import { HttpError, toErrorResponse } from '../http/index.js';
+import { HttpError, normalizeRequestTarget, toErrorResponse } from '../http/index.js';
 import type { IdentityContexts } from '../tokens/index.js';
 import type { Authenticate } from './identity.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './proxy-headers.js';
 import {
-  type CompiledRoute,
   compileRoutes,
   type ProxyRoute,
+  routeFor,
   routerPaths,
   upstreamUrlFor,
 } from './proxy-routes.js';
@@ -36,7 +36,8 @@ export interface ProxyOptions {
 
 /**
  * The gateway's reverse proxy: each route's prefix (the longest that matches
- * wins) is forwarded, any method, query as sent, bodies streamed both ways,
+ * the request's normalised path wins; a path not in normal form is a 400) is
+ * forwarded, any method, query as sent, bodies streamed both ways,
  * over keep-alive pools. Session routes require `authenticate` and carry a
  * signed identity context instead of the client's credential. An upstream
  * that cannot be reached answers 502, one too slow 504, both as JSON.
@@ -75,18 +76,19 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
       });
     }
 
+    // The router only tells which requests are the proxy's; `forward` picks the route itself.
     for (const route of routes) {
-      const handler = (request: FastifyRequest, reply: FastifyReply) =>
-        forward(route, request, reply);
-      for (const url of routerPaths(route)) scope.all(url, handler);
+      for (const url of routerPaths(route)) scope.all(url, forward);
     }
   });
 
-  async function forward(route: CompiledRoute, request: FastifyRequest, reply: FastifyReply) {
-    const target = upstreamUrlFor(route, request.url);
-    if (target === null) {
+  async function forward(request: FastifyRequest, reply: FastifyReply) {
+    const path = normalizedPathOf(request.url);
+    const route = routeFor(routes, path);
+    if (route === null) {
       return refuse(reply, new HttpError('ERR_ROUTE_NOT_FOUND', 'no route for this path'));
     }
+    const target = upstreamUrlFor(route, path);
     let context: string | null = null;
     if (route.auth === 'session') {
       const identity = await options.authenticate(request, reply);
@@ -124,6 +126,19 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
       },
     });
   }
+}
+
+/**
+ * The path of a request URL that is already in normal form. The gateway
+ * normalises every URL before routing (`normalizedPathOptions`); on an
+ * instance that does not, any other URL is refused rather than routed on one
+ * reading and forwarded with another.
+ */
+function normalizedPathOf(url: string): string {
+  if (normalizeRequestTarget(url) !== url)
+    throw new HttpError('ERR_PATH_INVALID', 'the request path is not in normal form');
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }
 
 function refuse(reply: FastifyReply, error: HttpError): FastifyReply {

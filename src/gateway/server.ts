@@ -27,6 +27,7 @@ import { registerLingeringClose } from './lingering-close.js';
 import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
 import { registerProxy } from './proxy.js';
+import { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { isShareable, openSharedServices } from './shared-services.js';
@@ -145,6 +146,7 @@ export async function createGateway(
   const app = Fastify({
     logger: loggerOptions(config.logLevel),
     ...requestIdOptions(),
+    ...normalizedPathOptions(),
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -153,6 +155,7 @@ export async function createGateway(
   manager.on('error', ({ error }) =>
     app.log.error({ err: error }, 'background session work failed'),
   );
+  refuseInvalidPaths(app);
   applyApiDefaults(app);
   registerLingeringClose(app);
   echoRequestId(app);

@@ -48,6 +48,7 @@ export {
   rateLimitedResponse,
   rateLimitHeaders,
 } from './rate-limit/index.js';
+export { normalizeRequestTarget } from './request-target.js';
 export {
   type HttpRequestInput,
   HttpSessions,
