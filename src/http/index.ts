@@ -44,6 +44,7 @@ export {
   RedisRateLimiter,
   type RedisRateLimiterConnectOptions,
   type RedisRateLimiterOptions,
+  rateLimitAddress,
   rateLimitedResponse,
   rateLimitHeaders,
 } from './rate-limit/index.js';
