@@ -56,6 +56,15 @@ const privateJwk = z.string().transform((text, ctx) => {
 
 const rateLimit = z.strictObject({ limit: integer(1, 1_000_000), window: duration });
 
+const RATE_LIMIT_DEFAULTS = {
+  loginPerIp: { limit: 20, window: 15 * UNITS.m },
+  loginPerAccountAddress: { limit: 5, window: 15 * UNITS.m },
+  loginPerAccount: { limit: 20, window: 15 * UNITS.m },
+  loginSuccessPerAccount: { limit: 30, window: 15 * UNITS.m },
+  loginProofOfWork: { difficulty: 18, ttl: 5 * UNITS.m },
+  serviceAuthPerIp: { limit: 20, window: 15 * UNITS.m },
+};
+
 const credentials = z.discriminatedUnion('source', [
   /** The built-in user table (`clawsession users add`), in the configured store. */
   z.strictObject({ source: z.literal('users') }),
@@ -147,15 +156,32 @@ export const configSchema = z.strictObject({
       { message: 'two routes have the same prefix' },
     ),
   proxyTimeout: duration.default(30 * UNITS.s),
+  /**
+   * Failed logins per client address (`loginPerIp`) and per account and
+   * address (`loginPerAccountAddress`) are refused past their limit; past
+   * `loginPerAccount`, failed logins of an account from every address, the
+   * account is not locked: each attempt needs a proof of work of
+   * `loginProofOfWork.difficulty` bits. `loginSuccessPerAccount` bounds
+   * successful logins, `serviceAuthPerIp` failed service credentials (admin
+   * token, API keys) per address. IPv6 addresses count by their /64.
+   */
   rateLimits: z
     .strictObject({
-      loginPerIp: rateLimit.default({ limit: 20, window: 15 * UNITS.m }),
-      loginPerAccount: rateLimit.default({ limit: 5, window: 15 * UNITS.m }),
+      loginPerIp: rateLimit.default(RATE_LIMIT_DEFAULTS.loginPerIp),
+      loginPerAccountAddress: rateLimit.default(RATE_LIMIT_DEFAULTS.loginPerAccountAddress),
+      loginPerAccount: rateLimit.default(RATE_LIMIT_DEFAULTS.loginPerAccount),
+      loginSuccessPerAccount: rateLimit.default(RATE_LIMIT_DEFAULTS.loginSuccessPerAccount),
+      loginProofOfWork: z
+        .strictObject({
+          /** Leading zero bits of SHA-256: 20 is about a million hashes, a second or so of one core. */
+          difficulty: integer(1, 32).default(RATE_LIMIT_DEFAULTS.loginProofOfWork.difficulty),
+          /** How long a challenge may be answered. */
+          ttl: duration.default(RATE_LIMIT_DEFAULTS.loginProofOfWork.ttl),
+        })
+        .default(RATE_LIMIT_DEFAULTS.loginProofOfWork),
+      serviceAuthPerIp: rateLimit.default(RATE_LIMIT_DEFAULTS.serviceAuthPerIp),
     })
-    .default({
-      loginPerIp: { limit: 20, window: 15 * UNITS.m },
-      loginPerAccount: { limit: 5, window: 15 * UNITS.m },
-    }),
+    .default(RATE_LIMIT_DEFAULTS),
   /** How long a verified API key is trusted without a store read. */
   keyCacheTtl: duration.default(5 * UNITS.s),
 });

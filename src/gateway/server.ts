@@ -16,7 +16,7 @@ import {
   RefreshTokens,
   SigningKeys,
 } from '../tokens/index.js';
-import { registerAuthRoutes, registerUserAdminRoutes } from './auth/index.js';
+import { LoginChallenges, registerAuthRoutes, registerUserAdminRoutes } from './auth/index.js';
 import { type GatewayConfig, openConfiguredStore } from './config.js';
 import { credentialSource } from './credential-source.js';
 import { applyApiDefaults } from './fastify-defaults.js';
@@ -78,7 +78,7 @@ export async function createGateway(
   const refreshSecret = config.refreshSecret ?? randomBytes(32).toString('base64url');
   if (!config.refreshSecret && shareable) {
     warnings.push(
-      'refreshSecret is not set: one was generated for this process, so a refresh token repeated within its grace window on another gateway counts as reuse',
+      'refreshSecret is not set: one was generated for this process, so a refresh token repeated within its grace window on another gateway counts as reuse, and a login challenge issued by another gateway is refused here',
     );
   }
   const adminTokenGenerated = config.adminTokenEnabled && config.adminToken === undefined;
@@ -140,6 +140,7 @@ export async function createGateway(
   const requireScope = serviceAuth({
     apiKeys,
     rootToken: adminToken,
+    failureLimiter: shared.serviceAuthLimiter,
     onVerification: (result) => metrics.recordKeyVerification(result),
   });
 
@@ -176,6 +177,13 @@ export async function createGateway(
     refreshTokens,
     signingKeys,
     loginLimiter: shared.loginLimiters,
+    loginChallenges: new LoginChallenges({
+      secret: refreshSecret,
+      difficulty: config.rateLimits.loginProofOfWork.difficulty,
+      ttl: config.rateLimits.loginProofOfWork.ttl,
+      uses: shared.loginChallengeUses,
+      clock,
+    }),
   });
   registerSessionRoutes(app, manager, requireScope);
   app.register(async (admin) => {

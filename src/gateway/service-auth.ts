@@ -1,6 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { constantTimeEqual } from '../core/index.js';
-import { HttpError } from '../http/index.js';
+import {
+  HttpError,
+  type RateLimiter,
+  rateLimitAddress,
+  rateLimitedResponse,
+} from '../http/index.js';
 import { ApiKeyInvalidError, ApiKeyScopeError, type ApiKeys, type Scope } from '../keys/index.js';
 
 /** Who called a service endpoint: the bootstrap root token, or an API key. */
@@ -12,6 +17,11 @@ export interface ServiceAuthOptions {
   apiKeys: ApiKeys;
   /** The bootstrap admin token; null when it is turned off. */
   rootToken: string | null;
+  /**
+   * Failed credentials per client address (`rateLimitAddress`): past the
+   * limit, a 429 before the credential is even checked. Unlimited when unset.
+   */
+  failureLimiter?: RateLimiter;
   /** Told of every verification, for metrics. */
   onVerification?: (result: 'ok' | 'invalid' | 'forbidden' | 'rate_limited') => void;
 }
@@ -27,16 +37,28 @@ export function principalOf(request: FastifyRequest): ServicePrincipal | undefin
  * Builds the hook factory for service endpoints: the credential is an API key
  * (`Authorization: Bearer cs_live_…` or `X-API-Key`), limited to its scopes,
  * or the root token, which may do everything and whose use is logged (never
- * its value). A missing or bad credential is 401, a missing scope 403.
+ * its value). A missing or bad credential is 401, a missing scope 403. Each
+ * attempt is charged to the client's address first, and the charge is taken
+ * back unless the credential was missing or bad, so only those use up
+ * `failureLimiter`.
  */
 export function serviceAuth(options: ServiceAuthOptions) {
-  const { apiKeys, rootToken, onVerification } = options;
+  const { apiKeys, rootToken, failureLimiter, onVerification } = options;
   return function requireScope(scope: Scope) {
     return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       reply.header('cache-control', 'no-store');
+      const charge = await failureLimiter?.consume(
+        `service-auth:ip:${rateLimitAddress(request.ip)}`,
+      );
+      if (charge && !charge.allowed) {
+        const { status, headers, body } = rateLimitedResponse(charge);
+        return reply.code(status).headers(headers).send(body);
+      }
+      const refund = () => (charge ? failureLimiter?.refund(charge) : undefined);
       const presented = presentedCredential(request);
       if (presented !== undefined && rootToken !== null && !presented.startsWith('cs_')) {
         if (constantTimeEqual(presented, rootToken)) {
+          await refund();
           request.log.info({ scope, credential: 'root' }, 'root admin token used');
           principals.set(request, { kind: 'root' });
           return;
@@ -44,6 +66,7 @@ export function serviceAuth(options: ServiceAuthOptions) {
       }
       try {
         const key = await apiKeys.verify(presented ?? '', scope);
+        await refund();
         onVerification?.('ok');
         principals.set(request, {
           kind: 'api-key',
@@ -58,6 +81,8 @@ export function serviceAuth(options: ServiceAuthOptions) {
           reply.header('www-authenticate', 'Bearer realm="clawsession"');
           throw new HttpError('ERR_UNAUTHORIZED', 'a valid API key or admin token is required');
         }
+        // A valid key out of scope or over its own rate limit is no guess.
+        await refund();
         throw error;
       }
     };

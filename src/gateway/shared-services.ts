@@ -24,6 +24,10 @@ import type { GatewayConfig } from './config.js';
 
 export interface SharedServices {
   loginLimiters: LoginLimiters;
+  /** Remembers answered login challenges (limit 1, a window of the challenges' ttl). */
+  loginChallengeUses: RateLimiter;
+  /** Failed service credentials (admin token, API keys) per client address. */
+  serviceAuthLimiter: RateLimiter;
   apiKeys(records: RecordStore): ApiKeys;
   /** Why limits or invalidations are per process here, to print at start; empty when shared. */
   warnings: string[];
@@ -69,7 +73,7 @@ export async function openSharedServices(
       await PostgresRateLimiter.prepare({ pool, schema: postgres.schema });
     } else if (shareable) {
       warnings.push(
-        'login and API key rate limits count per process; a Redis, Redis Cluster or PostgreSQL store (or a tiered one with a Redis hot tier or a PostgreSQL durable tier) shares them',
+        'login, service credential and API key rate limits count per process; a Redis, Redis Cluster or PostgreSQL store (or a tiered one with a Redis hot tier or a PostgreSQL durable tier) shares them',
       );
     }
     bus = (await openKeyInvalidationBus(config.store)) ?? undefined;
@@ -104,21 +108,21 @@ export async function openSharedServices(
   const counted = (name: string, inner: RateLimiter): RateLimiter =>
     countingRejections(inner, () => options.onRejected(name));
 
-  const { loginPerIp, loginPerAccount } = config.rateLimits;
+  const shared = (name: string, policy: { limit: number; window: number }): RateLimiter =>
+    counted(name, limiter(name, { limit: policy.limit, windowMs: policy.window }));
+  const limits = config.rateLimits;
   return {
     loginLimiters: {
-      ip: counted(
-        'login-ip',
-        limiter('login-ip', { limit: loginPerIp.limit, windowMs: loginPerIp.window }),
-      ),
-      account: counted(
-        'login-account',
-        limiter('login-account', {
-          limit: loginPerAccount.limit,
-          windowMs: loginPerAccount.window,
-        }),
-      ),
+      ip: shared('login-ip', limits.loginPerIp),
+      accountAddress: shared('login-account-address', limits.loginPerAccountAddress),
+      account: shared('login-account', limits.loginPerAccount),
+      success: shared('login-success', limits.loginSuccessPerAccount),
     },
+    loginChallengeUses: shared('login-challenge', {
+      limit: 1,
+      window: limits.loginProofOfWork.ttl,
+    }),
+    serviceAuthLimiter: shared('service-auth-ip', limits.serviceAuthPerIp),
     warnings,
     apiKeys: (records) =>
       new ApiKeys({

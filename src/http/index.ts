@@ -45,6 +45,7 @@ export {
   RedisRateLimiter,
   type RedisRateLimiterConnectOptions,
   type RedisRateLimiterOptions,
+  rateLimitAddress,
   rateLimitedResponse,
   rateLimitHeaders,
 } from './rate-limit/index.js';

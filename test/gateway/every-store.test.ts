@@ -154,7 +154,7 @@ describe('two gateways on one Redis Cluster', () => {
             body: JSON.stringify({ username: 'target', password: 'wrong password here' }),
           })
         ).status;
-      // The default limit is 5 failed logins per account per 15 minutes.
+      // The default limit is 5 failed logins per account and address per 15 minutes.
       for (const url of [a, b, a, b, a]) expect(await attempt(url)).toBe(401);
       expect(await attempt(b)).toBe(429);
     } finally {

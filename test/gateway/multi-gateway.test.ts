@@ -254,12 +254,12 @@ describe.each(backends)('two gateways over one $name store', (backend) => {
     expect(refreshed.status).toBe(401);
   });
 
-  it('counts failed logins of one account across gateways: limits are shared on Redis and on PostgreSQL', async () => {
+  it('counts failed logins of one account from one address across gateways: limits are shared on Redis and on PostgreSQL', async () => {
     const attempt = (gateway: Gateway) =>
       call(gateway.url, 'POST', '/auth/login', {
         body: { username: 'bob-the-target', password: 'wrong password, again' },
       });
-    // The default limit is 5 failed logins per account per 15 minutes.
+    // The default limit is 5 failed logins per account and address per 15 minutes.
     for (let i = 0; i < 5; i++) expect((await attempt(a)).status).toBe(401);
     expect((await attempt(a)).status).toBe(429);
     const onB = await attempt(b);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -262,4 +262,26 @@ export async function signIn(
   const cookie = setCookie.split(';')[0] ?? '';
   const { csrfToken } = (await login.json()) as { csrfToken: string };
   return { cookie, csrfToken };
+}
+
+/**
+ * Solves a login proof-of-work challenge as the README documents it, written
+ * from the format rather than the gateway's code: the first nonce for which
+ * SHA-256 of `<challenge>:<nonce>` starts with `difficulty` zero bits.
+ */
+export function solveProofOfWork(offered: { challenge: string; difficulty: number }): {
+  challenge: string;
+  nonce: string;
+} {
+  for (let counter = 0; ; counter++) {
+    const nonce = counter.toString(36);
+    const digest = createHash('sha256').update(`${offered.challenge}:${nonce}`).digest();
+    if (zeroBitsAtStart(digest) >= offered.difficulty)
+      return { challenge: offered.challenge, nonce };
+  }
+}
+
+function zeroBitsAtStart(digest: Buffer): number {
+  const bits = [...digest].map((byte) => byte.toString(2).padStart(8, '0')).join('');
+  return bits.indexOf('1') === -1 ? bits.length : bits.indexOf('1');
 }

@@ -6,7 +6,22 @@ export {
   UserExistsError,
   UserNotFoundError,
 } from './errors.js';
-export { attemptLogin, type LoginLimiters, type LoginOutcome } from './login-attempt.js';
+export {
+  attemptLogin,
+  type LoginAttempt,
+  type LoginGuards,
+  type LoginLimiters,
+  type LoginOutcome,
+} from './login-attempt.js';
+export {
+  LoginChallenges,
+  type LoginChallengesOptions,
+  leadingZeroBits,
+  type ProofOfWork,
+  type ProofOfWorkChallenge,
+  type ProofRejection,
+  proofDigest,
+} from './login-challenge.js';
 export {
   hashPassword,
   needsRehash,
@@ -21,6 +36,7 @@ export {
   type UpstreamCredentialsOptions,
 } from './upstream-credentials.js';
 export { presentUser, registerUserAdminRoutes } from './user-routes.js';
+export { usernameKey } from './username.js';
 export {
   normalizeRoles,
   normalizeUsername,

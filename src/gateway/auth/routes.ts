@@ -13,6 +13,7 @@ import {
   normalizeIp,
   type RateLimitResult,
   rateLimitedResponse,
+  toErrorResponse,
 } from '../../http/index.js';
 import {
   type AccessTokenClaims,
@@ -24,7 +25,8 @@ import {
 import { parseInput } from '../fastify-defaults.js';
 import { liveSessionOf } from '../identity.js';
 import type { CredentialSource } from './credentials.js';
-import { attemptLogin, type LoginLimiters } from './login-attempt.js';
+import { attemptLogin, type LoginLimiters, type LoginOutcome } from './login-attempt.js';
+import type { LoginChallenges } from './login-challenge.js';
 
 export interface AuthRoutesDeps {
   /** Cookie sessions; registered here, in the context of the cookie routes only. */
@@ -36,6 +38,8 @@ export interface AuthRoutesDeps {
   refreshTokens: RefreshTokens;
   signingKeys: SigningKeys;
   loginLimiter: LoginLimiters;
+  /** The proofs of work asked of an account past its ceiling of failed logins. */
+  loginChallenges: LoginChallenges;
 }
 
 /** The caller's session, and the access token it came with when it was not the cookie. */
@@ -52,6 +56,10 @@ const schemas = {
   credentials: z.strictObject({
     username: z.string().min(1).max(256),
     password: z.string().min(1).max(4096),
+    /** The solved challenge of an earlier ERR_PROOF_OF_WORK_REQUIRED. */
+    proofOfWork: z
+      .strictObject({ challenge: z.string().max(256), nonce: z.string().max(64) })
+      .optional(),
   }),
   refresh: z.strictObject({ refreshToken: z.string().min(1).max(256) }),
   sessionParams: z.strictObject({
@@ -79,11 +87,11 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
 
     tokens.post('/auth/token', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
       const body = parseInput(schemas.credentials, request.body, 'body');
-      const outcome = await attemptLogin(deps.credentials, deps.loginLimiter, {
+      const outcome = await attemptLogin(deps.credentials, loginGuards(deps), {
         ip: clientIp(request),
         ...body,
       });
-      if (!outcome.allowed) return sendRateLimited(reply, outcome.limited);
+      if (!outcome.allowed) return sendRefusal(reply, outcome);
       const { session } = await deps.manager.create({
         userId: outcome.user.userId,
         data: { roles: outcome.user.roles },
@@ -113,11 +121,11 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
 
     cookies.post('/auth/login', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
       const body = parseInput(schemas.credentials, request.body, 'body');
-      const outcome = await attemptLogin(deps.credentials, deps.loginLimiter, {
+      const outcome = await attemptLogin(deps.credentials, loginGuards(deps), {
         ip: clientIp(request),
         ...body,
       });
-      if (!outcome.allowed) return sendRateLimited(reply, outcome.limited);
+      if (!outcome.allowed) return sendRefusal(reply, outcome);
       const { userId, roles } = outcome.user;
       await request.session.login(userId, { roles });
       return { user: { id: userId, roles }, csrfToken: request.session.csrfToken };
@@ -185,6 +193,30 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
 
 async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
   reply.header('cache-control', 'no-store');
+}
+
+function loginGuards(deps: AuthRoutesDeps) {
+  return { limiters: deps.loginLimiter, challenges: deps.loginChallenges };
+}
+
+/**
+ * A 429: rate limited, or (the account past its ceiling) a proof of work
+ * required, with the challenge in `error.details.proofOfWork`. Its
+ * `Retry-After` is when the ceiling frees up, for a client that would rather wait.
+ */
+function sendRefusal(reply: FastifyReply, outcome: LoginOutcome & { allowed: false }) {
+  if (outcome.proofOfWork === undefined) return sendRateLimited(reply, outcome.limited);
+  const { challenge, rejected } = outcome.proofOfWork;
+  const why = rejected === 'missing' ? '' : ` (the proof sent was ${rejected})`;
+  const { status, body } = toErrorResponse(
+    new HttpError(
+      'ERR_PROOF_OF_WORK_REQUIRED',
+      `this account had too many failed logins; solve the challenge and send it as proofOfWork${why}`,
+      { proofOfWork: challenge },
+    ),
+  );
+  const { headers } = rateLimitedResponse(outcome.limited);
+  return reply.code(status).headers(headers).send(body);
 }
 
 function sendRateLimited(reply: FastifyReply, result: RateLimitResult) {

@@ -10,10 +10,11 @@ import {
   type ScryptParameters,
   verifyPassword,
 } from './passwords.js';
+import { legacyUsernameKey, usernameKey } from './username.js';
 
 /** A user as the directory hands it out: never with the password hash. Times are epoch ms. */
 export interface User {
-  /** The canonical (lower-case) username: the key, and the `userId` of the user's sessions. */
+  /** The canonical username (`usernameKey`): the key, and the `userId` of the user's sessions. */
   userId: string;
   /** The username as it was added, trimmed and in NFC. */
   username: string;
@@ -45,17 +46,23 @@ const CONTROL = /\p{Cc}/u;
 const PAGE = 500;
 
 /**
- * A username in its stored form and its key. Usernames are compared
- * case-insensitively: the input is put in NFC and trimmed (`username`, 1–128
- * characters, no control characters), and the key is that lower-cased
- * (locale-independent) and put in NFC again, so `Alice` and `alice` are one user.
+ * A username in its stored form and its key. Usernames are compared by their
+ * key (`usernameKey`: NFKC and case-folded), so `Alice`, `ALICE` and
+ * `Ａｌｉｃｅ` are one user. The stored form is the input in NFC and trimmed
+ * (`username`, 1–128 characters, no control characters), as it was added.
  */
 export function normalizeUsername(input: unknown): { username: string; key: string } {
   const username = typeof input === 'string' ? input.normalize('NFC').trim() : '';
   const length = [...username].length;
-  const key = username.toLowerCase().normalize('NFC');
-  // The key may be longer than the name (İ lower-cases to two units); records take 200.
-  if (length < 1 || length > MAX_USERNAME_LENGTH || key.length > 200 || CONTROL.test(username)) {
+  const key = usernameKey(username);
+  // The key may be longer than the name (ß folds to ss, ﬃ to ffi); records take 200.
+  if (
+    length < 1 ||
+    length > MAX_USERNAME_LENGTH ||
+    key.length > 200 ||
+    CONTROL.test(username) ||
+    key === ''
+  ) {
     throw new ValidationError(
       `a username must be 1-${MAX_USERNAME_LENGTH} characters without control characters`,
     );
@@ -107,7 +114,7 @@ export class UserDirectory implements CredentialSource {
 
   /** Removes the user; false if there was none. */
   async remove(username: string): Promise<boolean> {
-    return this.#store.delete(COLLECTION, normalizeUsername(username).key);
+    return this.#store.delete(COLLECTION, await this.#keyOf(username));
   }
 
   /** Every user, in key order, without password hashes. */
@@ -124,7 +131,7 @@ export class UserDirectory implements CredentialSource {
 
   /** Replaces the user's password; UserNotFoundError if there is no such user. */
   async setPassword(username: string, password: string): Promise<void> {
-    const { key } = normalizeUsername(username);
+    const key = await this.#keyOf(username);
     const passwordHash = await hashPassword(password, this.#hashing);
     if (!(await this.#replaceHash(key, passwordHash))) throw new UserNotFoundError(username);
   }
@@ -135,7 +142,7 @@ export class UserDirectory implements CredentialSource {
    * whether the user exists.
    */
   async verify(username: string, password: string): Promise<User | null> {
-    const key = canonicalKey(username);
+    const key = await this.#keyOf(username).catch(invalidAsNull);
     const stored = key === null ? null : await this.#store.get(COLLECTION, key, this.#clock());
     const record = stored === null ? null : decode(stored);
     const matches = await verifyPassword(password, record?.passwordHash ?? (await this.#dummy()));
@@ -144,6 +151,21 @@ export class UserDirectory implements CredentialSource {
       await this.#replaceHash(key, await hashPassword(password, this.#hashing));
     }
     return present(key, record);
+  }
+
+  /**
+   * The key the user named `username` is stored under: its key, or for a user
+   * added before names were folded with NFKC (whose old key differs, such as
+   * `straße`), the old key while no user holds the new one. Throws
+   * ValidationError for a name that is not valid.
+   */
+  async #keyOf(username: string): Promise<string> {
+    const { key } = normalizeUsername(username);
+    const legacy = legacyUsernameKey(username);
+    if (legacy === key) return key;
+    const now = this.#clock();
+    if ((await this.#store.get(COLLECTION, key, now)) !== null) return key;
+    return (await this.#store.get(COLLECTION, legacy, now)) !== null ? legacy : key;
   }
 
   /** Writes a new hash with compare-and-set, retrying a concurrent change; false if the user is gone. */
@@ -169,13 +191,10 @@ export class UserDirectory implements CredentialSource {
   }
 }
 
-function canonicalKey(username: string): string | null {
-  try {
-    return normalizeUsername(username).key;
-  } catch (error) {
-    if (error instanceof ValidationError) return null;
-    throw error;
-  }
+/** A name that is not valid is no user. */
+function invalidAsNull(error: unknown): null {
+  if (error instanceof ValidationError) return null;
+  throw error;
 }
 
 function decode(stored: StoredRecord): UserRecord {

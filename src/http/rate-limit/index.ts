@@ -1,3 +1,4 @@
+export { rateLimitAddress } from './address.js';
 export { type CombinedRateLimitResult, consumeAll, type RateLimitCheck } from './consume-all.js';
 export { RateLimitedError } from './errors.js';
 export type { RateLimiter, RateLimitPolicy, RateLimitResult } from './limiter.js';

@@ -4,6 +4,7 @@ import { expect } from 'vitest';
 import { SessionManager, type SessionStore } from '../../../src/core/index.js';
 import {
   type CredentialSource,
+  LoginChallenges,
   registerAuthRoutes,
   UserDirectory,
 } from '../../../src/gateway/auth/index.js';
@@ -26,7 +27,10 @@ export interface AuthAppOptions {
   store?: SessionStore;
   /** Wraps the user directory, e.g. to count the checks that reached it. */
   credentials?: (directory: UserDirectory) => CredentialSource;
-  limits?: { ip?: number; account?: number };
+  /** Failed logins per address, per account and address, per account (the ceiling); successes per account. */
+  limits?: { ip?: number; accountAddress?: number; account?: number; success?: number };
+  /** Zero bits of the proof of work past the ceiling; small, so that tests solve it at once. */
+  difficulty?: number;
 }
 
 export type AuthApp = Awaited<ReturnType<typeof startAuthApp>>;
@@ -65,8 +69,20 @@ export async function startAuthApp(options: AuthAppOptions = {}) {
   const window = { windowMs: 15 * 60_000, clock: now };
   const loginLimiter = {
     ip: new MemoryRateLimiter({ limit: options.limits?.ip ?? 20, ...window }),
-    account: new MemoryRateLimiter({ limit: options.limits?.account ?? 5, ...window }),
+    accountAddress: new MemoryRateLimiter({
+      limit: options.limits?.accountAddress ?? 5,
+      ...window,
+    }),
+    account: new MemoryRateLimiter({ limit: options.limits?.account ?? 20, ...window }),
+    success: new MemoryRateLimiter({ limit: options.limits?.success ?? 30, ...window }),
   };
+  const loginChallenges = new LoginChallenges({
+    secret: randomBytes(32),
+    difficulty: options.difficulty ?? 8,
+    ttl: 5 * 60_000,
+    uses: new MemoryRateLimiter({ limit: 1, windowMs: 5 * 60_000, clock: now }),
+    clock: now,
+  });
 
   const app = Fastify({ trustProxy: true });
   applyApiDefaults(app);
@@ -78,6 +94,7 @@ export async function startAuthApp(options: AuthAppOptions = {}) {
     refreshTokens,
     signingKeys,
     loginLimiter,
+    loginChallenges,
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
 

@@ -10,6 +10,7 @@ import { type SessionStore, sessionIdOf } from '../../../src/core/index.js';
 import { UpstreamCredentials } from '../../../src/gateway/auth/index.js';
 import { MemoryStore, SqliteStore } from '../../../src/stores/index.js';
 import { TokenRevokedError } from '../../../src/tokens/index.js';
+import { solveProofOfWork } from '../../security/support.js';
 import { type AuthApp, type AuthAppOptions, PASSWORD, startAuthApp } from './auth-app.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-auth-routes-'));
@@ -198,16 +199,52 @@ describe('POST /auth/login', () => {
 });
 
 describe('login rate limits', () => {
-  it('refuses an account after its failed logins from any address, without checking the password', async () => {
+  function counting(checked: string[]): AuthAppOptions['credentials'] {
+    return (directory) => ({
+      verify: (username, password) => {
+        checked.push(username);
+        return directory.verify(username, password);
+      },
+    });
+  }
+
+  it('refuses an address that keeps failing on one account, without checking the password, while the owner signs in from elsewhere', async () => {
+    const checked: string[] = [];
+    const { call } = await start({
+      limits: { accountAddress: 3, ip: 100, account: 100 },
+      credentials: counting(checked),
+    });
+    const attacker = '203.0.113.1';
+    for (let i = 0; i < 3; i++) {
+      const failed = await call('POST', '/auth/login', {
+        body: { username: 'alice', password: 'wrong password' },
+        ip: attacker,
+      });
+      expect(failed.status).toBe(401);
+    }
+    checked.length = 0;
+    const refused = await call('POST', '/auth/login', {
+      body: { username: 'ALICE', password: PASSWORD },
+      ip: attacker,
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.json.error.code).toBe('ERR_RATE_LIMITED');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(refused.setCookie).toEqual([]);
+    expect(checked).toEqual([]);
+
+    const owner = await call('POST', '/auth/login', {
+      body: { username: 'alice', password: PASSWORD },
+      ip: '198.51.100.7',
+    });
+    expect(owner.status).toBe(200);
+  });
+
+  it('asks for a proof of work past the account ceiling; a solved one lets the owner in, once', async () => {
     const checked: string[] = [];
     const { call } = await start({
       limits: { account: 3, ip: 100 },
-      credentials: (directory) => ({
-        verify: (username, password) => {
-          checked.push(username);
-          return directory.verify(username, password);
-        },
-      }),
+      credentials: counting(checked),
     });
     for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
       const failed = await call('POST', '/auth/login', {
@@ -217,21 +254,31 @@ describe('login rate limits', () => {
       expect(failed.status).toBe(401);
     }
     checked.length = 0;
-    const refused = await call('POST', '/auth/login', {
-      body: { username: 'ALICE', password: PASSWORD },
-      ip: '203.0.113.4',
+    const asked = await call('POST', '/auth/login', {
+      body: { username: 'alice', password: PASSWORD },
+      ip: '198.51.100.7',
     });
-    expect(refused.status).toBe(429);
-    expect(refused.json.error.code).toBe('ERR_RATE_LIMITED');
-    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(refused.setCookie).toEqual([]);
+    expect(asked.status).toBe(429);
+    expect(asked.json.error.code).toBe('ERR_PROOF_OF_WORK_REQUIRED');
+    expect(Number(asked.headers.get('retry-after'))).toBeGreaterThan(0);
+    const offered = asked.json.error.details.proofOfWork;
+    expect(offered).toMatchObject({ algorithm: 'sha256', difficulty: 8 });
     expect(checked).toEqual([]);
 
-    const other = await call('POST', '/auth/login', {
-      body: { username: 'bob', password: PASSWORD },
-      ip: '203.0.113.5',
+    const proofOfWork = solveProofOfWork(offered);
+    const solved = await call('POST', '/auth/login', {
+      body: { username: 'alice', password: PASSWORD, proofOfWork },
+      ip: '198.51.100.7',
     });
-    expect(other.status).toBe(200);
+    expect(solved.status).toBe(200);
+
+    const again = await call('POST', '/auth/login', {
+      body: { username: 'alice', password: PASSWORD, proofOfWork },
+      ip: '198.51.100.7',
+    });
+    expect(again.status).toBe(429);
+    expect(again.json.error.code).toBe('ERR_PROOF_OF_WORK_REQUIRED');
+    expect(again.json.error.message).toContain('reused');
   });
 
   it('refuses an address after its failed logins for any account; a refused attempt charges the account nothing', async () => {
@@ -252,7 +299,7 @@ describe('login rate limits', () => {
       expect(refused.status).toBe(429);
       expect(refused.headers.get('retry-after')).toBe(String(15 * 60));
     }
-    // bob's account was never charged by the refused attempts: its two failures are all still free.
+    // bob's ceiling was never charged by the refused attempts: its two failures are all still free.
     for (const ip of ['198.51.100.20', '198.51.100.21']) {
       const failed = await call('POST', '/auth/login', {
         body: { username: 'bob', password: 'guess guess' },
@@ -264,7 +311,7 @@ describe('login rate limits', () => {
       body: { username: 'bob', password: PASSWORD },
       ip: '198.51.100.22',
     });
-    expect(third.status).toBe(429);
+    expect(third.json.error.code).toBe('ERR_PROOF_OF_WORK_REQUIRED');
 
     const elsewhere = await call('POST', '/auth/login', {
       body: { username: 'alice', password: PASSWORD },
@@ -280,13 +327,30 @@ describe('login rate limits', () => {
     expect(later.status).toBe(200);
   });
 
-  it('does not count successful logins', async () => {
-    const { login } = await start({ limits: { ip: 2, account: 2 } });
+  it('does not count successful logins as failures', async () => {
+    const { login } = await start({ limits: { ip: 2, accountAddress: 2, account: 2 } });
     for (let i = 0; i < 5; i++) await login('alice');
   });
 
+  it('bounds the successful logins of an account, and failures do not use that bound', async () => {
+    const { call, login } = await start({ limits: { success: 2 } });
+    await login('alice');
+    const failed = await call('POST', '/auth/login', {
+      body: { username: 'alice', password: 'wrong password' },
+    });
+    expect(failed.status).toBe(401);
+    await login('alice', { ip: '198.51.100.9' });
+    const third = await call('POST', '/auth/token', {
+      body: { username: 'Alice', password: PASSWORD },
+      ip: '198.51.100.10',
+    });
+    expect(third.status).toBe(429);
+    expect(third.json.error.code).toBe('ERR_RATE_LIMITED');
+    await login('bob');
+  });
+
   it('applies the same limits to POST /auth/token', async () => {
-    const { call } = await start({ limits: { ip: 100, account: 1 } });
+    const { call } = await start({ limits: { ip: 100, accountAddress: 1 } });
     const failed = await call('POST', '/auth/token', {
       body: { username: 'alice', password: 'wrong password' },
     });
@@ -294,9 +358,9 @@ describe('login rate limits', () => {
     expect(failed.json.error.code).toBe('ERR_LOGIN_FAILED');
     const refused = await call('POST', '/auth/login', {
       body: { username: 'alice', password: PASSWORD },
-      ip: '203.0.113.9',
     });
     expect(refused.status).toBe(429);
+    expect(refused.json.error.code).toBe('ERR_RATE_LIMITED');
   });
 });
 

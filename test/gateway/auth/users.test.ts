@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DecodeError, ValidationError } from '../../../src/core/index.js';
 import {
+  hashPassword,
   normalizeUsername,
   PasswordPolicyError,
   UserDirectory,
@@ -88,6 +89,38 @@ for (const [name, openStore] of backends) {
         users.add({ username: ' jose\u0301 ', password: PASSWORD }),
       ).rejects.toMatchObject({ code: 'ERR_USER_EXISTS' });
       expect(await users.list()).toHaveLength(1);
+    });
+
+    it('keys fullwidth, ligature and sharp-s spellings as one user (NFKC, case-folded)', async () => {
+      const { users } = setup();
+      const added = await users.add({ username: 'Straße', password: PASSWORD });
+      expect(added).toMatchObject({ userId: 'strasse', username: 'Straße' });
+      await expect(users.add({ username: 'STRASSE', password: PASSWORD })).rejects.toBeInstanceOf(
+        UserExistsError,
+      );
+      expect(await users.verify('ＳＴＲＡＳＳＥ', PASSWORD)).toEqual(added);
+      await users.add({ username: 'ﬁnn', password: PASSWORD });
+      expect(await users.verify('FINN', PASSWORD)).toMatchObject({ userId: 'finn' });
+    });
+
+    it('still finds, changes the password of and removes a user stored under the key used before NFKC folding', async () => {
+      const { users, store } = setup();
+      // What an older version wrote: the record under the key 'straße' (NFC, lower case).
+      const hash = await hashPassword(PASSWORD, TEST_HASHING);
+      const now = 1_700_000_000_000;
+      await store.put(
+        'users',
+        'straße',
+        { username: 'Straße', passwordHash: hash, roles: [], createdAt: now, updatedAt: now },
+        { now, ifVersion: 0 },
+      );
+      expect(await users.verify('Straße', PASSWORD)).toMatchObject({ userId: 'straße' });
+      // Only the spellings that reached the old key find it: 'strasse' never did.
+      expect(await users.verify('strasse', PASSWORD)).toBeNull();
+      await users.setPassword('STRAßE', `${PASSWORD}!`);
+      expect(await users.verify('straße', `${PASSWORD}!`)).toMatchObject({ userId: 'straße' });
+      expect(await users.remove('Straße')).toBe(true);
+      expect(await users.list()).toEqual([]);
     });
 
     it('lets exactly one of two concurrent adds of one name win', async () => {
@@ -206,8 +239,9 @@ for (const [name, openStore] of backends) {
 }
 
 describe('normalizeUsername', () => {
-  it('trims, puts in NFC and lower-cases the key only', () => {
+  it('trims and puts in NFC the name, and keys it with NFKC and case folding', () => {
     expect(normalizeUsername('  Jose\u0301 ')).toEqual({ username: 'José', key: 'josé' });
+    expect(normalizeUsername('Ａｌｉｃｅ')).toEqual({ username: 'Ａｌｉｃｅ', key: 'alice' });
     expect(normalizeUsername('a'.repeat(128)).key).toHaveLength(128);
     expect(() => normalizeUsername(42)).toThrow(ValidationError);
   });
