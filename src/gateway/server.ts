@@ -26,6 +26,7 @@ import { registerKeyRoutes } from './key-routes.js';
 import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
 import { registerProxy } from './proxy.js';
+import { registerRequestHeadChecks } from './request-head.js';
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { isShareable, openSharedServices } from './shared-services.js';
@@ -154,6 +155,7 @@ export async function createGateway(
   );
   applyApiDefaults(app);
   echoRequestId(app);
+  registerRequestHeadChecks(app, { maxHeaders: config.maxRequestHeaders });
   metrics.register(app, { guard: requireScope('sessions:admin') });
 
   // While shutting down, in-flight responses close their connection instead of idling on keep-alive.
@@ -188,8 +190,11 @@ export async function createGateway(
     authenticate: createAuthenticator({ sessions, accessTokens, manager }),
     contexts,
     sessionCookieName: sessions.cookie.name,
+    adminToken,
+    publicHost: config.publicHost,
     timeout: config.proxyTimeout,
     onUpstreamResponse: (prefix, status) => metrics.recordUpstreamResponse(prefix, status),
+    onCookieDropped: (prefix) => metrics.recordUpstreamCookieDropped(prefix),
   });
 
   const sweeper = startSweeper({
