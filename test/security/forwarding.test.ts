@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { GatewayConfigInput } from '../../src/gateway/index.js';
 import {
   type AttackTarget,
+  type RecordingUpstream,
   rawRequest,
   requestText,
   signIn,
@@ -22,19 +24,22 @@ afterEach(async () => {
 });
 
 /** A gateway with a session route `/api` and a public route `/pub`, both to `upstream`. */
-async function start(config: Parameters<typeof startAttackTarget>[0]['config'] = {}) {
+async function start(config: GatewayConfigInput = {}) {
   const target = await startAttackTarget({
-    routes: ({ upstream }) => [
-      { prefix: '/api', upstream: upstream?.url as string, auth: 'session' },
-      { prefix: '/pub', upstream: upstream?.url as string, auth: 'none' },
+    routes: (upstreams) => [
+      { prefix: '/api', upstream: upstreams.upstream?.url as string, auth: 'session' },
+      { prefix: '/pub', upstream: upstreams.upstream?.url as string, auth: 'none' },
     ],
     config,
   });
   targets.push(target);
-  return {
-    target,
-    upstream: target.upstreams.upstream as NonNullable<AttackTarget['upstreams'][string]>,
-  };
+  return { target, upstream: upstreamOf(target, 'upstream') };
+}
+
+function upstreamOf(target: AttackTarget, name: string): RecordingUpstream {
+  const upstream = target.upstreams[name];
+  if (upstream === undefined) throw new Error(`no upstream ${name}`);
+  return upstream;
 }
 
 /** Header names as servers that fold `_` into `-` read them. */
@@ -269,7 +274,7 @@ describe("an upstream and the gateway's cookies", () => {
       ['/pub/x', []],
       ['/api/x', [`Cookie: ${alice.cookie}`]],
     ] as const) {
-      const response = await rawRequest(target.port, requestText(path, lines));
+      const response = await rawRequest(target.port, requestText(path, [...lines]));
       expect(response.status).toBe(200);
       expect(response.headers['set-cookie']).toEqual(harmless);
     }
@@ -449,16 +454,19 @@ describe("a route's upstream pool", () => {
   it('never opens more connections than the route allows, while another route uses more', async () => {
     const target = await startAttackTarget({
       upstreams: ['narrow', 'wide'],
-      routes: ({ narrow, wide }) => [
-        { prefix: '/narrow', upstream: narrow?.url as string, auth: 'none', connections: 1 },
-        { prefix: '/wide', upstream: wide?.url as string, auth: 'none', connections: 4 },
+      routes: (upstreams) => [
+        {
+          prefix: '/narrow',
+          upstream: upstreams.narrow?.url as string,
+          auth: 'none',
+          connections: 1,
+        },
+        { prefix: '/wide', upstream: upstreams.wide?.url as string, auth: 'none', connections: 4 },
       ],
     });
     targets.push(target);
-    const { narrow, wide } = target.upstreams as Record<
-      string,
-      NonNullable<AttackTarget['upstreams'][string]>
-    >;
+    const narrow = upstreamOf(target, 'narrow');
+    const wide = upstreamOf(target, 'wide');
     // The wide upstream answers only once four requests are open at once: it needs four connections.
     let release!: () => void;
     const allOpen = new Promise<void>((resolve) => {
