@@ -28,6 +28,18 @@ export function canonicalHeaderName(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
 }
 
+/** Headers that describe one connection, not the message (RFC 9110 §7.6.1): never passed on. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
 /** Headers that software behind a proxy believes because it takes the proxy to have set them. */
 const SET_BY_PROXY = new Set([
   'forwarded',
@@ -54,7 +66,8 @@ const GATEWAY_ONLY = new Set(['x-api-key', 'x-csrf-token', 'proxy-authorization'
  * The request headers an upstream receives. The gateway's own come first
  * (`host`, the signed context, `x-forwarded-*`, `x-request-id`), so that an
  * upstream keeping only its first N headers keeps them. Then the client's,
- * without: what a trusted proxy would set (in any spelling), credentials for
+ * without: hop-by-hop headers and `expect` (Node has already answered it with
+ * 100 Continue), what a trusted proxy would set (in any spelling), credentials for
  * the gateway (`x-api-key`, `x-csrf-token`, `proxy-authorization`,
  * `authorization` on session routes and whenever it holds a gateway
  * credential), the gateway's cookies, and `stripHeaders`.
@@ -87,6 +100,7 @@ function withheld(
   value: string | string[] | undefined,
   facts: ForwardingFacts,
 ): boolean {
+  if (HOP_BY_HOP.has(name) || name === 'expect') return true;
   if (SET_BY_PROXY.has(name) || SET_BY_PROXY_PREFIXES.some((prefix) => name.startsWith(prefix)))
     return true;
   if (GATEWAY_ONLY.has(name) || facts.stripHeaders.has(name)) return true;
@@ -94,18 +108,6 @@ function withheld(
     return facts.auth === 'session' || facts.gatewayCredential(String(value ?? ''));
   return false;
 }
-
-/** Response headers that describe one connection, not the message (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 /**
  * The upstream's response headers without those about its connection to the

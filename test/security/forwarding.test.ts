@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayConfigInput } from '../../src/gateway/index.js';
 import {
@@ -137,6 +139,45 @@ describe('headers a trusted proxy would set', () => {
     );
     expect(response.status).toBe(200);
     expect(JSON.stringify(upstream.hits[0]?.rawHeaders)).not.toContain('DELETE');
+  });
+});
+
+describe('headers about the client connection', () => {
+  it('stay at the gateway, so that the request still goes through', async () => {
+    const { target, upstream } = await start();
+    const hopByHop = [
+      'Keep-Alive: timeout=5',
+      'Keep_Alive: timeout=5',
+      'Upgrade: websocket',
+      'TE: trailers',
+      'Proxy-Connection: keep-alive',
+    ];
+    for (const line of hopByHop) {
+      const request = requestText('/pub/upload', [line], { method: 'POST', body: '{"n":1}' });
+      const response = await rawRequest(target.port, request);
+      const name = canonical(line.slice(0, line.indexOf(':')));
+      expect({ line, status: response.status }).toEqual({ line, status: 200 });
+      const hit = upstream.hits.at(-1) as UpstreamHit;
+      expect(linesOf(hit).filter(([seen]) => seen === name)).toEqual([]);
+      expect(hit.body).toBe('{"n":1}');
+    }
+  });
+
+  it('answer Expect: 100-continue at the gateway, and the upload reaches the upstream without it', async () => {
+    const { target, upstream } = await start();
+    const request = httpRequest({
+      port: target.port,
+      host: '127.0.0.1',
+      method: 'POST',
+      path: '/pub/upload',
+      headers: { expect: '100-continue', 'content-length': 7 },
+    });
+    request.on('continue', () => request.end('{"n":1}'));
+    const [response] = (await once(request, 'response')) as [IncomingMessage];
+    response.resume();
+    expect(response.statusCode).toBe(200);
+    expect(upstream.hits[0]?.headers.expect).toBeUndefined();
+    expect(upstream.hits[0]?.body).toBe('{"n":1}');
   });
 });
 
