@@ -13,7 +13,8 @@ const IP_LITERAL = /^\[([0-9A-Fa-f:.]+)\]$/;
 const PORT = /^[0-9]{1,5}$/;
 
 /** Whether `value` is a Host header value the gateway accepts and may pass on: `name`, `name:port`, `[v6]`, `[v6]:port`. */
-export function isValidHost(value: string): boolean {
+export function isValidHost(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
   const portAt = value.lastIndexOf(':');
   const hasPort = portAt !== -1 && portAt > value.lastIndexOf(']');
   const host = hasPort ? value.slice(0, portAt) : value;

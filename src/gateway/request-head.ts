@@ -36,5 +36,5 @@ function hasOneValidHost(request: FastifyRequest): boolean {
     if (raw[at]?.toLowerCase() === 'host') hosts += 1;
   }
   // With trustProxy, request.host is the proxy's X-Forwarded-Host; the CSRF origin check reads Host itself.
-  return hosts === 1 && isValidHost(request.headers.host ?? '') && isValidHost(request.host);
+  return hosts === 1 && isValidHost(request.headers.host) && isValidHost(request.host);
 }

@@ -1,7 +1,9 @@
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { GatewayConfigInput } from '../../src/gateway/index.js';
+import { type GatewayConfigInput, registerProxy } from '../../src/gateway/index.js';
+import { IdentityContexts, SigningKeys } from '../../src/tokens/index.js';
 import {
   type AttackTarget,
   type RecordingUpstream,
@@ -9,6 +11,7 @@ import {
   requestText,
   signIn,
   startAttackTarget,
+  startRecordingUpstream,
   type UpstreamHit,
 } from './support.js';
 
@@ -335,6 +338,38 @@ describe("an upstream and the gateway's cookies", () => {
     );
   });
 
+  it('are logged at warn when an upstream tries, by name and route, never by value', async () => {
+    const upstream = await startRecordingUpstream();
+    upstream.responseHeaders['set-cookie'] = ['__Host-cs_session=planted-secret; Path=/', 'a=1'];
+    const lines: string[] = [];
+    const app = Fastify({
+      logger: { level: 'warn', stream: { write: (line: string) => lines.push(line) } },
+    });
+    registerProxy(app, {
+      routes: [{ prefix: '/pub', upstream: upstream.url, auth: 'none' }],
+      authenticate: async () => null,
+      contexts: new IdentityContexts({
+        keys: await SigningKeys.generate(),
+        issuer: 'gateway',
+        audience: 'upstreams',
+      }),
+      sessionCookieName: '__Host-cs_session',
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const response = await fetch(`${url}/pub/x`);
+      expect(response.headers.getSetCookie()).toEqual(['a=1']);
+      const warnings = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(warnings).toEqual([
+        expect.objectContaining({ level: 40, route: '/pub', cookie: '__Host-cs_session' }),
+      ]);
+      expect(lines.join('\n')).not.toContain('planted-secret');
+    } finally {
+      await app.close();
+      await upstream.close();
+    }
+  });
+
   it('are still set by the gateway itself on a proxied response', async () => {
     const { target, upstream } = await start({ rotation: { interval: '1ms' } });
     const alice = await signIn(target);
@@ -387,6 +422,11 @@ describe('the Host header', () => {
         });
       }
     }
+    const noHost = await rawRequest(target.port, 'GET /pub/x HTTP/1.0\r\n\r\n');
+    expect({ status: noHost.status, json: noHost.json }).toMatchObject({
+      status: 400,
+      json: { error: { code: 'ERR_HOST_INVALID' } },
+    });
     expect(upstream.hits).toHaveLength(0);
   });
 
