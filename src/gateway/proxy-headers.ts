@@ -52,12 +52,11 @@ const SET_BY_PROXY = new Set([
   'x-host',
   'x-rewrite-url',
   'x-request-id',
-  // Frameworks' method overrides would turn a GET, which passes without a CSRF token, into a DELETE.
-  'x-http-method-override',
-  'x-http-method',
-  'x-method-override',
 ]);
 const SET_BY_PROXY_PREFIXES = ['x-forwarded', 'x-original-', 'x-clawsession-'];
+
+/** Frameworks' method overrides: they would turn a GET, which needs no CSRF token, into a DELETE. */
+const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 
 /** Credentials for the gateway that are never an upstream's, whatever they hold. */
 const GATEWAY_ONLY = new Set(['x-api-key', 'x-csrf-token', 'proxy-authorization']);
@@ -66,11 +65,12 @@ const GATEWAY_ONLY = new Set(['x-api-key', 'x-csrf-token', 'proxy-authorization'
  * The request headers an upstream receives. The gateway's own come first
  * (`host`, the signed context, `x-forwarded-*`, `x-request-id`), so that an
  * upstream keeping only its first N headers keeps them. Then the client's,
- * without: hop-by-hop headers and `expect` (Node has already answered it with
- * 100 Continue), what a trusted proxy would set (in any spelling), credentials for
- * the gateway (`x-api-key`, `x-csrf-token`, `proxy-authorization`,
- * `authorization` on session routes and whenever it holds a gateway
- * credential), the gateway's cookies, and `stripHeaders`.
+ * without: hop-by-hop headers and `expect` (Node has already answered it
+ * with 100 Continue), what a trusted proxy would set, method overrides,
+ * credentials for the gateway (`x-api-key`, `x-csrf-token`,
+ * `proxy-authorization`, `authorization` on session routes and whenever it
+ * holds a gateway credential), the gateway's cookies, and `stripHeaders`;
+ * all of them in any spelling.
  */
 export function forwardedRequestHeaders(
   headers: IncomingHttpHeaders,
@@ -103,7 +103,8 @@ function withheld(
   if (HOP_BY_HOP.has(name) || name === 'expect') return true;
   if (SET_BY_PROXY.has(name) || SET_BY_PROXY_PREFIXES.some((prefix) => name.startsWith(prefix)))
     return true;
-  if (GATEWAY_ONLY.has(name) || facts.stripHeaders.has(name)) return true;
+  if (METHOD_OVERRIDES.has(name) || GATEWAY_ONLY.has(name) || facts.stripHeaders.has(name))
+    return true;
   if (name === 'authorization')
     return facts.auth === 'session' || facts.gatewayCredential(String(value ?? ''));
   return false;
