@@ -11,6 +11,7 @@ import {
   DURATION_UNITS as UNITS,
 } from '../core/index.js';
 import { openStore } from '../stores/index.js';
+import { isValidHost } from './host-header.js';
 import { normalizedPrefix, proxyRouteSchema } from './proxy-routes.js';
 
 /** A positive duration in ms: a number, or a string such as `500`, `500ms`, `90s`, `30m`, `24h`, `7d`. */
@@ -156,6 +157,20 @@ export const configSchema = z.strictObject({
       { message: 'two routes have the same prefix' },
     ),
   proxyTimeout: duration.default(30 * UNITS.s),
+  /**
+   * The gateway's host as clients reach it (`gateway.example.com`, optionally
+   * with a port): when set, upstreams always get it as X-Forwarded-Host.
+   */
+  publicHost: z
+    .string()
+    .refine(isValidHost, 'must be a host name or IP address with an optional port')
+    .optional(),
+  /**
+   * Most header lines a request may carry (repeats count); more is a 431.
+   * Below Node's own limit of 1,000, beyond which it drops headers silently,
+   * so that an excess is always seen.
+   */
+  maxRequestHeaders: integer(10, 999).default(100),
   /**
    * Failed logins per client address (`loginPerIp`) and per account and
    * address (`loginPerAccountAddress`) are refused past their limit; past

@@ -34,8 +34,8 @@ const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
  * The gateway's Prometheus metrics, in a registry of its own (never the
  * global one, so two gateways in one process do not collide): process
  * metrics, HTTP requests by route pattern and status, active sessions, store
- * operations, key verifications, rate-limit rejections and upstream
- * responses.
+ * operations, key verifications, rate-limit rejections, upstream
+ * responses and the gateway cookies upstreams tried to set.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -46,6 +46,7 @@ export class GatewayMetrics {
   readonly #keyVerifications: Counter<'result'>;
   readonly #rateLimitRejections: Counter<'limiter'>;
   readonly #upstreamRequests: Counter<'route' | 'status'>;
+  readonly #upstreamCookiesDropped: Counter<'route'>;
   readonly #activeSessions: Gauge;
   readonly #countLiveSessions: () => Promise<number>;
   readonly #cacheTtl: number;
@@ -118,6 +119,12 @@ export class GatewayMetrics {
       labelNames: ['route', 'status'],
       registers,
     });
+    this.#upstreamCookiesDropped = new Counter({
+      name: 'clawsession_upstream_cookies_dropped_total',
+      help: 'Set-Cookie headers from upstream services dropped for naming a gateway cookie, by route pattern.',
+      labelNames: ['route'],
+      registers,
+    });
   }
 
   recordKeyVerification(result: KeyVerificationResult): void {
@@ -132,6 +139,11 @@ export class GatewayMetrics {
   /** `route` is the proxy route's pattern, as for HTTP requests. */
   recordUpstreamResponse(route: string, status: number): void {
     this.#upstreamRequests.inc({ route, status: String(status) });
+  }
+
+  /** `route` is the proxy route's pattern, as for HTTP requests. */
+  recordUpstreamCookieDropped(route: string): void {
+    this.#upstreamCookiesDropped.inc({ route });
   }
 
   /**

@@ -14,6 +14,8 @@ export interface ProxyRoute {
   stripPrefix?: boolean;
   /** `aud` of this route's identity contexts, so that its upstream cannot replay them elsewhere. Default: the gateway's context audience. */
   audience?: string;
+  /** Most connections this route keeps open to its upstream (its own pool). Default 128. */
+  connections?: number;
 }
 
 /** A validated route: the prefix without its trailing slash, the upstream split into origin and path. */
@@ -22,6 +24,7 @@ export interface CompiledRoute {
   auth: 'session' | 'none';
   stripPrefix: boolean;
   audience: string | undefined;
+  connections: number;
   origin: string;
   /** The upstream's own path without a trailing slash ('' for the root). */
   basePath: string;
@@ -46,6 +49,7 @@ export const proxyRouteSchema = z.strictObject({
   auth: z.enum(['session', 'none']).default('session'),
   stripPrefix: z.boolean().default(false),
   audience: z.string().min(1).max(200).optional(),
+  connections: z.number().int().min(1).max(65_536).default(128),
 });
 
 /** The prefix as the router uses it: without its trailing slash, except for `/` itself. */
@@ -70,6 +74,7 @@ export function compileRoutes(routes: readonly ProxyRoute[]): CompiledRoute[] {
       auth: result.data.auth,
       stripPrefix: result.data.stripPrefix,
       audience: result.data.audience,
+      connections: result.data.connections,
       origin: upstream.origin,
       basePath: upstream.pathname.replace(/\/$/, ''),
     };

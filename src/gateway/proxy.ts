@@ -4,8 +4,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError } from '../core/index.js';
 import { HttpError, normalizeRequestTarget, toErrorResponse } from '../http/index.js';
 import type { IdentityContexts } from '../tokens/index.js';
+import { isValidHost } from './host-header.js';
 import type { Authenticate } from './identity.js';
-import { forwardedRequestHeaders, forwardedResponseHeaders } from './proxy-headers.js';
+import { ownedCookies } from './proxy-cookies.js';
+import { gatewayCredential } from './proxy-credentials.js';
+import {
+  canonicalHeaderName,
+  forwardedRequestHeaders,
+  forwardedResponseHeaders,
+} from './proxy-headers.js';
 import {
   compileRoutes,
   type ProxyRoute,
@@ -22,42 +29,49 @@ export interface ProxyOptions {
   authenticate: Authenticate;
   /** Signs the `X-Clawsession-Context` sent to upstreams on session routes. */
   contexts: IdentityContexts;
-  /** The session cookie's name: removed from the Cookie header of every forwarded request. */
+  /**
+   * The session cookie's name: removed from the Cookie header of every
+   * forwarded request, and no upstream may set or clear it.
+   */
   sessionCookieName: string;
+  /** The admin token, never forwarded in `Authorization`; null when it is turned off. */
+  adminToken?: string | null;
+  /** What `X-Forwarded-Host` always says, e.g. `gateway.example.com`; default the request's validated host. */
+  publicHost?: string;
   /** How long an upstream may take to send its headers, or to send more of its body, in ms. Default 30 s. */
   timeout?: number;
-  /** Keep-alive connections per upstream origin. Default 128. */
-  connections?: number;
-  /** More request headers never to forward. */
+  /** More request headers never to forward (matched as `_` and `-` alike, any case). */
   stripHeaders?: string[];
   /** Told of every request that was sent upstream: its route prefix and the status the client got. */
   onUpstreamResponse?: (prefix: string, status: number) => void;
+  /** Told of every upstream Set-Cookie dropped for naming a gateway cookie, by route prefix. */
+  onCookieDropped?: (prefix: string) => void;
 }
 
 /**
  * The gateway's reverse proxy: each route's prefix (the longest that matches
  * the request's normalised path wins; a path not in normal form is a 400) is
- * forwarded, any method, query as sent, bodies streamed both ways,
- * over keep-alive pools. Session routes require `authenticate` and carry a
- * signed identity context instead of the client's credential. An upstream
- * that cannot be reached answers 502, one too slow 504, both as JSON.
+ * forwarded, any method, query as sent, bodies streamed both ways, over a
+ * keep-alive pool of the route's own (`connections`). Session routes require
+ * `authenticate` and carry a signed identity context instead of the client's
+ * credential. No route forwards a gateway credential or a header a trusted
+ * proxy would set, and no upstream sets a gateway cookie. An upstream that
+ * cannot be reached answers 502, one too slow 504, both as JSON.
  */
 export function registerProxy(app: FastifyInstance, options: ProxyOptions): void {
   const routes = compileRoutes(options.routes);
   const timeout = positiveInteger(options.timeout ?? 30_000, 'timeout');
-  const connections = positiveInteger(options.connections ?? 128, 'connections');
   if (typeof options.sessionCookieName !== 'string' || options.sessionCookieName === '')
     throw new ConfigError('sessionCookieName is required: it is stripped before forwarding');
-  const stripHeaders = new Set((options.stripHeaders ?? []).map((name) => name.toLowerCase()));
+  if (options.publicHost !== undefined && !isValidHost(options.publicHost))
+    throw new ConfigError('publicHost must be a host name or IP address, with an optional port');
+  const stripHeaders = new Set((options.stripHeaders ?? []).map(canonicalHeaderName));
+  const ownedCookie = ownedCookies([options.sessionCookieName]);
+  const isGatewayCredential = gatewayCredential(options.adminToken ?? null);
   /** Requests sent upstream, by their route's prefix: refusals of the gateway's own are not upstream responses. */
   const forwarded = new WeakMap<FastifyRequest, string>();
 
   app.register(async (scope) => {
-    await scope.register(replyFrom, {
-      undici: { connections },
-      disableCache: true,
-      disableRequestLogging: true,
-    });
     // Every body goes upstream as the raw stream, unparsed and unbuffered (and not capped by bodyLimit).
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -78,7 +92,15 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
 
     // The router only tells which requests are the proxy's; `forward` picks the route itself.
     for (const route of routes) {
-      for (const url of routerPaths(route)) scope.all(url, forward);
+      // One reply-from per route: its undici agent is this route's pool alone.
+      scope.register(async (routeScope) => {
+        await routeScope.register(replyFrom, {
+          undici: { connections: route.connections },
+          disableCache: true,
+          disableRequestLogging: true,
+        });
+        for (const url of routerPaths(route)) routeScope.all(url, forward);
+      });
     }
   });
 
@@ -89,6 +111,14 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
       return refuse(reply, new HttpError('ERR_ROUTE_NOT_FOUND', 'no route for this path'));
     }
     const target = upstreamUrlFor(route, path);
+    // The gateway checks Host on every request; this keeps the proxy safe on an app without that check.
+    const host = options.publicHost ?? request.host;
+    if (!isValidHost(host)) {
+      return refuse(
+        reply,
+        new HttpError('ERR_HOST_INVALID', 'the Host header must be one valid host[:port]'),
+      );
+    }
     let context: string | null = null;
     if (route.auth === 'session') {
       const identity = await options.authenticate(request, reply);
@@ -105,11 +135,12 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
     const facts = {
       auth: route.auth,
       context,
-      sessionCookieName: options.sessionCookieName,
+      ownedCookie,
+      gatewayCredential: isGatewayCredential,
       stripHeaders,
       clientIp: request.ip,
       protocol: request.protocol,
-      host: request.host,
+      host,
       requestId: request.id,
     };
     forwarded.set(request, route.prefix);
@@ -119,7 +150,20 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
       retryDelay: () => null,
       rewriteRequestHeaders: (_request, headers) =>
         forwardedRequestHeaders(headers as IncomingHttpHeaders, facts),
-      rewriteHeaders: (headers) => forwardedResponseHeaders(headers as IncomingHttpHeaders),
+      rewriteHeaders: (headers) => {
+        const forwardedResponse = forwardedResponseHeaders(
+          headers as IncomingHttpHeaders,
+          ownedCookie,
+        );
+        for (const cookie of forwardedResponse.droppedCookies) {
+          request.log.warn(
+            { route: route.prefix, cookie },
+            "dropped an upstream's Set-Cookie for a gateway cookie",
+          );
+          options.onCookieDropped?.(route.prefix);
+        }
+        return forwardedResponse.headers;
+      },
       onError: (failedReply, { error }) => {
         const { status, body } = toErrorResponse(upstreamFailure(error));
         failedReply.code(status).send(body);

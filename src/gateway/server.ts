@@ -27,6 +27,7 @@ import { registerLingeringClose } from './lingering-close.js';
 import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
 import { registerProxy } from './proxy.js';
+import { registerRequestHeadChecks } from './request-head.js';
 import { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
@@ -160,6 +161,7 @@ export async function createGateway(
   applyApiDefaults(app);
   registerLingeringClose(app);
   echoRequestId(app);
+  registerRequestHeadChecks(app, { maxHeaders: config.maxRequestHeaders });
   metrics.register(app, { guard: requireScope('sessions:admin') });
 
   // While shutting down, in-flight responses close their connection instead of idling on keep-alive.
@@ -201,8 +203,11 @@ export async function createGateway(
     authenticate: createAuthenticator({ sessions, accessTokens, manager }),
     contexts,
     sessionCookieName: sessions.cookie.name,
+    adminToken,
+    publicHost: config.publicHost,
     timeout: config.proxyTimeout,
     onUpstreamResponse: (prefix, status) => metrics.recordUpstreamResponse(prefix, status),
+    onCookieDropped: (prefix) => metrics.recordUpstreamCookieDropped(prefix),
   });
 
   const sweeper = startSweeper({

@@ -11,7 +11,7 @@ export {
   type ApiKeyRefusal,
   ApiKeyScopeError,
 } from './errors.js';
-export { isPrefix } from './key-format.js';
+export { isApiKeyLike, isPrefix } from './key-format.js';
 export type { ApiKeyInfo } from './key-record.js';
 export { API_KEY_SCOPES, isScope, type Scope } from './scopes.js';
 export type { ApiKeyPrincipal } from './verified-cache.js';

@@ -12,6 +12,7 @@ import { ApiKeyInvalidError } from './errors.js';
  * The prefix has a fixed length and no `_`, so the `_` after it is always the
  * separator, whatever `_` the secret contains.
  */
+const KEY_NAMESPACE = 'cs_';
 const KEY_PATTERN = /^cs_live_([0-9A-Za-z]{12})_([A-Za-z0-9_-]{43})$/;
 const PREFIX_PATTERN = /^[0-9A-Za-z]{12}$/;
 const PREFIX_LENGTH = 12;
@@ -35,6 +36,14 @@ export function parseKey(presented: unknown): ParsedKey {
   const match = typeof presented === 'string' ? KEY_PATTERN.exec(presented) : null;
   if (!match) throw new ApiKeyInvalidError('malformed');
   return { prefix: match[1] as string, secret: match[2] as string };
+}
+
+/**
+ * Whether a presented credential is in the API keys' namespace (`cs_…`),
+ * well-formed or not: such a value is meant for the gateway, never for an upstream.
+ */
+export function isApiKeyLike(value: string): boolean {
+  return value.startsWith(KEY_NAMESPACE);
 }
 
 export function isPrefix(value: unknown): value is string {

@@ -23,3 +23,56 @@ describe('gateway config durations', () => {
     expect(() => parseConfig({ idleTimeout: '0' })).toThrow(ConfigError);
   });
 });
+
+describe('gateway config for what the proxy forwards', () => {
+  it('reads the public host and the header cap from the environment, with their defaults', () => {
+    expect(parseConfig({})).toMatchObject({ maxRequestHeaders: 100 });
+    expect(parseConfig({}).publicHost).toBeUndefined();
+    const fromEnv = loadConfig({
+      env: {
+        CLAWSESSION_PUBLIC_HOST: 'gateway.example.com:8443',
+        CLAWSESSION_MAX_REQUEST_HEADERS: '250',
+      },
+    });
+    expect(fromEnv).toMatchObject({
+      publicHost: 'gateway.example.com:8443',
+      maxRequestHeaders: 250,
+    });
+    expect(parseConfig({ publicHost: '[2001:db8::1]' }).publicHost).toBe('[2001:db8::1]');
+  });
+
+  it('refuses a public host that is not host[:port], and a header cap Node could not enforce', () => {
+    for (const publicHost of [
+      '',
+      'https://gateway.example',
+      'gateway.example/x',
+      'a b',
+      'gw:0x1',
+      'gw:70000',
+    ]) {
+      expect(() => parseConfig({ publicHost }), publicHost).toThrow(
+        /publicHost \(CLAWSESSION_PUBLIC_HOST\)/,
+      );
+    }
+    for (const maxRequestHeaders of [0, 9, 1000, 2.5]) {
+      expect(() => parseConfig({ maxRequestHeaders }), String(maxRequestHeaders)).toThrow(
+        /maxRequestHeaders \(CLAWSESSION_MAX_REQUEST_HEADERS\)/,
+      );
+    }
+  });
+
+  it('gives each route a pool of 128 connections unless it says otherwise', () => {
+    const upstream = 'http://127.0.0.1:7001';
+    const { routes } = parseConfig({
+      routes: [
+        { prefix: '/a', upstream },
+        { prefix: '/b', upstream, connections: 4 },
+      ],
+    });
+    expect(routes.map((route) => route.connections)).toEqual([128, 4]);
+    for (const connections of [0, -1, 1.5, '4'])
+      expect(() => parseConfig({ routes: [{ prefix: '/a', upstream, connections }] })).toThrow(
+        /routes\.0\.connections/,
+      );
+  });
+});

@@ -324,8 +324,9 @@ describe('the session-aware reverse proxy', () => {
     expect(upstream.hits.map((hit) => [hit.method, hit.bytes])).toEqual(
       methods.map((method) => [method, ['GET', 'HEAD'].includes(method) ? 0 : 7]),
     );
-    // The CSRF token is for the gateway; it is not a credential, so it may pass.
     expect(upstream.hits.every((hit) => hit.headers['x-clawsession-context'])).toBe(true);
+    // The CSRF token is the gateway's to check, not the upstream's to see.
+    expect(upstream.hits.some((hit) => hit.headers['x-csrf-token'] !== undefined)).toBe(false);
   });
 
   it('never forwards identity headers a client made up, on session and public routes', async () => {
@@ -684,6 +685,9 @@ describe('the session-aware reverse proxy', () => {
       ['a duplicated prefix', { routes: [route, { ...route, prefix: '/api/' }] }],
       ['no cookie name', { routes: [route], sessionCookieName: '' }],
       ['a zero timeout', { routes: [route], timeout: 0 }],
+      ['a route pool of no connections', { routes: [{ ...route, connections: 0 }] }],
+      ['a fractional route pool', { routes: [{ ...route, connections: 1.5 }] }],
+      ['a public host with a path', { routes: [route], publicHost: 'gateway.example/x' }],
     ];
     for (const [what, options] of bad) {
       expect(() => registerProxy(Fastify(), { ...base, routes: [], ...options }), what).toThrow(

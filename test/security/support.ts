@@ -31,6 +31,10 @@ export interface RecordingUpstream {
   hits: UpstreamHit[];
   /** Headers every response of this upstream carries (e.g. a hostile `set-cookie`). */
   responseHeaders: Record<string, string | string[]>;
+  /** Connections open now, and the most that were open at once. */
+  connections: { open: number; most: number };
+  /** Awaited before each answer is written: replace it to hold answers back. */
+  beforeAnswer: () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,6 +42,7 @@ export interface RecordingUpstream {
 export async function startRecordingUpstream(name = 'upstream'): Promise<RecordingUpstream> {
   const hits: UpstreamHit[] = [];
   const responseHeaders: Record<string, string | string[]> = {};
+  const connections = { open: 0, most: 0 };
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -50,21 +55,33 @@ export async function startRecordingUpstream(name = 'upstream'): Promise<Recordi
         body: Buffer.concat(chunks).toString('utf8'),
       };
       hits.push(hit);
-      response.writeHead(200, { 'content-type': 'application/json', ...responseHeaders });
-      response.end(JSON.stringify({ upstream: name, url: hit.url }));
+      void upstream.beforeAnswer().then(() => {
+        response.writeHead(200, { 'content-type': 'application/json', ...responseHeaders });
+        response.end(JSON.stringify({ upstream: name, url: hit.url }));
+      });
+    });
+  });
+  server.on('connection', (socket) => {
+    connections.open += 1;
+    connections.most = Math.max(connections.most, connections.open);
+    socket.on('close', () => {
+      connections.open -= 1;
     });
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return {
+  const upstream: RecordingUpstream = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     hits,
     responseHeaders,
+    connections,
+    beforeAnswer: async () => undefined,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },
   };
+  return upstream;
 }
 
 export interface AttackTarget {
