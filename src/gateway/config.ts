@@ -88,6 +88,8 @@ export const configSchema = z.strictObject({
   idleTimeout: duration.default(30 * UNITS.m),
   absoluteTimeout: duration.default(24 * UNITS.h),
   touchThreshold: z.coerce.number().min(0).max(1).default(0.1),
+  /** Live sessions one user may hold; a login beyond it revokes that user's earliest-created session. */
+  maxSessionsPerUser: integer(1, 10_000).default(10),
   codec: z.enum(['msgpack', 'json']).default('msgpack'),
   maxDataBytes: integer(64, 16 * 1024 * 1024).default(64 * 1024),
   /**

@@ -97,6 +97,7 @@ export async function createGateway(
     idleTimeout: config.idleTimeout,
     absoluteTimeout: config.absoluteTimeout,
     touchThreshold: config.touchThreshold,
+    maxSessionsPerUser: config.maxSessionsPerUser,
     clock,
   });
 
