@@ -12,6 +12,7 @@ import {
 } from '../core/index.js';
 import { openStore } from '../stores/index.js';
 import { normalizedPrefix, proxyRouteSchema } from './proxy-routes.js';
+import { weakSecretReason } from './secret-strength.js';
 
 /** A positive duration in ms: a number, or a string such as `500`, `500ms`, `90s`, `30m`, `24h`, `7d`. */
 const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
@@ -54,6 +55,9 @@ const privateJwk = z.string().transform((text, ctx) => {
   return jwk as JWK;
 });
 
+const GENERATE_A_TOKEN =
+  "generate one with `openssl rand -base64 32` or `node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"`";
+
 const rateLimit = z.strictObject({ limit: integer(1, 1_000_000), window: duration });
 
 const credentials = z.discriminatedUnion('source', [
@@ -83,8 +87,18 @@ export const configSchema = z.strictObject({
   port: integer(0, 65_535).default(8080),
   /** A store URL (see `openStore`): `sqlite:<path>` (the embedded default), `memory:`, `redis://…`, `redis+cluster://…`, `postgres://…`, `tiered:<hot>|<durable>`. */
   store: z.string().min(1).default('sqlite:./data/clawsession.db'),
-  /** Bearer credential for the /v1 API; generated at start and printed once when unset. */
-  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * Bearer credential for the /v1 API; generated at start and printed once when
+   * unset. Refused when weak (see `weakSecretReason`): it holds every scope.
+   */
+  adminToken: z
+    .string()
+    .superRefine((token, ctx) => {
+      const reason = weakSecretReason(token);
+      if (reason !== null)
+        ctx.addIssue({ code: 'custom', message: `is too weak: ${reason}; ${GENERATE_A_TOKEN}` });
+    })
+    .optional(),
   idleTimeout: duration.default(30 * UNITS.m),
   absoluteTimeout: duration.default(24 * UNITS.h),
   touchThreshold: z.coerce.number().min(0).max(1).default(0.1),
