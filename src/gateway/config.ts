@@ -40,6 +40,17 @@ const flag = z.union(
   { error: 'must be true or false' },
 );
 
+/** A number of proxy hops, also from the environment's digits. */
+const hopCount = z
+  .union([z.number(), z.string().regex(/^\d+$/).transform(Number)])
+  .pipe(z.number().int().min(1).max(100));
+
+/** Proxy addresses or CIDRs, comma-separated; digits alone are a hop count, not an address. */
+const proxyAddresses = z
+  .string()
+  .min(1)
+  .refine((value) => !/^\d+$/.test(value), 'a number of proxy hops must be from 1 to 100');
+
 /** A private JWK given as JSON text (so that it can come from one environment variable). */
 const privateJwk = z.string().transform((text, ctx) => {
   let jwk: unknown;
@@ -118,10 +129,11 @@ export const configSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
    * Whether `X-Forwarded-*` from the peer is believed (for client IPs in rate
-   * limits, binding and session lists): false, true (any peer), or a
-   * comma-separated list of proxy addresses or CIDRs.
+   * limits, binding and session lists): false; true (the peer is the one
+   * proxy: the right-most X-Forwarded-For entry is the client); a number of
+   * proxy hops; or a comma-separated list of proxy addresses or CIDRs.
    */
-  trustProxy: z.union([flag, z.string().min(1)]).default(false),
+  trustProxy: z.union([flag, hopCount, proxyAddresses]).default(false),
   /** Set false to refuse `adminToken` (and not generate one): then only API keys authenticate. */
   adminTokenEnabled: flag.default(true),
   cookie: z

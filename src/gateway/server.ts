@@ -30,6 +30,7 @@ import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { isShareable, openSharedServices } from './shared-services.js';
 import { startSweeper } from './sweeper.js';
+import { fastifyTrustProxy, trustProxyWarning } from './trust-proxy.js';
 
 export interface GatewayOptions {
   /** Epoch milliseconds for sessions, tokens, keys and limits. Default `Date.now`; tests inject one. */
@@ -79,6 +80,8 @@ export async function createGateway(
       'refreshSecret is not set: one was generated for this process, so a refresh token repeated within its grace window on another gateway counts as reuse',
     );
   }
+  const trustWarning = trustProxyWarning(config.trustProxy);
+  if (trustWarning) warnings.push(trustWarning);
   const adminTokenGenerated = config.adminTokenEnabled && config.adminToken === undefined;
   const adminToken = !config.adminTokenEnabled
     ? null
@@ -148,7 +151,7 @@ export async function createGateway(
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
   });
   manager.on('error', ({ error }) =>
     app.log.error({ err: error }, 'background session work failed'),
