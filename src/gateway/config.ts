@@ -124,6 +124,10 @@ export const configSchema = z.strictObject({
   encryptionKeys: z.string().optional(),
   /** Largest accepted request body in bytes. */
   bodyLimit: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** The longest a whole request, headers and body, may take to arrive (408 after it). */
+  requestTimeout: duration.default(30 * UNITS.s),
+  /** The longest silence between two chunks of a request body (408 after it). */
+  bodyTimeout: duration.default(10 * UNITS.s),
   sweepInterval: duration.default(60 * UNITS.s),
   shutdownTimeout: duration.default(10 * UNITS.s),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

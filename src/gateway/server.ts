@@ -26,6 +26,7 @@ import { registerKeyRoutes } from './key-routes.js';
 import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
 import { registerProxy } from './proxy.js';
+import { applyRequestTimeouts, requestTimeoutServerOptions } from './request-timeouts.js';
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { isShareable, openSharedServices } from './shared-services.js';
@@ -152,7 +153,9 @@ export async function createGateway(
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     trustProxy: fastifyTrustProxy(config.trustProxy),
+    ...requestTimeoutServerOptions(config),
   });
+  applyRequestTimeouts(app, config);
   manager.on('error', ({ error }) =>
     app.log.error({ err: error }, 'background session work failed'),
   );

@@ -31,16 +31,31 @@ export interface RecordingUpstream {
   hits: UpstreamHit[];
   /** Headers every response of this upstream carries (e.g. a hostile `set-cookie`). */
   responseHeaders: Record<string, string | string[]>;
+  /** Requests whose connection closed before their body ended (the gateway gave up on them). */
+  aborted: UpstreamHit[];
+  /** Connections open to this upstream now (the gateway's pool holds them). */
+  connections(): Promise<number>;
   close(): Promise<void>;
 }
 
 /** An upstream that records every request and answers 200 JSON `{ upstream, url }`. */
 export async function startRecordingUpstream(name = 'upstream'): Promise<RecordingUpstream> {
   const hits: UpstreamHit[] = [];
+  const aborted: UpstreamHit[] = [];
   const responseHeaders: Record<string, string | string[]> = {};
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('close', () => {
+      if (request.complete) return;
+      aborted.push({
+        method: request.method ?? '',
+        url: request.url ?? '',
+        headers: request.headers,
+        rawHeaders: request.rawHeaders,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
+    });
     request.on('end', () => {
       const hit: UpstreamHit = {
         method: request.method ?? '',
@@ -60,6 +75,11 @@ export async function startRecordingUpstream(name = 'upstream'): Promise<Recordi
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     hits,
     responseHeaders,
+    aborted,
+    connections: () =>
+      new Promise((resolve, reject) =>
+        server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      ),
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -262,4 +282,46 @@ export async function signIn(
   const cookie = setCookie.split(';')[0] ?? '';
   const { csrfToken } = (await login.json()) as { csrfToken: string };
   return { cookie, csrfToken };
+}
+
+export interface RawConnection {
+  /** Writes bytes as given. */
+  write(bytes: string | Buffer): void;
+  /** The first response, once complete or once the server closes the connection. */
+  response: Promise<RawResponse>;
+  /** Resolves when the server has closed the connection. */
+  closed: Promise<void>;
+  destroy(): void;
+}
+
+/**
+ * A connection for requests sent in steps (a slow client: some bytes, then
+ * silence or more later). Unlike `rawRequest`, it leaves closing to the server.
+ */
+export function openRawConnection(port: number): RawConnection {
+  const socket = connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const response = new Promise<RawResponse>((resolve, reject) => {
+    const settle = () => {
+      const parsed = parseResponse(Buffer.concat(chunks));
+      if (parsed !== null && completeResponse(Buffer.concat(chunks))) resolve(parsed);
+    };
+    socket.on('data', settle);
+    socket.once('close', () => {
+      const parsed = parseResponse(Buffer.concat(chunks));
+      if (parsed === null) reject(new Error('the connection closed without a response'));
+      else resolve(parsed);
+    });
+  });
+  return {
+    write: (bytes) => {
+      if (!socket.destroyed) socket.write(bytes);
+    },
+    response,
+    closed,
+    destroy: () => socket.destroy(),
+  };
 }

@@ -77,9 +77,7 @@ describe('the client address behind proxies', () => {
 
   it('a hop count trusts that many proxies from the right', async () => {
     const target = await start({ trustProxy: 2 });
-    expect(await sessionIp(target, ['X-Forwarded-For: 6.6.6.6, 1.2.3.4, 5.6.7.8'])).toBe(
-      '1.2.3.4',
-    );
+    expect(await sessionIp(target, ['X-Forwarded-For: 6.6.6.6, 1.2.3.4, 5.6.7.8'])).toBe('1.2.3.4');
   });
 
   it('a list of proxy addresses skips exactly the listed hops from the right', async () => {
