@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify';
@@ -116,7 +116,7 @@ function answerClientError(
     const { status, body } = toErrorResponse(clientErrorOf(error));
     const text = JSON.stringify(body);
     socket.write(
-      `HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${text}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${text}`,
     );
   }
   socket.destroy(error);
@@ -128,12 +128,4 @@ function clientErrorOf(error: Error & { code?: string }): HttpError {
   if (error.code === 'HPE_HEADER_OVERFLOW')
     return new HttpError('ERR_HEADERS_TOO_LARGE', 'the request headers are too large');
   return new HttpError('ERR_REQUEST_MALFORMED', 'the request is not valid HTTP');
-}
-
-function statusText(status: number): string {
-  return (
-    { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[
-      status
-    ] ?? 'Error'
-  );
 }
