@@ -35,7 +35,7 @@ const CONCURRENT = 8_000;
 const IN_FLIGHT = 32;
 /** reply-from's keep-alive connections per upstream, as the gateway sets them. */
 const UPSTREAM_CONNECTIONS = 128;
-const ADMIN_TOKEN = 'bench-admin-token-0123456789';
+const ADMIN_TOKEN = randomBytes(32).toString('base64url');
 const USER = { username: 'ada', password: 'correct horse battery', roles: ['buyer'] };
 const UPSTREAM_BODY = JSON.stringify({ ok: true, id: 42 });
 /** The upstream says whether it received an identity context, so each target is checked once. */

@@ -4,7 +4,8 @@ export interface SessionEvents {
   created: { session: Session };
   updated: { session: Session; previousVersion: number };
   regenerated: { session: Session; previousId: string };
-  revoked: { sessionId: string; userId: string | null };
+  /** `reason` is set when the session was not asked to end: `'evicted'` by `maxSessionsPerUser`. */
+  revoked: { sessionId: string; userId: string | null; reason?: 'evicted' };
   expired: { session: Session };
   /** A listener threw, or a background touch failed; the request path is never affected. */
   error: { error: unknown };

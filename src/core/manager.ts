@@ -30,6 +30,12 @@ export interface SessionManagerOptions {
   rotationInterval?: number;
   /** How long the old token keeps working after `rotate`, in ms. Default 30 seconds. */
   rotationGrace?: number;
+  /**
+   * Most live sessions one user may hold. `create` beyond it revokes the
+   * user's earliest-created sessions (never the new one), each with a
+   * `revoked` event whose `reason` is `'evicted'`. Default: unbounded.
+   */
+  maxSessionsPerUser?: number;
 }
 
 export interface RotateOptions {
@@ -92,6 +98,7 @@ export class SessionManager {
   readonly absoluteTimeout: number;
   readonly rotationInterval: number | undefined;
   readonly rotationGrace: number;
+  readonly maxSessionsPerUser: number | undefined;
   readonly #touchThreshold: number;
   readonly #clock: () => number;
   readonly #random: RandomSource;
@@ -121,6 +128,10 @@ export class SessionManager {
       options.rotationGrace ?? SESSION_DEFAULTS.rotationGrace,
       'rotationGrace',
     );
+    this.maxSessionsPerUser =
+      options.maxSessionsPerUser === undefined
+        ? undefined
+        : positiveCount(options.maxSessionsPerUser, 'maxSessionsPerUser');
     this.#clock = options.clock ?? Date.now;
     this.#random = options.random ?? cryptoRandom;
   }
@@ -156,6 +167,7 @@ export class SessionManager {
     };
     await this.store.create(session);
     this.#events.emit('created', { session });
+    await this.#evictBeyondBound(session);
     return { token, session };
   }
 
@@ -344,6 +356,33 @@ export class SessionManager {
     }
   }
 
+  /**
+   * Revokes the user's sessions beyond `maxSessionsPerUser`, earliest created
+   * first, keeping `created`. Creation order rather than last activity, so
+   * that a stolen session kept busy by its thief still gives way to the
+   * owner's new logins. Concurrent creates may both evict: each removes only
+   * what it saw beyond the bound, so the user ends at or just under it.
+   */
+  async #evictBeyondBound(created: Session): Promise<void> {
+    const max = this.maxSessionsPerUser;
+    if (max === undefined) return;
+    const others = (await this.store.listByUser(created.userId, created.createdAt)).filter(
+      (session) => session.id !== created.id,
+    );
+    const excess = others.length + 1 - max;
+    if (excess <= 0) return;
+    others.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    for (const session of others.slice(0, excess)) {
+      if (await this.store.delete(session.id)) {
+        this.#events.emit('revoked', {
+          sessionId: session.id,
+          userId: session.userId,
+          reason: 'evicted',
+        });
+      }
+    }
+  }
+
   #activity() {
     const now = this.#clock();
     return { now, idleExpiresAt: now + this.idleTimeout };
@@ -396,6 +435,12 @@ function normalizeUserAgent(userAgent: unknown): string | null {
 function graceMs(value: number, name: string): number {
   if (!(Number.isSafeInteger(value) && value >= 0))
     throw new ValidationError(`${name} must be a non-negative integer of ms`);
+  return value;
+}
+
+function positiveCount(value: number, name: string): number {
+  if (!(Number.isSafeInteger(value) && value > 0))
+    throw new ValidationError(`${name} must be a positive integer`);
   return value;
 }
 

@@ -13,6 +13,7 @@ import {
 import { openStore } from '../stores/index.js';
 import { isValidHost } from './host-header.js';
 import { normalizedPrefix, proxyRouteSchema } from './proxy-routes.js';
+import { weakSecretReason } from './secret-strength.js';
 
 /** A positive duration in ms: a number, or a string such as `500`, `500ms`, `90s`, `30m`, `24h`, `7d`. */
 const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
@@ -40,6 +41,17 @@ const flag = z.union(
   { error: 'must be true or false' },
 );
 
+/** A number of proxy hops, also from the environment's digits. */
+const hopCount = z
+  .union([z.number(), z.string().regex(/^\d+$/).transform(Number)])
+  .pipe(z.number().int().min(1).max(100));
+
+/** Proxy addresses or CIDRs, comma-separated; digits alone are a hop count, not an address. */
+const proxyAddresses = z
+  .string()
+  .min(1)
+  .refine((value) => !/^\d+$/.test(value), 'a number of proxy hops must be from 1 to 100');
+
 /** A private JWK given as JSON text (so that it can come from one environment variable). */
 const privateJwk = z.string().transform((text, ctx) => {
   let jwk: unknown;
@@ -54,6 +66,9 @@ const privateJwk = z.string().transform((text, ctx) => {
   }
   return jwk as JWK;
 });
+
+const GENERATE_A_TOKEN =
+  "generate one with `openssl rand -base64 32` or `node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"`";
 
 const rateLimit = z.strictObject({ limit: integer(1, 1_000_000), window: duration });
 
@@ -93,11 +108,23 @@ export const configSchema = z.strictObject({
   port: integer(0, 65_535).default(8080),
   /** A store URL (see `openStore`): `sqlite:<path>` (the embedded default), `memory:`, `redis://…`, `redis+cluster://…`, `postgres://…`, `tiered:<hot>|<durable>`. */
   store: z.string().min(1).default('sqlite:./data/clawsession.db'),
-  /** Bearer credential for the /v1 API; generated at start and printed once when unset. */
-  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * Bearer credential for the /v1 API; generated at start and printed once when
+   * unset. Refused when weak (see `weakSecretReason`): it holds every scope.
+   */
+  adminToken: z
+    .string()
+    .superRefine((token, ctx) => {
+      const reason = weakSecretReason(token);
+      if (reason !== null)
+        ctx.addIssue({ code: 'custom', message: `is too weak: ${reason}; ${GENERATE_A_TOKEN}` });
+    })
+    .optional(),
   idleTimeout: duration.default(30 * UNITS.m),
   absoluteTimeout: duration.default(24 * UNITS.h),
   touchThreshold: z.coerce.number().min(0).max(1).default(0.1),
+  /** Live sessions one user may hold; a login beyond it revokes that user's earliest-created session. */
+  maxSessionsPerUser: integer(1, 10_000).default(10),
   codec: z.enum(['msgpack', 'json']).default('msgpack'),
   maxDataBytes: integer(64, 16 * 1024 * 1024).default(64 * 1024),
   /**
@@ -107,15 +134,20 @@ export const configSchema = z.strictObject({
   encryptionKeys: z.string().optional(),
   /** Largest accepted request body in bytes. */
   bodyLimit: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** The longest a whole request, headers and body, may take to arrive (408 after it). */
+  requestTimeout: duration.default(30 * UNITS.s),
+  /** The longest silence between two chunks of a request body (408 after it). */
+  bodyTimeout: duration.default(10 * UNITS.s),
   sweepInterval: duration.default(60 * UNITS.s),
   shutdownTimeout: duration.default(10 * UNITS.s),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
    * Whether `X-Forwarded-*` from the peer is believed (for client IPs in rate
-   * limits, binding and session lists): false, true (any peer), or a
-   * comma-separated list of proxy addresses or CIDRs.
+   * limits, binding and session lists): false; true (the peer is the one
+   * proxy: the right-most X-Forwarded-For entry is the client); a number of
+   * proxy hops; or a comma-separated list of proxy addresses or CIDRs.
    */
-  trustProxy: z.union([flag, z.string().min(1)]).default(false),
+  trustProxy: z.union([flag, hopCount, proxyAddresses]).default(false),
   /** Set false to refuse `adminToken` (and not generate one): then only API keys authenticate. */
   adminTokenEnabled: flag.default(true),
   cookie: z

@@ -15,7 +15,12 @@ const LINGER_MAX_MS = 5_000;
  */
 export function registerLingeringClose(app: FastifyInstance): void {
   app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete && reply.getHeader('connection') === 'close')
+    // A 408 is for a client too slow to wait for; any other early answer waits for the rest of the body.
+    if (
+      !request.raw.complete &&
+      reply.getHeader('connection') === 'close' &&
+      reply.statusCode !== 408
+    )
       await dropRestOfBody(request.raw);
   });
 }

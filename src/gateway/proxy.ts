@@ -20,6 +20,7 @@ import {
   routerPaths,
   upstreamUrlFor,
 } from './proxy-routes.js';
+import { requestTimeoutOf } from './request-timeouts.js';
 
 export type { ProxyRoute } from './proxy-routes.js';
 
@@ -165,7 +166,8 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
         return forwardedResponse.headers;
       },
       onError: (failedReply, { error }) => {
-        const { status, body } = toErrorResponse(upstreamFailure(error));
+        // A client too slow to send its body aborted the upstream request; the fault is not upstream.
+        const { status, body } = toErrorResponse(requestTimeoutOf(error) ?? upstreamFailure(error));
         failedReply.code(status).send(body);
       },
     });

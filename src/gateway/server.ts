@@ -29,10 +29,12 @@ import { GatewayMetrics } from './metrics.js';
 import { registerProxy } from './proxy.js';
 import { registerRequestHeadChecks } from './request-head.js';
 import { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
+import { applyRequestTimeouts, requestTimeoutServerOptions } from './request-timeouts.js';
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { isShareable, openSharedServices } from './shared-services.js';
 import { startSweeper } from './sweeper.js';
+import { fastifyTrustProxy, trustProxyWarning } from './trust-proxy.js';
 
 export interface GatewayOptions {
   /** Epoch milliseconds for sessions, tokens, keys and limits. Default `Date.now`; tests inject one. */
@@ -82,6 +84,8 @@ export async function createGateway(
       'refreshSecret is not set: one was generated for this process, so a refresh token repeated within its grace window on another gateway counts as reuse, and a login challenge issued by another gateway is refused here',
     );
   }
+  const trustWarning = trustProxyWarning(config.trustProxy);
+  if (trustWarning) warnings.push(trustWarning);
   const adminTokenGenerated = config.adminTokenEnabled && config.adminToken === undefined;
   const adminToken = !config.adminTokenEnabled
     ? null
@@ -100,6 +104,7 @@ export async function createGateway(
     idleTimeout: config.idleTimeout,
     absoluteTimeout: config.absoluteTimeout,
     touchThreshold: config.touchThreshold,
+    maxSessionsPerUser: config.maxSessionsPerUser,
     clock,
   });
 
@@ -152,8 +157,10 @@ export async function createGateway(
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
+    ...requestTimeoutServerOptions(config),
   });
+  applyRequestTimeouts(app, config);
   manager.on('error', ({ error }) =>
     app.log.error({ err: error }, 'background session work failed'),
   );

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -93,6 +94,22 @@ describe('clawsession config check', () => {
     expect((await check(file, { CLAWSESSION_ROUTES: duplicate })).stderr).toContain(
       'two routes have the same prefix',
     );
+  });
+
+  it('refuses a weak admin token, from the file or the environment, and accepts a generated one', async () => {
+    const weak = await check(write('weak.yaml', 'adminToken: "1234567890123456"\n'));
+    expect(weak.code).toBe(2);
+    expect(weak.stderr).toMatch(/adminToken \(CLAWSESSION_ADMIN_TOKEN\): is too weak/);
+    expect(weak.stderr).toContain('openssl rand -base64 32');
+    const fromEnv = await check(write('env.yaml', ''), {
+      CLAWSESSION_ADMIN_TOKEN: 'aaaaaaaaaaaaaaaaaaaaaaaa',
+    });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain('is too weak');
+    const strong = randomBytes(32).toString('base64url');
+    const ok = await check(write('strong.yaml', `adminToken: "${strong}"\n`));
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).not.toContain(strong);
   });
 
   it('refuses a missing file, an unreadable one and a wrong command line with exit 2', async () => {

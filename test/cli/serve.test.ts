@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -69,7 +70,7 @@ describe('clawsession serve', () => {
 
   it('keeps sessions across a restart, and a SIGTERM lets the in-flight request finish', async () => {
     const env = {
-      CLAWSESSION_ADMIN_TOKEN: 'cli-admin-token-0123456789',
+      CLAWSESSION_ADMIN_TOKEN: randomBytes(32).toString('base64url'),
       CLAWSESSION_STORE: 'sqlite:./restart/s.db',
     };
     const auth = { authorization: `Bearer ${env.CLAWSESSION_ADMIN_TOKEN}` };
@@ -117,9 +118,10 @@ describe('clawsession serve', () => {
   });
 
   it('reads a YAML config file, with environment variables and then flags taking precedence', async () => {
+    const fileToken = randomBytes(32).toString('base64url');
     writeFileSync(
       join(dir, 'gateway.yaml'),
-      'store: "memory:"\nport: 1\nidleTimeout: 5m\nadminToken: from-file-0123456789\n',
+      `store: "memory:"\nport: 1\nidleTimeout: 5m\nadminToken: "${fileToken}"\n`,
     );
     const server = run(['serve', '--config', 'gateway.yaml', '--port', '0'], {
       CLAWSESSION_PORT: '2',
@@ -129,7 +131,7 @@ describe('clawsession serve', () => {
     expect(server.output().stdout).not.toContain('admin token');
     const created = await fetch(`${url}/v1/sessions`, {
       method: 'POST',
-      headers: { authorization: 'Bearer from-file-0123456789', 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${fileToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ userId: 'u' }),
     });
     const { session } = (await created.json()) as {
@@ -148,7 +150,12 @@ describe('clawsession serve', () => {
         { CLAWSESSION_IDLE_TIMEOUT: '30 minutes' },
         /idleTimeout \(CLAWSESSION_IDLE_TIMEOUT\)/,
       ],
-      [['serve'], { CLAWSESSION_ADMIN_TOKEN: 'short' }, /adminToken .*16 characters/],
+      [['serve'], { CLAWSESSION_ADMIN_TOKEN: 'short' }, /adminToken .*too weak/],
+      [
+        ['serve'],
+        { CLAWSESSION_ADMIN_TOKEN: 'passwordpassword' },
+        /adminToken \(CLAWSESSION_ADMIN_TOKEN\): is too weak.*openssl rand -base64 32/,
+      ],
       [['serve'], { CLAWSESSION_STORE: 'mongodb://x' }, /unsupported store URL/],
       [['serve'], { CLAWSESSION_ENCRYPTION_KEYS: 'k1:dG9vc2hvcnQ=' }, /must be 32 bytes/],
       [['serve', '--config', 'missing.yaml'], {}, /cannot read config file missing\.yaml/],

@@ -297,6 +297,88 @@ describe('SessionManager.create', () => {
   });
 });
 
+describe('SessionManager.maxSessionsPerUser', () => {
+  async function loginTimes(
+    manager: SessionManager,
+    clock: { now: number },
+    userId: string,
+    count: number,
+  ) {
+    const tokens: string[] = [];
+    for (let i = 0; i < count; i++) {
+      tokens.push((await manager.create({ userId })).token);
+      clock.now += MINUTE;
+    }
+    return tokens;
+  }
+
+  it('revokes the earliest-created session when a user goes past the bound, with an evicted event', async () => {
+    const { manager, clock } = setup(new MemoryStore(), { maxSessionsPerUser: 3 });
+    const revoked: unknown[] = [];
+    manager.on('revoked', (event) => revoked.push(event));
+    const [first, second, third] = await loginTimes(manager, clock, 'alice', 3);
+    expect(revoked).toEqual([]);
+    const [fourth] = await loginTimes(manager, clock, 'alice', 1);
+    expect(await manager.get(first as string)).toBeNull();
+    for (const token of [second, third, fourth]) {
+      expect(await manager.get(token as string)).not.toBeNull();
+    }
+    expect(revoked).toEqual([
+      { sessionId: sessionIdOf(first as string), userId: 'alice', reason: 'evicted' },
+    ]);
+    expect(await manager.listForUser('alice')).toHaveLength(3);
+  });
+
+  it('evicts by creation, not activity: a busy old session still gives way', async () => {
+    const { manager, clock } = setup(new MemoryStore(), {
+      maxSessionsPerUser: 2,
+      touchThreshold: 0,
+    });
+    const [old, recent] = await loginTimes(manager, clock, 'alice', 2);
+    await manager.touch(old as string);
+    await loginTimes(manager, clock, 'alice', 1);
+    expect(await manager.get(old as string)).toBeNull();
+    expect(await manager.get(recent as string)).not.toBeNull();
+  });
+
+  it('counts each user apart and ignores expired sessions', async () => {
+    const { manager, clock } = setup(new MemoryStore(), { maxSessionsPerUser: 2 });
+    const [expiring] = await loginTimes(manager, clock, 'alice', 1);
+    clock.now += 31 * MINUTE;
+    const bobs = await loginTimes(manager, clock, 'bob', 2);
+    const alices = await loginTimes(manager, clock, 'alice', 2);
+    expect(await manager.get(expiring as string)).toBeNull();
+    for (const token of [...bobs, ...alices]) {
+      expect(await manager.get(token as string)).not.toBeNull();
+    }
+  });
+
+  it('cuts a user already far past the bound down to it in one create', async () => {
+    const store = new MemoryStore();
+    const unbounded = setup(store);
+    await loginTimes(unbounded.manager, unbounded.clock, 'alice', 6);
+    const { manager, clock } = setup(store, { maxSessionsPerUser: 2 });
+    clock.now = unbounded.clock.now;
+    const evicted: unknown[] = [];
+    manager.on('revoked', (event) => evicted.push(event.reason));
+    const [newest] = await loginTimes(manager, clock, 'alice', 1);
+    const left = await manager.listForUser('alice');
+    expect(left).toHaveLength(2);
+    expect(left.map((session) => session.id)).toContain(sessionIdOf(newest as string));
+    expect(evicted).toEqual(['evicted', 'evicted', 'evicted', 'evicted', 'evicted']);
+  });
+
+  it('is unbounded by default and refuses a bound that is not a positive integer', async () => {
+    const { manager, clock } = setup(new MemoryStore());
+    expect(manager.maxSessionsPerUser).toBeUndefined();
+    await loginTimes(manager, clock, 'alice', 20);
+    expect(await manager.listForUser('alice')).toHaveLength(20);
+    for (const maxSessionsPerUser of [0, -1, 1.5, Number.NaN]) {
+      expect(() => setup(new MemoryStore(), { maxSessionsPerUser })).toThrow(ValidationError);
+    }
+  });
+});
+
 describe('SessionManager.sweepExpired', () => {
   it('returns 0 when no session has expired, and removes nothing', async () => {
     const { manager, clock } = setup(new MemoryStore());

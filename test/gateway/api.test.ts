@@ -12,7 +12,7 @@ import {
   parseConfig,
 } from '../../src/gateway/index.js';
 
-const ADMIN = 'test-admin-token-0123456789';
+const ADMIN = randomBytes(32).toString('base64url');
 const running: Gateway[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((gateway) => gateway.close()));

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/index.js';
 import { loadConfig, parseConfig } from '../../src/gateway/index.js';
+import { estimatedEntropyBits } from '../../src/gateway/secret-strength.js';
 
 describe('gateway config durations', () => {
   it('reads numbers of ms, bare digits from the environment, and unit strings', () => {
@@ -74,5 +76,55 @@ describe('gateway config for what the proxy forwards', () => {
       expect(() => parseConfig({ routes: [{ prefix: '/a', upstream, connections }] })).toThrow(
         /routes\.0\.connections/,
       );
+  });
+});
+
+describe('gateway config: a weak admin token is refused', () => {
+  const weak = [
+    'short',
+    'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+    '1234567890123456',
+    '12345678901234567890123456789012345678901234567890',
+    'passwordpassword',
+    'passwordpasswordpasswordpasswordpassword',
+    'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ',
+    'gateway-root-token-0123456789',
+    'Tr0ub4dor&3Tr0ub4dor&3',
+    'ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12',
+  ];
+  const strong = [
+    randomBytes(32).toString('base64url'),
+    randomBytes(32).toString('base64'),
+    randomBytes(32).toString('hex'),
+    randomBytes(24).toString('base64url'),
+  ];
+
+  it.each(weak)('refuses %s, naming the field and how to generate one', (adminToken) => {
+    expect(() => parseConfig({ adminToken })).toThrow(ConfigError);
+    expect(() => parseConfig({ adminToken })).toThrow(
+      /adminToken \(CLAWSESSION_ADMIN_TOKEN\): is too weak: .*openssl rand -base64 32.*randomBytes\(32\)/,
+    );
+  });
+
+  it('refuses it from the environment too', () => {
+    expect(() => loadConfig({ env: { CLAWSESSION_ADMIN_TOKEN: 'passwordpassword' } })).toThrow(
+      /adminToken \(CLAWSESSION_ADMIN_TOKEN\): is too weak/,
+    );
+  });
+
+  it('accepts generated tokens in the usual encodings', () => {
+    for (const adminToken of strong) {
+      expect(parseConfig({ adminToken }).adminToken, adminToken).toBe(adminToken);
+    }
+  });
+
+  it('estimates a repeated or sequential token below a random one of the same length', () => {
+    const random = randomBytes(30).toString('base64url');
+    expect(estimatedEntropyBits(random)).toBeGreaterThanOrEqual(128);
+    expect(estimatedEntropyBits(random.slice(0, 20).repeat(2))).toBeLessThan(
+      estimatedEntropyBits(random),
+    );
+    expect(estimatedEntropyBits('a'.repeat(40))).toBeLessThan(16);
+    expect(estimatedEntropyBits('0123456789'.repeat(4))).toBeLessThan(32);
   });
 });

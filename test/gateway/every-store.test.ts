@@ -48,7 +48,7 @@ const stores: [string, string, string[]][] = [
   ],
 ];
 
-const ROOT = 'every-store-root-token-0123456789';
+const ROOT = randomBytes(32).toString('base64url');
 
 describe.each(stores)('the gateway on a %s store', (_name, store, expectedWarnings) => {
   it('signs in users, serves tokens, the session API and API keys', async () => {

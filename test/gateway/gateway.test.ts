@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/index.js';
@@ -8,7 +9,7 @@ import {
   parseConfig,
 } from '../../src/gateway/index.js';
 
-const ROOT = 'gateway-root-token-0123456789';
+const ROOT = randomBytes(32).toString('base64url');
 const MINUTE = 60_000;
 const running: Gateway[] = [];
 afterEach(async () => {

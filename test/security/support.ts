@@ -35,17 +35,30 @@ export interface RecordingUpstream {
   connections: { open: number; most: number };
   /** Awaited before each answer is written: replace it to hold answers back. */
   beforeAnswer: () => Promise<void>;
+  /** Requests whose connection closed before their body ended (the gateway gave up on them). */
+  aborted: UpstreamHit[];
   close(): Promise<void>;
 }
 
 /** An upstream that records every request and answers 200 JSON `{ upstream, url }`. */
 export async function startRecordingUpstream(name = 'upstream'): Promise<RecordingUpstream> {
   const hits: UpstreamHit[] = [];
+  const aborted: UpstreamHit[] = [];
   const responseHeaders: Record<string, string | string[]> = {};
   const connections = { open: 0, most: 0 };
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('close', () => {
+      if (request.complete) return;
+      aborted.push({
+        method: request.method ?? '',
+        url: request.url ?? '',
+        headers: request.headers,
+        rawHeaders: request.rawHeaders,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
+    });
     request.on('end', () => {
       const hit: UpstreamHit = {
         method: request.method ?? '',
@@ -76,6 +89,7 @@ export async function startRecordingUpstream(name = 'upstream'): Promise<Recordi
     responseHeaders,
     connections,
     beforeAnswer: async () => undefined,
+    aborted,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -301,4 +315,46 @@ export function solveProofOfWork(offered: { challenge: string; difficulty: numbe
 function zeroBitsAtStart(digest: Buffer): number {
   const bits = [...digest].map((byte) => byte.toString(2).padStart(8, '0')).join('');
   return bits.indexOf('1') === -1 ? bits.length : bits.indexOf('1');
+}
+
+export interface RawConnection {
+  /** Writes bytes as given. */
+  write(bytes: string | Buffer): void;
+  /** The first response, once complete or once the server closes the connection. */
+  response: Promise<RawResponse>;
+  /** Resolves when the server has closed the connection. */
+  closed: Promise<void>;
+  destroy(): void;
+}
+
+/**
+ * A connection for requests sent in steps (a slow client: some bytes, then
+ * silence or more later). Unlike `rawRequest`, it leaves closing to the server.
+ */
+export function openRawConnection(port: number): RawConnection {
+  const socket = connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const response = new Promise<RawResponse>((resolve, reject) => {
+    const settle = () => {
+      const parsed = parseResponse(Buffer.concat(chunks));
+      if (parsed !== null && completeResponse(Buffer.concat(chunks))) resolve(parsed);
+    };
+    socket.on('data', settle);
+    socket.once('close', () => {
+      const parsed = parseResponse(Buffer.concat(chunks));
+      if (parsed === null) reject(new Error('the connection closed without a response'));
+      else resolve(parsed);
+    });
+  });
+  return {
+    write: (bytes) => {
+      if (!socket.destroyed) socket.write(bytes);
+    },
+    response,
+    closed,
+    destroy: () => socket.destroy(),
+  };
 }
