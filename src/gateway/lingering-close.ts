@@ -44,6 +44,8 @@ function dropRestOfBody(body: IncomingMessage): Promise<void> {
     body.on('data', count);
     body.once('end', finish);
     body.once('close', finish);
+    // Whoever was reading the body (a preParsing stream) has given up on it; nothing may hold it back now.
+    body.unpipe();
     body.resume();
   });
 }
