@@ -13,6 +13,7 @@ import {
   routerPaths,
   upstreamUrlFor,
 } from './proxy-routes.js';
+import { markAnsweredUpstream } from './response-headers.js';
 
 export type { ProxyRoute } from './proxy-routes.js';
 
@@ -117,7 +118,10 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
       retryDelay: () => null,
       rewriteRequestHeaders: (_request, headers) =>
         forwardedRequestHeaders(headers as IncomingHttpHeaders, facts),
-      rewriteHeaders: (headers) => forwardedResponseHeaders(headers as IncomingHttpHeaders),
+      rewriteHeaders: (headers) => {
+        markAnsweredUpstream(request);
+        return forwardedResponseHeaders(headers as IncomingHttpHeaders);
+      },
       onError: (failedReply, { error }) => {
         const { status, body } = toErrorResponse(upstreamFailure(error));
         failedReply.code(status).send(body);

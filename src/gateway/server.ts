@@ -19,12 +19,14 @@ import {
 import { registerAuthRoutes, registerUserAdminRoutes } from './auth/index.js';
 import { type GatewayConfig, openConfiguredStore } from './config.js';
 import { credentialSource } from './credential-source.js';
+import { refuseWhileClosing } from './draining.js';
 import { applyApiDefaults } from './fastify-defaults.js';
 import { pingStore, registerHealthRoutes } from './health.js';
 import { createAuthenticator } from './identity.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
+import { protocolErrorOptions } from './protocol-errors.js';
 import { registerProxy } from './proxy.js';
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
@@ -34,6 +36,8 @@ import { startSweeper } from './sweeper.js';
 export interface GatewayOptions {
   /** Epoch milliseconds for sessions, tokens, keys and limits. Default `Date.now`; tests inject one. */
   clock?: () => number;
+  /** Where the JSON log lines go. Default stdout; tests pass one to read them. */
+  logStream?: { write(line: string): void };
 }
 
 export interface Gateway {
@@ -142,10 +146,15 @@ export async function createGateway(
   });
 
   const app = Fastify({
-    logger: loggerOptions(config.logLevel),
+    logger: {
+      ...loggerOptions(config.logLevel),
+      ...(options.logStream ? { stream: options.logStream } : {}),
+    },
     ...requestIdOptions(),
+    ...protocolErrorOptions(),
     bodyLimit: config.bodyLimit,
-    return503OnClosing: true,
+    // refuseWhileClosing answers instead, through the hooks and in this API's shape.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     trustProxy: config.trustProxy,
   });
@@ -154,13 +163,8 @@ export async function createGateway(
   );
   applyApiDefaults(app);
   echoRequestId(app);
+  refuseWhileClosing(app);
   metrics.register(app, { guard: requireScope('sessions:admin') });
-
-  // While shutting down, in-flight responses close their connection instead of idling on keep-alive.
-  let closing = false;
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close');
-  });
 
   registerHealthRoutes(app, { ready: pingStore(manager.store) });
   registerAuthRoutes(app, {
@@ -219,7 +223,6 @@ export async function createGateway(
     },
     close() {
       closed ??= (async () => {
-        closing = true;
         sweeper.stop();
         await app.close();
         await apiKeys.close();

@@ -33,7 +33,6 @@ export function serviceAuth(options: ServiceAuthOptions) {
   const { apiKeys, rootToken, onVerification } = options;
   return function requireScope(scope: Scope) {
     return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-      reply.header('cache-control', 'no-store');
       const presented = presentedCredential(request);
       if (presented !== undefined && rootToken !== null && !presented.startsWith('cs_')) {
         if (constantTimeEqual(presented, rootToken)) {

@@ -88,6 +88,8 @@ export async function startAttackTarget(
     routes?: (upstreams: Record<string, RecordingUpstream>) => GatewayConfigInput['routes'];
     config?: GatewayConfigInput;
     clock?: () => number;
+    /** Receives the gateway's log lines (set `config.logLevel` to see any). */
+    logStream?: { write(line: string): void };
   } = {},
 ): Promise<AttackTarget> {
   const upstreams: Record<string, RecordingUpstream> = {};
@@ -104,7 +106,10 @@ export async function startAttackTarget(
       routes: options.routes?.(upstreams) ?? [],
       ...options.config,
     }),
-    options.clock ? { clock: options.clock } : {},
+    {
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.logStream ? { logStream: options.logStream } : {}),
+    },
   );
   const url = await gateway.listen();
   return {

@@ -75,8 +75,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   });
 
   app.register(async (tokens) => {
-    tokens.addHook('onRequest', noStore);
-
     tokens.post('/auth/token', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
       const body = parseInput(schemas.credentials, request.body, 'body');
       const outcome = await attemptLogin(deps.credentials, deps.loginLimiter, {
@@ -108,7 +106,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   });
 
   app.register(async (cookies) => {
-    cookies.addHook('onRequest', noStore);
     await cookies.register(fastifySessions(deps.sessions));
 
     cookies.post('/auth/login', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
@@ -181,10 +178,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       return { revoked };
     });
   });
-}
-
-async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  reply.header('cache-control', 'no-store');
 }
 
 function sendRateLimited(reply: FastifyReply, result: RateLimitResult) {
