@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import {
   createGateway,
   type Gateway,
@@ -146,6 +146,19 @@ export async function rawRequest(
   options: { timeout?: number } = {},
 ): Promise<RawResponse> {
   const socket = connect(port, '127.0.0.1');
+  const response = readRawResponse(socket, options);
+  socket.write(request);
+  return response;
+}
+
+/**
+ * Reads one response from `socket` (already connected, or connecting), for
+ * exchanges that write the request in parts; then destroys the socket.
+ */
+export async function readRawResponse(
+  socket: Socket,
+  options: { timeout?: number } = {},
+): Promise<RawResponse> {
   socket.setTimeout(options.timeout ?? 10_000);
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -164,7 +177,6 @@ export async function rawRequest(
     });
     socket.on('error', reject);
   });
-  socket.write(request);
   await done;
   const response = parseResponse(Buffer.concat(chunks));
   if (response === null) throw new Error('the connection closed without a response');
