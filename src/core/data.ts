@@ -8,7 +8,11 @@ export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set([
   'prototype',
 ]);
 
-const MAX_DEPTH = 64;
+/**
+ * How many levels session data may nest. The codecs' encoders recurse, so a
+ * deeper document would overflow the stack when stored.
+ */
+export const MAX_SESSION_DATA_DEPTH = 64;
 
 /** Throws `ValidationError` unless `data` is a plain object of storable values. */
 export function assertSessionData(data: unknown): asserts data is SessionData {
@@ -16,14 +20,20 @@ export function assertSessionData(data: unknown): asserts data is SessionData {
   assertSessionValue(data, '', 0);
 }
 
-/** Throws `ValidationError` unless `value` is JSON-like (plus `Date`) all the way down. */
+/**
+ * Throws `ValidationError` unless `value` is JSON-like (plus `Date`) all the
+ * way down. It visits each value once and refuses a level past the cap before
+ * descending into it, so its own recursion stays within the cap.
+ */
 export function assertSessionValue(
   value: unknown,
   at = '',
   depth = 0,
 ): asserts value is SessionValue {
-  if (depth > MAX_DEPTH)
-    throw new ValidationError(`session data is nested deeper than ${MAX_DEPTH} levels`);
+  if (depth > MAX_SESSION_DATA_DEPTH)
+    throw new ValidationError(
+      `session data is nested deeper than ${MAX_SESSION_DATA_DEPTH} levels`,
+    );
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new ValidationError(`${where(at)} is not a finite number`);

@@ -6,7 +6,7 @@ export {
   type SessionCodec,
   sealingKeyId,
 } from './codec.js';
-export { assertSessionData } from './data.js';
+export { assertSessionData, MAX_SESSION_DATA_DEPTH } from './data.js';
 export { DURATION_UNITS, parseDuration } from './duration.js';
 export * from './errors.js';
 export type { SessionEventName, SessionEvents } from './events.js';

@@ -1,4 +1,4 @@
-import { assertSessionValue, FORBIDDEN_KEYS, isPlainObject } from './data.js';
+import { assertSessionData, assertSessionValue, FORBIDDEN_KEYS, isPlainObject } from './data.js';
 import {
   ForbiddenPathError,
   PatchMalformedError,
@@ -96,12 +96,16 @@ export function parsePointer(pointer: string): string[] {
 /**
  * Applies a parsed patch to a copy of `data` and returns the copy. The whole
  * patch applies or none of it does: on any error `data` is left untouched.
+ * The result is checked as new data would be (`ValidationError` when it nests
+ * too deep), since values that each pass the check can be stacked, copied or
+ * moved under one another.
  */
 export function applyPatch(data: SessionData, ops: readonly PatchOperation[]): SessionData {
   const doc: { root: SessionValue } = { root: structuredClone(data) };
   for (const operation of ops) applyOperation(doc, operation);
   if (!isPlainObject(doc.root))
     throw new PatchTargetError('the patched session data must stay an object');
+  assertSessionData(doc.root);
   return doc.root as SessionData;
 }
 

@@ -1,14 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { HttpError, toErrorResponse } from '../http/index.js';
+import { applyResponseHeaders } from './response-headers.js';
 
 /**
  * The conventions of this JSON API on a Fastify instance: only JSON bodies
  * (and JSON Patch) are parsed, every error becomes `{ "error": { code,
- * message } }` with the status from the error table, and an unknown route is a
- * JSON 404 too. Call it once on the root instance, before routes are registered.
+ * message } }` with the status from the error table, an unknown route is a
+ * JSON 404 too, and responses carry the headers of `applyResponseHeaders`.
+ * No error message quotes the request. Call it once on the root instance,
+ * before routes are registered.
  */
 export function applyApiDefaults(app: FastifyInstance): void {
+  applyResponseHeaders(app);
   // Only JSON bodies are part of this API; anything else is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(
@@ -21,12 +25,9 @@ export function applyApiDefaults(app: FastifyInstance): void {
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     return reply.code(status).send(body);
   });
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler((_request, reply) => {
     const { status, body } = toErrorResponse(
-      new HttpError(
-        'ERR_ROUTE_NOT_FOUND',
-        `no route for ${request.method} ${request.url.split('?')[0]}`,
-      ),
+      new HttpError('ERR_ROUTE_NOT_FOUND', 'no route matches this method and path'),
     );
     return reply.code(status).send(body);
   });
@@ -35,7 +36,8 @@ export function applyApiDefaults(app: FastifyInstance): void {
 /**
  * `input` (a body, path parameters, a query) checked against `schema`, or an
  * ERR_VALIDATION HttpError (400) naming the first problem and listing all in
- * `details`. `what` names the input in the message.
+ * `details`. `what` names the input in the message. Problems name the
+ * schema's fields, never the input's values or its unknown keys.
  */
 export function parseInput<T extends z.ZodType>(
   schema: T,
@@ -46,7 +48,9 @@ export function parseInput<T extends z.ZodType>(
   if (result.success) return result.data;
   const details = result.error.issues.map((issue) => ({
     path: issue.path.join('.'),
-    message: issue.message,
+    // zod quotes unknown keys, which a query string lets anyone choose.
+    message:
+      issue.code === 'unrecognized_keys' ? 'has fields that are not accepted' : issue.message,
   }));
   const first = details[0];
   throw new HttpError(

@@ -32,12 +32,10 @@ export function pingStore(store: SessionStore): () => Promise<void> {
  */
 export function registerHealthRoutes(app: FastifyInstance, options: HealthOptions): void {
   const timeout = options.readyTimeout ?? 2_000;
-  app.get('/healthz', async (_request, reply) => {
-    reply.header('cache-control', 'no-store');
+  app.get('/healthz', async () => {
     return { status: 'ok' };
   });
   app.get('/readyz', async (request, reply) => {
-    reply.header('cache-control', 'no-store');
     try {
       await withTimeout(
         options.ready(),

@@ -73,10 +73,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: ApiKeys): void {
   app.post('/admin/keys', async (request, reply) => {
     const body = parseInput(schemas.create, request.body, 'body');
     const { key, info } = await keys.create(body);
-    return reply
-      .code(201)
-      .header('cache-control', 'no-store')
-      .send({ key, info: presentApiKey(info) });
+    return reply.code(201).send({ key, info: presentApiKey(info) });
   });
 
   app.get('/admin/keys', async () => {
@@ -91,11 +88,11 @@ export function registerKeyRoutes(app: FastifyInstance, keys: ApiKeys): void {
     return { info: presentApiKey(info) };
   });
 
-  app.post('/admin/keys/:prefix/rotate', async (request, reply) => {
+  app.post('/admin/keys/:prefix/rotate', async (request) => {
     const { prefix } = parseInput(schemas.params, request.params, 'path');
     const { grace } = parseInput(schemas.rotate, request.body ?? {}, 'body');
     const { key, info } = await keys.rotate(prefix, { grace });
-    return reply.header('cache-control', 'no-store').send({ key, info: presentApiKey(info) });
+    return { key, info: presentApiKey(info) };
   });
 
   app.delete('/admin/keys/:prefix', async (request, reply) => {

@@ -26,11 +26,39 @@ const SECRET_HEADERS = [
 ];
 
 /**
- * Query parameters whose values are secrets: names ending in token, key,
- * secret, password, signature or csrf (any case: `access_token`, `apiKey`,
- * `_csrf`), and OAuth's `code` and signed URLs' `sig`.
+ * Words that make a query parameter secret wherever they appear in its
+ * normalised name (`access_token`, `X-Amz-Credential`, `client_secret`,
+ * `jsessionid`, `user[password]`).
  */
-const SECRET_QUERY_NAME = /(?:token|key|secret|password|signature|csrf)$|^(?:code|sig)$/i;
+const SECRET_STEMS = [
+  'token',
+  'secret',
+  'passw',
+  'passphrase',
+  'pwd',
+  'signature',
+  'csrf',
+  'xsrf',
+  'credential',
+  'session',
+  'bearer',
+  'authoriz',
+  'apikey',
+  'private',
+  'jwt',
+  'cookie',
+  'hmac',
+  'assertion',
+  'ticket',
+];
+
+/**
+ * Short words that make a parameter secret at the end of a name only, where
+ * anywhere would catch ordinary words (`author`, `footprint`, `passenger`):
+ * `key`, `api-key`, `sig`, `auth`, `oauth`, `sid`, `phpsessid`, `otp`,
+ * `totp`, `pass`, `code`, `auth_code`, `pin`.
+ */
+const SECRET_SUFFIXES = ['key', 'sig', 'auth', 'sid', 'otp', 'pass', 'code', 'pin'];
 
 /**
  * Fastify logger options for the gateway: pino's JSON lines at `level`, with
@@ -96,24 +124,70 @@ function serializeRequest(request: FastifyRequest) {
   };
 }
 
-/** `name=value` after a `?` or `&`, up to the next separator, fragment or whitespace. */
-const QUERY_PAIR = /([?&])([^=&#\s]+)=([^&#\s]*)/g;
+/**
+ * `name=value` after a `?`, `&` or `;` (matrix parameters such as
+ * `;jsessionid=`), its value up to the next `&`, fragment or whitespace.
+ */
+const QUERY_PAIR = /([?&;])([^=&;#\s]+)=([^&#\s]*)/g;
 
 /**
  * `text` (a URL, or a message that quotes one) with the value of every
- * secret query parameter replaced; the rest byte for byte.
+ * secret query parameter replaced; the rest byte for byte. A value that is
+ * not secret is scanned again, for `;name=value` pairs inside it.
  */
 export function redactQuerySecrets(text: string): string {
-  return text.replace(QUERY_PAIR, (pair: string, separator: string, name: string) =>
-    SECRET_QUERY_NAME.test(decodeName(name)) ? `${separator}${name}=${REDACTED}` : pair,
+  return text.replace(
+    QUERY_PAIR,
+    (_pair: string, separator: string, name: string, value: string) =>
+      isSecretQueryName(name)
+        ? `${separator}${name}=${REDACTED}`
+        : `${separator}${name}=${redactQuerySecrets(value)}`,
   );
 }
 
-/** A query name as the application reads it (`acc%65ss_token`, `access+token`), or as is if malformed. */
-function decodeName(name: string): string {
+/**
+ * Whether a query parameter's name, as any application might read it, names
+ * a secret: percent-escapes and `+` decoded, Unicode compatibility forms
+ * folded, lower-cased, split at brackets and dots (`token[]`, `a[token]`,
+ * `access_token[0]`, `a.token`), and each part stripped of separators and of
+ * a trailing index (`api-key`, `API_KEY2`) before it is matched against the
+ * stems and suffixes.
+ */
+function isSecretQueryName(name: string): boolean {
+  return decodedName(name)
+    .normalize('NFKC')
+    .toLowerCase()
+    .split(/[[\].]/)
+    .map((part) => part.replace(/[^a-z0-9]/g, '').replace(/[0-9]+$/, ''))
+    .some(
+      (part) =>
+        part !== '' &&
+        (SECRET_STEMS.some((stem) => part.includes(stem)) ||
+          SECRET_SUFFIXES.some((suffix) => part.endsWith(suffix))),
+    );
+}
+
+/**
+ * `name` percent-decoded until it no longer changes (a layer behind may
+ * decode again), a malformed escape decoding what it can.
+ */
+function decodedName(name: string): string {
+  let decoded = name.replace(/\+/g, ' ');
+  for (let round = 0; round < 4; round++) {
+    const next = decodeLeniently(decoded);
+    if (next === decoded) break;
+    decoded = next;
+  }
+  return decoded;
+}
+
+function decodeLeniently(text: string): string {
   try {
-    return decodeURIComponent(name.replace(/\+/g, ' ')).trim();
+    return decodeURIComponent(text);
   } catch {
-    return name;
+    // Names are matched on ASCII words: decoding the ASCII escapes is enough.
+    return text.replace(/%([0-7][0-9a-f])/gi, (_escape, hex: string) =>
+      String.fromCharCode(Number.parseInt(hex, 16)),
+    );
   }
 }

@@ -21,6 +21,7 @@ import {
   upstreamUrlFor,
 } from './proxy-routes.js';
 import { requestTimeoutOf } from './request-timeouts.js';
+import { markAnsweredUpstream } from './response-headers.js';
 
 export type { ProxyRoute } from './proxy-routes.js';
 
@@ -152,6 +153,7 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
       rewriteRequestHeaders: (_request, headers) =>
         forwardedRequestHeaders(headers as IncomingHttpHeaders, facts),
       rewriteHeaders: (headers) => {
+        markAnsweredUpstream(request);
         const forwardedResponse = forwardedResponseHeaders(
           headers as IncomingHttpHeaders,
           ownedCookie,

@@ -1,8 +1,7 @@
-import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, Server } from 'node:http';
 import { Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify';
-import { HttpError, toErrorResponse } from '../http/index.js';
+import { HttpError } from '../http/index.js';
 
 export interface RequestTimeouts {
   /** The longest a whole request, headers and body, may take to arrive, in ms. */
@@ -27,15 +26,15 @@ export function requestTimeoutOf(error: unknown): RequestTimeoutError | null {
 }
 
 /**
- * The Fastify options for the whole-request deadline: Node's own
- * `requestTimeout` (it counts from the first byte of the request, headers
- * included, which no hook can see), answered as this API's JSON error
- * instead of Node's bare 408.
+ * The Fastify option for the whole-request deadline: Node's own
+ * `requestTimeout`, which counts from the first byte of the request, headers
+ * included, where no hook can see it. Its 408 is answered as this API's JSON
+ * error by `protocolErrorOptions`' client-error handler.
  */
 export function requestTimeoutServerOptions(
   timeouts: RequestTimeouts,
-): Pick<FastifyServerOptions, 'requestTimeout' | 'clientErrorHandler'> {
-  return { requestTimeout: timeouts.requestTimeout, clientErrorHandler: answerClientError };
+): Pick<FastifyServerOptions, 'requestTimeout'> {
+  return { requestTimeout: timeouts.requestTimeout };
 }
 
 /**
@@ -96,36 +95,4 @@ function watchedBody(raw: IncomingMessage, reply: FastifyReply, silence: number)
   });
   raw.pipe(body);
   return body;
-}
-
-/**
- * Fastify's `clientErrorHandler`: Node's deadlines and parse failures as this
- * API's JSON errors, written straight to the socket (no request exists yet,
- * or the one in flight has not answered), then the connection is closed.
- */
-function answerClientError(
-  this: FastifyInstance,
-  error: Error & { code?: string },
-  socket: Socket,
-): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  this.log.debug({ err: error }, 'client error');
-  // Node's own check: a response already started on this socket must not get a second status line.
-  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-  if (socket.writable && !inFlight?.headersSent) {
-    const { status, body } = toErrorResponse(clientErrorOf(error));
-    const text = JSON.stringify(body);
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${text}`,
-    );
-  }
-  socket.destroy(error);
-}
-
-function clientErrorOf(error: Error & { code?: string }): HttpError {
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT')
-    return new RequestTimeoutError('the request did not arrive in time');
-  if (error.code === 'HPE_HEADER_OVERFLOW')
-    return new HttpError('ERR_HEADERS_TOO_LARGE', 'the request headers are too large');
-  return new HttpError('ERR_REQUEST_MALFORMED', 'the request is not valid HTTP');
 }

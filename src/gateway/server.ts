@@ -19,6 +19,7 @@ import {
 import { LoginChallenges, registerAuthRoutes, registerUserAdminRoutes } from './auth/index.js';
 import { type GatewayConfig, openConfiguredStore } from './config.js';
 import { credentialSource } from './credential-source.js';
+import { refuseWhileClosing } from './draining.js';
 import { applyApiDefaults } from './fastify-defaults.js';
 import { pingStore, registerHealthRoutes } from './health.js';
 import { createAuthenticator } from './identity.js';
@@ -26,6 +27,7 @@ import { registerKeyRoutes } from './key-routes.js';
 import { registerLingeringClose } from './lingering-close.js';
 import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
+import { protocolErrorOptions } from './protocol-errors.js';
 import { registerProxy } from './proxy.js';
 import { registerRequestHeadChecks } from './request-head.js';
 import { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
@@ -39,6 +41,8 @@ import { fastifyTrustProxy, trustProxyWarning } from './trust-proxy.js';
 export interface GatewayOptions {
   /** Epoch milliseconds for sessions, tokens, keys and limits. Default `Date.now`; tests inject one. */
   clock?: () => number;
+  /** Where the JSON log lines go. Default stdout; tests pass one to read them. */
+  logStream?: { write(line: string): void };
 }
 
 export interface Gateway {
@@ -151,11 +155,16 @@ export async function createGateway(
   });
 
   const app = Fastify({
-    logger: loggerOptions(config.logLevel),
+    logger: {
+      ...loggerOptions(config.logLevel),
+      ...(options.logStream ? { stream: options.logStream } : {}),
+    },
     ...requestIdOptions(),
     ...normalizedPathOptions(),
+    ...protocolErrorOptions(),
     bodyLimit: config.bodyLimit,
-    return503OnClosing: true,
+    // refuseWhileClosing answers instead, through the hooks and in this API's shape.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     trustProxy: fastifyTrustProxy(config.trustProxy),
     ...requestTimeoutServerOptions(config),
@@ -169,13 +178,8 @@ export async function createGateway(
   registerLingeringClose(app);
   echoRequestId(app);
   registerRequestHeadChecks(app, { maxHeaders: config.maxRequestHeaders });
+  refuseWhileClosing(app);
   metrics.register(app, { guard: requireScope('sessions:admin') });
-
-  // While shutting down, in-flight responses close their connection instead of idling on keep-alive.
-  let closing = false;
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close');
-  });
 
   registerHealthRoutes(app, { ready: pingStore(manager.store) });
   registerAuthRoutes(app, {
@@ -244,7 +248,6 @@ export async function createGateway(
     },
     close() {
       closed ??= (async () => {
-        closing = true;
         sweeper.stop();
         await app.close();
         await apiKeys.close();

@@ -46,7 +46,6 @@ export function serviceAuth(options: ServiceAuthOptions) {
   const { apiKeys, rootToken, failureLimiter, onVerification } = options;
   return function requireScope(scope: Scope) {
     return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-      reply.header('cache-control', 'no-store');
       const charge = await failureLimiter?.consume(
         `service-auth:ip:${rateLimitAddress(request.ip)}`,
       );

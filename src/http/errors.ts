@@ -7,6 +7,7 @@ import { ClawsessionError } from '../core/index.js';
 const STATUS_BY_CODE: Record<string, number> = {
   ERR_VALIDATION: 400,
   ERR_REQUEST_MALFORMED: 400,
+  ERR_URL_MALFORMED: 400,
   ERR_SESSION_TOKEN_INVALID: 400,
   ERR_PATCH_MALFORMED: 400,
   ERR_PATCH_FORBIDDEN_PATH: 400,
@@ -38,6 +39,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_SESSION_VERSION_CONFLICT: 412,
   ERR_SESSION_DATA_TOO_LARGE: 413,
   ERR_BODY_TOO_LARGE: 413,
+  ERR_URL_TOO_LONG: 414,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ERR_PATCH_TARGET: 422,
   ERR_RATE_LIMITED: 429,
@@ -53,14 +55,59 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_UPSTREAM_TIMEOUT: 504,
 };
 
-/** Fastify's own request errors, renamed into this API's codes. */
-const CODE_BY_FASTIFY_CODE: Record<string, string> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'ERR_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'ERR_BODY_MALFORMED',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'ERR_BODY_MALFORMED',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'ERR_BODY_MALFORMED',
-  FST_ERR_BAD_URL: 'ERR_VALIDATION',
+/** An error this API answers with: its code and a message that quotes nothing from the request. */
+interface FrameworkError {
+  code: string;
+  message: string;
+}
+
+const BODY_MALFORMED: FrameworkError = {
+  code: 'ERR_BODY_MALFORMED',
+  message: 'the request body is malformed',
+};
+const BODY_TOO_LARGE: FrameworkError = {
+  code: 'ERR_BODY_TOO_LARGE',
+  message: 'the request body is larger than this route accepts',
+};
+const UNSUPPORTED_MEDIA_TYPE: FrameworkError = {
+  code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+  message: 'this route does not accept the content type of the request body',
+};
+
+/**
+ * Fastify's own request errors in this API's codes. Their messages are not
+ * passed on: Fastify's quote the URL or the Content-Type, and JSON.parse's
+ * quote the body.
+ */
+const FRAMEWORK_ERRORS: Record<string, FrameworkError> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: BODY_TOO_LARGE,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: UNSUPPORTED_MEDIA_TYPE,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    code: 'ERR_BODY_MALFORMED',
+    message: 'the request body does not match its Content-Length',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    code: 'ERR_BODY_MALFORMED',
+    message: 'the request body is empty but its content type is JSON',
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: {
+    code: 'ERR_BODY_MALFORMED',
+    message: 'the request body is not valid JSON',
+  },
+  FST_ERR_BAD_URL: {
+    code: 'ERR_URL_MALFORMED',
+    message: 'the request URL has a malformed percent-encoding',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    code: 'ERR_URL_TOO_LONG',
+    message: 'a segment of the request URL is too long',
+  },
+};
+
+/** Framework errors without a code of their own (a JSON.parse failure has none), by status. */
+const FRAMEWORK_ERRORS_BY_STATUS: Record<number, FrameworkError> = {
+  413: BODY_TOO_LARGE,
+  415: UNSUPPORTED_MEDIA_TYPE,
 };
 
 export interface ErrorBody {
@@ -95,14 +142,15 @@ export function toErrorResponse(
       },
     };
   }
-  const fastifyError = error as { code?: string; statusCode?: number; message?: string };
+  const fastifyError = error as { code?: string; statusCode?: number };
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
-    const code =
-      CODE_BY_FASTIFY_CODE[fastifyError.code ?? ''] ??
-      (fastifyError.statusCode === 415 ? 'ERR_UNSUPPORTED_MEDIA_TYPE' : 'ERR_BODY_MALFORMED');
+    const { code, message } =
+      FRAMEWORK_ERRORS[fastifyError.code ?? ''] ??
+      FRAMEWORK_ERRORS_BY_STATUS[fastifyError.statusCode] ??
+      BODY_MALFORMED;
     return {
       status: STATUS_BY_CODE[code] ?? fastifyError.statusCode,
-      body: { error: { code, message: fastifyError.message ?? 'bad request' } },
+      body: { error: { code, message } },
     };
   }
   return {

@@ -5,6 +5,7 @@ import {
   generateEncryptionKey,
   InvalidTokenError,
   Keyring,
+  MAX_SESSION_DATA_DEPTH,
   PatchMalformedError,
   PatchTargetError,
   PatchTestFailedError,
@@ -284,6 +285,30 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
       }
       expect(await manager.get(token)).toEqual(session);
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
+    it('refuses a patch whose result nests deeper than the cap, whichever operation deepens it', async () => {
+      const { manager } = await setup();
+      const atCap = chainOf(MAX_SESSION_DATA_DEPTH - 1);
+      const { token, session } = await manager.create({ userId: 'u', data: { n: atCap } });
+      const leaf = '/n'.repeat(MAX_SESSION_DATA_DEPTH);
+      const deepening: unknown[][] = [
+        [{ op: 'replace', path: leaf, value: { n: 1 } }],
+        [{ op: 'add', path: `${leaf.slice(0, -2)}/more`, value: [1] }],
+        [{ op: 'copy', from: '/n', path: `${leaf}x` }],
+        [
+          { op: 'add', path: '/wrapper', value: {} },
+          { op: 'move', from: '/n', path: '/wrapper/n' },
+        ],
+      ];
+      for (const ops of deepening) {
+        await expect(manager.patch(token, ops), JSON.stringify(ops)).rejects.toBeInstanceOf(
+          ValidationError,
+        );
+      }
+      expect(await manager.get(token)).toEqual(session);
+      const shallower = await manager.patch(token, [{ op: 'replace', path: leaf, value: 2 }]);
+      expect(shallower.version).toBe(2);
     });
 
     it('bad tokens and inputs get typed errors and write nothing', async () => {
@@ -709,4 +734,11 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
       expect((await manager.get(token))?.data).toEqual({ secret: 'v2' });
     });
   });
+}
+
+/** A value whose innermost scalar sits `levels` keys down: `chainOf(2)` is `{ n: { n: 1 } }`. */
+function chainOf(levels: number): Session['data'] | number {
+  let value: Session['data'] | number = 1;
+  for (let level = 0; level < levels; level++) value = { n: value };
+  return value;
 }

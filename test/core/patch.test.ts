@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   applyPatch,
   ForbiddenPathError,
+  MAX_SESSION_DATA_DEPTH,
   PatchMalformedError,
   type PatchOperation,
   PatchTargetError,
@@ -9,6 +10,7 @@ import {
   parsePatch,
   type SessionData,
   type SessionValue,
+  ValidationError,
 } from '../../src/core/index.js';
 
 describe('JSON Pointer paths', () => {
@@ -437,6 +439,31 @@ describe('applyPatch', () => {
     expect(patched.seen).not.toBe(data.seen);
     (patched.added as { nested: { deep: boolean } }).nested.deep = false;
     expect(value.nested.deep).toBe(true);
+  });
+
+  it('caps the nesting of the result, not only of each value, so data cannot be deepened step by step', () => {
+    let data: SessionData = {};
+    let path = '';
+    for (let level = 1; level <= MAX_SESSION_DATA_DEPTH; level++) {
+      path += '/n';
+      data = applyPatch(data, [{ op: 'add', path, value: {} }]);
+    }
+    const atCap = data;
+    expect(() => applyPatch(atCap, [{ op: 'add', path: `${path}/n`, value: 1 }])).toThrow(
+      ValidationError,
+    );
+    expect(() => applyPatch(atCap, [{ op: 'copy', from: '/n', path: `${path}/n` }])).toThrow(
+      ValidationError,
+    );
+    expect(applyPatch(atCap, [{ op: 'add', path: `${path.slice(0, -2)}/m`, value: 1 }])).not.toBe(
+      atCap,
+    );
+  });
+
+  it('refuses a value nested far past the cap without walking all of it', () => {
+    let value: SessionValue = 1;
+    for (let level = 0; level < 100_000; level++) value = [value];
+    expect(() => parsePatch([{ op: 'add', path: '/x', value }])).toThrow(PatchMalformedError);
   });
 
   it('accepts frozen input', () => {

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { applyApiDefaults } from '../../src/gateway/fastify-defaults.js';
 import { pingStore, registerHealthRoutes } from '../../src/gateway/health.js';
 import { RedisStore } from '../../src/stores/index.js';
 import {
@@ -23,6 +24,7 @@ async function serve(ready: () => Promise<void>, readyTimeout?: number) {
     logger: { level: 'warn', stream: { write: (line: string) => logged.push(line) } },
   });
   cleanups.push(() => app.close());
+  applyApiDefaults(app);
   registerHealthRoutes(app, { ready, readyTimeout });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   const get = async (path: string) => {

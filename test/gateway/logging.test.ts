@@ -7,6 +7,12 @@ import {
   redactQuerySecrets,
   requestIdOptions,
 } from '../../src/gateway/logging.js';
+import {
+  type AttackTarget,
+  rawRequest,
+  requestText,
+  startAttackTarget,
+} from '../security/support.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -22,8 +28,10 @@ const SECRETS = {
 };
 
 const apps: FastifyInstance[] = [];
+const targets: AttackTarget[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
+  await Promise.all(targets.splice(0).map((target) => target.close()));
 });
 
 async function start() {
@@ -125,5 +133,136 @@ describe('gateway logging', () => {
       `GET /a?token=${REDACTED} then /b?password=${REDACTED}&q=1#token=frag`,
     );
     expect(redactQuerySecrets('/a?token')).toBe('/a?token');
+  });
+});
+
+/** Query parameter names that must be redacted: spellings, array and bracket forms, encodings. */
+const SECRET_NAMES = [
+  'token',
+  'token[]',
+  'access_token[0]',
+  'a[token]',
+  'a[b][token]',
+  'a.token',
+  'api_key[]',
+  '%74oken',
+  '%2574oken',
+  'acc%65ss_token',
+  'Access+Token',
+  '%EF%BD%94oken',
+  'session',
+  'sessionId',
+  'sid',
+  'PHPSESSID',
+  'jsessionid',
+  'jwt',
+  'pwd',
+  'pass',
+  'passwd',
+  'password',
+  'user[password]',
+  'new-password',
+  'bearer',
+  'authorization',
+  'auth',
+  'oauth',
+  'key',
+  'KEY',
+  'key2',
+  'apikey',
+  'api-key',
+  'API_KEY',
+  'x-api-key',
+  'secret',
+  'client_secret',
+  'signature',
+  'X-Amz-Signature',
+  'X-Amz-Credential',
+  'X-Amz-Security-Token',
+  'sig',
+  'code',
+  'auth_code',
+  'csrf',
+  '_csrf',
+  'xsrf',
+  'X-XSRF-TOKEN',
+  'refresh_token',
+  'id_token',
+  'credential',
+  'credentials',
+  'private',
+  'private_key',
+  'otp',
+  'totp',
+  'pin',
+  'client_assertion',
+  'ticket',
+];
+
+/** Names that carry no secret and stay readable in logs. */
+const ORDINARY_NAMES = [
+  'page',
+  'sort',
+  'q',
+  'author',
+  'passenger',
+  'footprint',
+  'state',
+  'scope',
+  'client_id',
+  'redirect_uri',
+  'lang',
+  'keyword',
+  'a[b]',
+  'limit[0]',
+];
+
+describe('which query parameters are redacted', () => {
+  it.each(SECRET_NAMES)('redacts the value of %s', (name) => {
+    expect(redactQuerySecrets(`/a?page=2&${name}=v4lue&sort=x`)).toBe(
+      `/a?page=2&${name}=${REDACTED}&sort=x`,
+    );
+  });
+
+  it.each(ORDINARY_NAMES)('keeps the value of %s', (name) => {
+    expect(redactQuerySecrets(`/a?${name}=v4lue`)).toBe(`/a?${name}=v4lue`);
+  });
+
+  it('redacts matrix parameters and pairs hidden behind a semicolon', () => {
+    expect(redactQuerySecrets('/a;jsessionid=S1?page=2')).toBe(`/a;jsessionid=${REDACTED}`);
+    expect(redactQuerySecrets('/a?page=2;token=S2&q=1')).toBe(`/a?page=2;token=${REDACTED}&q=1`);
+  });
+});
+
+describe("a real gateway's logs", () => {
+  it('hold none of the secret query values, whichever path a request takes', async () => {
+    const lines: string[] = [];
+    const target = await startAttackTarget({
+      routes: ({ upstream }) => [{ prefix: '/pub', upstream: upstream?.url ?? '', auth: 'none' }],
+      config: { logLevel: 'trace' },
+      logStream: { write: (line) => lines.push(line) },
+    });
+    targets.push(target);
+    const values = SECRET_NAMES.map((_name, index) => `s3cret${index}x`);
+    const query = SECRET_NAMES.map((name, index) => `${name}=${values[index]}`).join('&');
+    const paths = [
+      `/pub/logged-proxied?${query}`,
+      `/logged-unknown?${query}`,
+      `/v1/users/logged-v1/sessions?${query}`,
+      `/%zz/logged-bad-url?${query}`,
+    ];
+    for (const path of paths) {
+      const response = await rawRequest(target.port, requestText(path));
+      expect(response.status).toBeGreaterThanOrEqual(200);
+    }
+    const tooLong = requestText(`/logged-overflow?${query}`, [`X-Filler: ${'f'.repeat(20_000)}`]);
+    expect((await rawRequest(target.port, tooLong)).status).toBe(431);
+
+    const log = lines.join('');
+    for (const marker of ['logged-proxied', 'logged-unknown', 'logged-v1', 'logged-bad-url'])
+      expect(log).toContain(marker);
+    expect(log).toContain('malformed request refused');
+    const leaked = values.filter((value) => log.includes(value));
+    expect(leaked).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import {
   createGateway,
   type Gateway,
@@ -119,6 +119,8 @@ export async function startAttackTarget(
     routes?: (upstreams: Record<string, RecordingUpstream>) => GatewayConfigInput['routes'];
     config?: GatewayConfigInput;
     clock?: () => number;
+    /** Receives the gateway's log lines (set `config.logLevel` to see any). */
+    logStream?: { write(line: string): void };
   } = {},
 ): Promise<AttackTarget> {
   const upstreams: Record<string, RecordingUpstream> = {};
@@ -135,7 +137,10 @@ export async function startAttackTarget(
       routes: options.routes?.(upstreams) ?? [],
       ...options.config,
     }),
-    options.clock ? { clock: options.clock } : {},
+    {
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.logStream ? { logStream: options.logStream } : {}),
+    },
   );
   const url = await gateway.listen();
   return {
@@ -172,6 +177,19 @@ export async function rawRequest(
   options: { timeout?: number } = {},
 ): Promise<RawResponse> {
   const socket = connect(port, '127.0.0.1');
+  const response = readRawResponse(socket, options);
+  socket.write(request);
+  return response;
+}
+
+/**
+ * Reads one response from `socket` (already connected, or connecting), for
+ * exchanges that write the request in parts; then destroys the socket.
+ */
+export async function readRawResponse(
+  socket: Socket,
+  options: { timeout?: number } = {},
+): Promise<RawResponse> {
   socket.setTimeout(options.timeout ?? 10_000);
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -190,7 +208,6 @@ export async function rawRequest(
     });
     socket.on('error', reject);
   });
-  socket.write(request);
   await done;
   const response = parseResponse(Buffer.concat(chunks));
   if (response === null) throw new Error('the connection closed without a response');

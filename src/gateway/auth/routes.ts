@@ -83,8 +83,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   });
 
   app.register(async (tokens) => {
-    tokens.addHook('onRequest', noStore);
-
     tokens.post('/auth/token', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
       const body = parseInput(schemas.credentials, request.body, 'body');
       const outcome = await attemptLogin(deps.credentials, loginGuards(deps), {
@@ -116,7 +114,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   });
 
   app.register(async (cookies) => {
-    cookies.addHook('onRequest', noStore);
     await cookies.register(fastifySessions(deps.sessions));
 
     cookies.post('/auth/login', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
@@ -189,10 +186,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       return { revoked };
     });
   });
-}
-
-async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  reply.header('cache-control', 'no-store');
 }
 
 function loginGuards(deps: AuthRoutesDeps) {

@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import { HttpError } from '../http/index.js';
+
+/**
+ * From the moment `app` starts closing: a request that still arrives (on a
+ * keep-alive connection) is refused with a JSON 503 `ERR_SHUTTING_DOWN`,
+ * through the error handler and hooks like any error, and every response
+ * closes its connection, so that clients move to another instance while the
+ * requests in flight finish. It stands in for Fastify's `return503OnClosing`,
+ * whose 503 skips the hooks and has neither a request id nor this API's shape.
+ */
+export function refuseWhileClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new HttpError('ERR_SHUTTING_DOWN', 'the gateway is shutting down');
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+}
