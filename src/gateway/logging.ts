@@ -115,9 +115,14 @@ export function echoRequestId(app: FastifyInstance): void {
 
 /** Fastify's request fields, with the secret query values of the URL replaced. */
 function serializeRequest(request: FastifyRequest) {
+  const sent = request.originalUrl;
   return {
     method: request.method,
     url: typeof request.url === 'string' ? redactQuerySecrets(request.url) : undefined,
+    // The target as sent, when normalising changed or refused it: what an operator needs to see.
+    ...(typeof sent === 'string' && sent !== request.url
+      ? { originalUrl: redactQuerySecrets(sent) }
+      : {}),
     host: request.host,
     remoteAddress: request.ip,
     remotePort: request.socket?.remotePort,
