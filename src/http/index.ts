@@ -48,6 +48,14 @@ export {
   rateLimitHeaders,
 } from './rate-limit/index.js';
 export {
+  assertNoReservedKey,
+  checkReservedKeys,
+  grantedRoles,
+  isReservedKey,
+  RESERVED_KEY_PREFIX,
+  ROLES_DATA_KEY,
+} from './reserved-data.js';
+export {
   type HttpRequestInput,
   HttpSessions,
   type HttpSessionsOptions,
