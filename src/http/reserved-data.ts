@@ -64,7 +64,9 @@ export function grantedRoles(data: SessionData): string[] {
 }
 
 function isObject(value: SessionValue): value is SessionData {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date)
+  );
 }
 
 function reservedKeyError(pointer: string): ForbiddenPathError {
