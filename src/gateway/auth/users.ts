@@ -105,9 +105,25 @@ export class UserDirectory implements CredentialSource {
     return present(key, record);
   }
 
-  /** Removes the user; false if there was none. */
+  /**
+   * Removes the user; false if there was none. Their sessions live on: end
+   * them with `UserLifecycle.remove`, which calls this.
+   */
   async remove(username: string): Promise<boolean> {
     return this.#store.delete(COLLECTION, normalizeUsername(username).key);
+  }
+
+  /**
+   * Replaces the user's roles; UserNotFoundError if there is no such user.
+   * Sessions keep the roles of their login: `UserLifecycle.setRoles` carries
+   * the change into them.
+   */
+  async setRoles(username: string, roles: string[]): Promise<User> {
+    const { key } = normalizeUsername(username);
+    const normalized = normalizeRoles(roles);
+    const updated = await this.#update(key, (record) => ({ ...record, roles: normalized }));
+    if (updated === null) throw new UserNotFoundError(username);
+    return present(key, updated);
   }
 
   /** Every user, in key order, without password hashes. */
@@ -126,7 +142,8 @@ export class UserDirectory implements CredentialSource {
   async setPassword(username: string, password: string): Promise<void> {
     const { key } = normalizeUsername(username);
     const passwordHash = await hashPassword(password, this.#hashing);
-    if (!(await this.#replaceHash(key, passwordHash))) throw new UserNotFoundError(username);
+    if ((await this.#update(key, (record) => ({ ...record, passwordHash }))) === null)
+      throw new UserNotFoundError(username);
   }
 
   /**
@@ -141,25 +158,29 @@ export class UserDirectory implements CredentialSource {
     const matches = await verifyPassword(password, record?.passwordHash ?? (await this.#dummy()));
     if (key === null || record === null || !matches) return null;
     if (needsRehash(record.passwordHash, this.#hashing)) {
-      await this.#replaceHash(key, await hashPassword(password, this.#hashing));
+      const passwordHash = await hashPassword(password, this.#hashing);
+      await this.#update(key, (current) => ({ ...current, passwordHash }));
     }
     return present(key, record);
   }
 
-  /** Writes a new hash with compare-and-set, retrying a concurrent change; false if the user is gone. */
-  async #replaceHash(key: string, passwordHash: string): Promise<boolean> {
+  /** Applies `change` with compare-and-set, retrying a concurrent change; null if the user is gone. */
+  async #update(
+    key: string,
+    change: (record: UserRecord) => UserRecord,
+  ): Promise<UserRecord | null> {
     for (;;) {
       const now = this.#clock();
       const stored = await this.#store.get(COLLECTION, key, now);
-      if (stored === null) return false;
-      const record: UserRecord = { ...decode(stored), passwordHash, updatedAt: now };
+      if (stored === null) return null;
+      const record: UserRecord = { ...change(decode(stored)), updatedAt: now };
       const written = await this.#store.put(
         COLLECTION,
         key,
         { ...record },
         { now, ifVersion: stored.version },
       );
-      if (written !== null) return true;
+      if (written !== null) return record;
     }
   }
 
