@@ -31,7 +31,8 @@ export function assertNoReservedKey(data: SessionData): void {
  * Checks a parsed patch against the reserved keys and tells whether it writes
  * the whole data (an op on the root), which would drop them:
  * the caller then writes them back, or refuses. Throws ForbiddenPathError for
- * an op whose `path` or `from` is a reserved key or inside one, for a `test`
+ * an op whose `path` or `from` is a reserved key or inside one, for a `move`
+ * or `copy` from the whole data (it would take them along), for a `test`
  * of the whole data (it would compare them), for a `move` or `copy` onto the
  * whole data (what it brings cannot be checked before it applies), and for a
  * whole-data value holding a reserved key.
@@ -43,6 +44,11 @@ export function checkReservedKeys(ops: readonly PatchOperation[]): { writesRoot:
       const [first] = parsePointer(pointer);
       if (first !== undefined && isReservedKey(first)) throw reservedKeyError(pointer);
     }
+    if ('from' in op && op.from === '')
+      throw new ForbiddenPathError(
+        '',
+        `a ${op.op} of the whole session data would take the reserved keys along`,
+      );
     if (op.path !== '') continue;
     if (op.op === 'test')
       throw new ForbiddenPathError('', 'a test of the whole session data is refused');

@@ -97,6 +97,7 @@ describe('a sessions:write key cannot grant roles', () => {
       { op: 'copy', from: '/stash/__clawsession_roles', path: roles },
       { op: 'move', from: '/stash', path: '' },
       { op: 'copy', from: '/stash', path: '' },
+      { op: 'copy', from: '', path: '/snapshot' },
       { op: 'replace', path: '', value: { __clawsession_roles: ['admin'] } },
       { op: 'replace', path: '', value: { roles: ['admin'] } },
       { op: 'add', path: '', value: {} },
