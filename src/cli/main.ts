@@ -14,7 +14,8 @@ Commands:
   migrate     Copy every live session from one store to another
   keys        API keys for internal services: create | list | rotate <prefix> | revoke <prefix>
               (clawsession keys alone prints the options)
-  users       Built-in users: add <name> [--roles a,b] [--password-stdin] | remove <name> | list
+  users       Built-in users: add <name> [--roles a,b] [--password-stdin] | remove <name>
+              | set-roles <name> --roles a,b | list
               (--store <url> or --config <file>; the password is asked for, or read from stdin)
   config      config check <file>: validate a config file (with the environment) without starting
   version     Print the version

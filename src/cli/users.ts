@@ -1,8 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { ValidationError } from '../core/index.js';
-import { presentUser, UserDirectory, UserNotFoundError } from '../gateway/auth/index.js';
-import { loadConfig } from '../gateway/index.js';
+import { SessionManager, ValidationError } from '../core/index.js';
+import { presentUser, UserDirectory, UserLifecycle } from '../gateway/auth/index.js';
+import { type GatewayConfig, loadConfig, openConfiguredStore } from '../gateway/index.js';
 import { openRecordStore } from '../stores/index.js';
 
 /** Where the command talks; the process's own streams unless a caller (a test) passes others. */
@@ -13,18 +13,20 @@ export interface UsersIo {
 }
 
 const USAGE =
-  'usage: clawsession users add <username> [--roles a,b] [--password-stdin] | remove <username> | list' +
-  ' [--store <url> | --config <file>]';
+  'usage: clawsession users add <username> [--roles a,b] [--password-stdin] | remove <username>' +
+  ' | set-roles <username> --roles a,b | list [--store <url> | --config <file>]';
 /** Bytes of stdin read for a password: the policy's 1,024 characters of UTF-8, and a newline. */
 const MAX_PASSWORD_INPUT = 4 * 1024 + 2;
 
 /**
- * `clawsession users add|remove|list` over the built-in user table, in the
- * record store at `--store <url>` (or the `store` of `--config <file>` and the
- * environment, as `serve` reads it). Passwords never come from a flag, where
- * they would land in the shell history and the process list: `add` prompts
- * for one on a terminal (not echoed, asked twice), or reads the first line of
- * stdin with `--password-stdin`. Output is one JSON object per line.
+ * `clawsession users add|remove|set-roles|list` over the built-in user table,
+ * in the store at `--store <url>` (or the `store` of `--config <file>` and the
+ * environment, as `serve` reads it). `remove` ends the user's sessions, and
+ * `set-roles` writes the new roles into them, in that same store, so every
+ * gateway sharing it sees the change at once. Passwords never come from a
+ * flag, where they would land in the shell history and the process list:
+ * `add` prompts for one on a terminal (not echoed, asked twice), or reads the
+ * first line of stdin with `--password-stdin`. Output is one JSON object per line.
  */
 export async function users(
   args: string[],
@@ -42,7 +44,7 @@ export async function users(
     allowPositionals: true,
   });
   const [command, username, ...extra] = positionals;
-  const needsName = command === 'add' || command === 'remove';
+  const needsName = command === 'add' || command === 'remove' || command === 'set-roles';
   if (
     !(needsName || command === 'list') ||
     extra.length > 0 ||
@@ -50,29 +52,64 @@ export async function users(
   ) {
     throw new ValidationError(USAGE);
   }
-  if (command !== 'add' && (values.roles !== undefined || values['password-stdin'])) {
-    throw new ValidationError('--roles and --password-stdin belong to users add');
-  }
+  if (command !== 'add' && values['password-stdin'])
+    throw new ValidationError('--password-stdin belongs to users add');
+  if (command === 'set-roles' ? values.roles === undefined : command !== 'add' && values.roles)
+    throw new ValidationError(
+      '--roles belongs to users add and users set-roles (where it is required)',
+    );
+  const roles = values.roles === undefined ? [] : rolesOf(values.roles);
   const password =
     command === 'add' ? await readPassword(io, values['password-stdin'] ?? false) : '';
-  const url = values.store ?? loadConfig({ file: values.config, env: process.env }).store;
-  const store = await openRecordStore(url);
+  const config = loadConfig({
+    file: values.config,
+    env: process.env,
+    overrides: { store: values.store },
+  });
+  const store = await openRecordStore(config.store);
   try {
     const directory = new UserDirectory({ store });
     const print = (value: unknown) => io.stdout.write(`${JSON.stringify(value)}\n`);
+    const name = username as string;
     if (command === 'add') {
-      const roles = values.roles?.split(',').map((role) => role.trim()) ?? [];
-      const user = await directory.add({ username: username as string, password, roles });
+      const user = await directory.add({ username: name, password, roles });
       print({ added: presentUser(user) });
     } else if (command === 'remove') {
-      if (!(await directory.remove(username as string)))
-        throw new UserNotFoundError(username as string);
-      print({ removed: username });
+      const { sessionsEnded } = await withLifecycle(config, directory, (users) =>
+        users.remove(name),
+      );
+      print({ removed: username, sessionsEnded });
+    } else if (command === 'set-roles') {
+      const user = await withLifecycle(config, directory, (users) => users.setRoles(name, roles));
+      print({ updated: presentUser(user) });
     } else {
       for (const user of await directory.list()) print(presentUser(user));
     }
   } finally {
     await store.close();
+  }
+}
+
+/** `a, b,c` → `['a', 'b', 'c']`; an empty flag is no roles. */
+function rolesOf(flag: string): string[] {
+  return flag.trim() === '' ? [] : flag.split(',').map((role) => role.trim());
+}
+
+/** Runs `change` with the user lifecycle over the configured session store, which it then closes. */
+async function withLifecycle<T>(
+  config: GatewayConfig,
+  users: UserDirectory,
+  change: (lifecycle: UserLifecycle) => Promise<T>,
+): Promise<T> {
+  const manager = new SessionManager({
+    store: await openConfiguredStore(config.store, config),
+    idleTimeout: config.idleTimeout,
+    absoluteTimeout: config.absoluteTimeout,
+  });
+  try {
+    return await change(new UserLifecycle({ users, manager }));
+  } finally {
+    await manager.close();
   }
 }
 

@@ -78,10 +78,13 @@ export class PatchMalformedError extends ClawsessionError {
   }
 }
 
-/** A path names `__proto__`, `constructor` or `prototype`. */
+/**
+ * A path names `__proto__`, `constructor` or `prototype`, or a part of the
+ * data that only its owner writes (`message` then says which).
+ */
 export class ForbiddenPathError extends ClawsessionError {
-  constructor(path: string) {
-    super('ERR_PATCH_FORBIDDEN_PATH', `path ${JSON.stringify(path)} names a forbidden segment`);
+  constructor(path: string, message = `path ${JSON.stringify(path)} names a forbidden segment`) {
+    super('ERR_PATCH_FORBIDDEN_PATH', message);
   }
 }
 

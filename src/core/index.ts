@@ -22,7 +22,7 @@ export {
   type SessionRef,
   type SweepOptions,
 } from './manager.js';
-export { applyPatch, type PatchOperation, parsePatch } from './patch.js';
+export { applyPatch, type PatchOperation, parsePatch, parsePointer } from './patch.js';
 export { renamedSession, updatedSession } from './record.js';
 export {
   expiresAt,

@@ -1,12 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import {
-  type Session,
-  type SessionManager,
-  type SessionValue,
-  ValidationError,
-} from '../core/index.js';
+import { type Session, type SessionManager, ValidationError } from '../core/index.js';
 import type { HttpSessions } from '../http/index.js';
-import { beginFastifySession, finishFastifySession } from '../http/index.js';
+import { beginFastifySession, finishFastifySession, grantedRoles } from '../http/index.js';
 import {
   type AccessTokenClaims,
   type AccessTokens,
@@ -64,7 +59,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticate
     return {
       userId: session.userId,
       sessionId: session.id,
-      roles: rolesOf(session.get('roles')),
+      roles: session.roles,
       scopes: [],
       via: 'session',
     };
@@ -89,11 +84,13 @@ async function fromAccessToken(
   }
   const session = await liveSessionOf(options.manager, claims);
   if (session === null) return null;
+  const roles = grantedRoles(session.data);
   return {
     userId: session.userId,
     sessionId: session.id,
-    roles: rolesOf(session.data.roles),
-    scopes: claims.scope,
+    roles,
+    // The token's scope is the roles at its issue: one taken from the user since is gone at once.
+    scopes: claims.scope.filter((scope) => roles.includes(scope)),
     via: 'access-token',
   };
 }
@@ -112,11 +109,4 @@ export async function liveSessionOf(
     throw error;
   });
   return session !== null && session.userId === claims.sub ? session : null;
-}
-
-/** The session's `roles` key when it is a list of non-empty strings; anything else grants no role. */
-function rolesOf(value: SessionValue | undefined): string[] {
-  return Array.isArray(value) && value.every((role) => typeof role === 'string' && role !== '')
-    ? (value as string[])
-    : [];
 }

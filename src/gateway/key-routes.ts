@@ -9,6 +9,7 @@ import {
   isPrefix,
 } from '../keys/index.js';
 import { parseInput } from './fastify-defaults.js';
+import { assertMayGrant } from './service-auth.js';
 
 /** A key as the admin API shows it: times as ISO 8601. Never holds the secret or its hash. */
 export function presentApiKey(info: ApiKeyInfo) {
@@ -66,12 +67,15 @@ const schemas = {
 
 /**
  * The admin API for API keys under /admin/keys. The caller registers it
- * behind its own authentication and `keys:admin` scope check; these routes
- * assume both passed. Secrets appear only in the responses of create and rotate.
+ * behind a `requireScope('keys:admin')` hook (see `serviceAuth`). A key may
+ * create, or rotate (and so obtain the secret of), only a key whose scopes it
+ * holds itself; the root token any. Secrets appear only in the responses of
+ * create and rotate.
  */
 export function registerKeyRoutes(app: FastifyInstance, keys: ApiKeys): void {
   app.post('/admin/keys', async (request, reply) => {
     const body = parseInput(schemas.create, request.body, 'body');
+    assertMayGrant(request, body.scopes);
     const { key, info } = await keys.create(body);
     return reply.code(201).send({ key, info: presentApiKey(info) });
   });
@@ -91,6 +95,9 @@ export function registerKeyRoutes(app: FastifyInstance, keys: ApiKeys): void {
   app.post('/admin/keys/:prefix/rotate', async (request) => {
     const { prefix } = parseInput(schemas.params, request.params, 'path');
     const { grace } = parseInput(schemas.rotate, request.body ?? {}, 'body');
+    const target = await keys.get(prefix);
+    if (!target) throw new ApiKeyNotFoundError(prefix);
+    assertMayGrant(request, target.scopes);
     const { key, info } = await keys.rotate(prefix, { grace });
     return { key, info: presentApiKey(info) };
   });

@@ -16,7 +16,12 @@ import {
   RefreshTokens,
   SigningKeys,
 } from '../tokens/index.js';
-import { LoginChallenges, registerAuthRoutes, registerUserAdminRoutes } from './auth/index.js';
+import {
+  LoginChallenges,
+  registerAuthRoutes,
+  registerUserAdminRoutes,
+  UserLifecycle,
+} from './auth/index.js';
 import { type GatewayConfig, openConfiguredStore } from './config.js';
 import { credentialSource } from './credential-source.js';
 import { refuseWhileClosing } from './draining.js';
@@ -206,7 +211,7 @@ export async function createGateway(
   if (users) {
     app.register(async (admin) => {
       admin.addHook('onRequest', requireScope('sessions:admin'));
-      registerUserAdminRoutes(admin, users, manager);
+      registerUserAdminRoutes(admin, users, new UserLifecycle({ users, manager }));
     });
   }
   registerProxy(app, {

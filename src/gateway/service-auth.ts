@@ -34,6 +34,21 @@ export function principalOf(request: FastifyRequest): ServicePrincipal | undefin
 }
 
 /**
+ * Least privilege for credentials that make credentials: the root token may
+ * grant any scope, an API key only scopes it holds itself (ApiKeyScopeError,
+ * 403, naming the first it lacks). A request no `requireScope` hook admitted
+ * may grant nothing.
+ */
+export function assertMayGrant(request: FastifyRequest, scopes: readonly Scope[]): void {
+  const principal = principalOf(request);
+  if (principal === undefined)
+    throw new HttpError('ERR_UNAUTHORIZED', 'a valid API key or admin token is required');
+  if (principal.kind === 'root') return;
+  const missing = scopes.find((scope) => !principal.scopes.includes(scope));
+  if (missing !== undefined) throw new ApiKeyScopeError(missing);
+}
+
+/**
  * Builds the hook factory for service endpoints: the credential is an API key
  * (`Authorization: Bearer cs_live_…` or `X-API-Key`), limited to its scopes,
  * or the root token, which may do everything and whose use is logged (never

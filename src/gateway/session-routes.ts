@@ -1,7 +1,14 @@
 import type { FastifyInstance, FastifyReply, onRequestAsyncHookHandler } from 'fastify';
 import { z } from 'zod';
-import { type Session, type SessionManager, SessionNotFoundError } from '../core/index.js';
-import { HttpError, parseIfMatch } from '../http/index.js';
+import {
+  ForbiddenPathError,
+  parsePatch,
+  type Session,
+  type SessionData,
+  type SessionManager,
+  SessionNotFoundError,
+} from '../core/index.js';
+import { assertNoReservedKey, checkReservedKeys, HttpError, parseIfMatch } from '../http/index.js';
 import type { Scope } from '../keys/index.js';
 import { parseInput } from './fastify-defaults.js';
 
@@ -94,9 +101,25 @@ function sendSession(reply: FastifyReply, status: number, session: Session, toke
 }
 
 /**
+ * A service patch, checked before it reaches the store: key by key, never the
+ * whole data (which holds the reserved keys), and never a reserved key.
+ */
+function servicePatch(body: unknown) {
+  const ops = parsePatch(body);
+  if (checkReservedKeys(ops).writesRoot)
+    throw new ForbiddenPathError(
+      '',
+      'the service API patches keys, not the whole session data, which holds reserved keys',
+    );
+  return ops;
+}
+
+/**
  * The /v1 session API for services. Raw tokens travel only in bodies, never in
- * URLs. Reads need `sessions:read`, changes `sessions:write`, and revoking
- * every session of a user `sessions:admin`.
+ * URLs. Reads need `sessions:read`; changes to a session `sessions:write`;
+ * creating a session (signing in any user) and revoking every session of a
+ * user `sessions:admin`. The reserved keys (`__clawsession_*`: the roles the
+ * gateway signs, the CSRF secret) are out of reach of creates and patches.
  */
 export function registerSessionRoutes(
   app: FastifyInstance,
@@ -105,12 +128,14 @@ export function registerSessionRoutes(
 ): void {
   app.post(
     '/v1/sessions',
-    { onRequest: requireScope('sessions:write') },
+    { onRequest: requireScope('sessions:admin') },
     async (request, reply) => {
       const body = parseInput(schemas.create, request.body, 'body');
+      const data = body.data as SessionData | undefined;
+      if (data !== undefined) assertNoReservedKey(data);
       const { token, session } = await manager.create({
         userId: body.userId,
-        data: body.data as Session['data'] | undefined,
+        data,
         ip: body.ip,
         userAgent: body.userAgent,
       });
@@ -145,16 +170,15 @@ export function registerSessionRoutes(
     { onRequest: requireScope('sessions:write') },
     async (request, reply) => {
       const { id } = parseInput(schemas.sessionParams, request.params, 'path');
+      const ops = servicePatch(request.body);
       const ifMatch = request.headers['if-match'];
       const expectedVersion = await versionFromIfMatch(manager, id, ifMatch);
-      const session = await manager
-        .patch({ id }, request.body, { expectedVersion })
-        .catch((error) => {
-          // A condition on a session that is gone has failed, as RFC 9110 says: 412, not 404.
-          if (ifMatch !== undefined && error instanceof SessionNotFoundError)
-            throw noSessionToMatch();
-          throw error;
-        });
+      const session = await manager.patch({ id }, ops, { expectedVersion }).catch((error) => {
+        // A condition on a session that is gone has failed, as RFC 9110 says: 412, not 404.
+        if (ifMatch !== undefined && error instanceof SessionNotFoundError)
+          throw noSessionToMatch();
+        throw error;
+      });
       return sendSession(reply, 200, session);
     },
   );

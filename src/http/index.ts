@@ -51,6 +51,14 @@ export {
 } from './rate-limit/index.js';
 export { normalizeRequestTarget } from './request-target.js';
 export {
+  assertNoReservedKey,
+  checkReservedKeys,
+  grantedRoles,
+  isReservedKey,
+  RESERVED_KEY_PREFIX,
+  ROLES_DATA_KEY,
+} from './reserved-data.js';
+export {
   type HttpRequestInput,
   HttpSessions,
   type HttpSessionsOptions,

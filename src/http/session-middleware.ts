@@ -32,6 +32,13 @@ import {
   newCsrfToken,
 } from './csrf.js';
 import { type ErrorBody, toErrorResponse } from './errors.js';
+import {
+  assertNoReservedKey,
+  checkReservedKeys,
+  grantedRoles,
+  isReservedKey,
+  ROLES_DATA_KEY,
+} from './reserved-data.js';
 
 export interface HttpSessionsOptions {
   manager: SessionManager;
@@ -72,15 +79,24 @@ export interface SessionHandle {
    * differs between responses; every form of it stays valid for the session.
    */
   readonly csrfToken: string | null;
-  /** A copy of the data, with this request's own changes applied. */
+  /** The roles granted at login (`login`'s `grant`); no patch changes them. Empty without a session. */
+  readonly roles: string[];
+  /** A copy of the data, with this request's own changes applied; reserved keys (`__clawsession_*`) are not part of it. */
   get(): SessionData;
   get(key: string): SessionValue | undefined;
   /** Sets a top-level key; written at the end of the request. */
   set(key: string, value: SessionValue): void;
-  /** Queues a JSON Patch (plus `increment`); checked now, written at the end of the request. */
+  /**
+   * Queues a JSON Patch (plus `increment`); checked now, written at the end
+   * of the request. Reserved keys are out of its reach (ForbiddenPathError);
+   * a write of the whole data keeps them.
+   */
   patch(ops: readonly PatchOperation[]): void;
-  /** Signs in: revokes any session the request carried (fixation) and starts a new one. */
-  login(userId: string, data?: SessionData): Promise<void>;
+  /**
+   * Signs in: revokes any session the request carried (fixation) and starts a
+   * new one, with `grant.roles` kept where no patch reaches them.
+   */
+  login(userId: string, data?: SessionData, grant?: { roles?: readonly string[] }): Promise<void>;
   /** New token for the same session; the old one is dead at once. Call on every privilege change. */
   regenerate(): Promise<void>;
   /** Revokes the session and clears the cookie. */
@@ -205,6 +221,8 @@ class RequestSession implements SessionHandle {
   /** This request's masked form of the secret, so that one response shows one token. */
   #masked: { secret: string; token: string } | null = null;
   #data: SessionData = {};
+  /** Reserved keys other than the CSRF secret (kept in `#csrfToken`), as stored. */
+  #reserved: SessionData = {};
   #pending: PatchOperation[] = [];
   #cookieToSet: string | null = null;
 
@@ -239,6 +257,10 @@ class RequestSession implements SessionHandle {
     return this.#csrfToken;
   }
 
+  get roles(): string[] {
+    return grantedRoles(this.#reserved);
+  }
+
   get(): SessionData;
   get(key: string): SessionValue | undefined;
   get(key?: string): SessionData | SessionValue | undefined {
@@ -254,20 +276,32 @@ class RequestSession implements SessionHandle {
     if (this.#session === null)
       throw new SessionNotFoundError('no session to change: log in first');
     const parsed = parsePatch(ops);
-    const touchesRoot = parsed.filter(touchesRootOrCsrfKey).length > 0;
+    const { writesRoot } = checkReservedKeys(parsed);
     // Applied to the local copy now, so a patch that cannot apply fails in the handler, not after it.
     this.#data = applyPatch(this.#data, parsed);
     this.#pending.push(...structuredClone(parsed));
-    // The stored root holds the CSRF token too: put it back after a write of the whole data.
-    if (touchesRoot && this.#csrfToken !== null)
-      this.#pending.push(csrfTokenWrite(this.#csrfToken));
+    // The stored root holds the reserved keys too: put them back after a write of the whole data.
+    if (writesRoot) {
+      if (this.#csrfToken !== null) this.#pending.push(csrfTokenWrite(this.#csrfToken));
+      for (const [key, value] of Object.entries(this.#reserved))
+        this.#pending.push({ op: 'add', path: `/${key}`, value: structuredClone(value) });
+    }
   }
 
-  async login(userId: string, data: SessionData = {}): Promise<void> {
+  async login(
+    userId: string,
+    data: SessionData = {},
+    grant: { roles?: readonly string[] } = {},
+  ): Promise<void> {
+    assertNoReservedKey(data);
     if (this.#token !== null) await this.#manager.revoke(this.#token);
     const issued = await this.#manager.create({
       userId,
-      data: { ...data, [CSRF_DATA_KEY]: newCsrfToken() },
+      data: {
+        ...data,
+        ...(grant.roles === undefined ? {} : { [ROLES_DATA_KEY]: [...grant.roles] }),
+        [CSRF_DATA_KEY]: newCsrfToken(),
+      },
       ...this.#client,
     });
     this.adopt(issued.token, issued.session);
@@ -318,7 +352,12 @@ class RequestSession implements SessionHandle {
     const { [CSRF_DATA_KEY]: stored, ...data } = session.data;
     this.#token = token;
     this.#session = session;
-    this.#data = structuredClone(data);
+    this.#data = {};
+    this.#reserved = {};
+    for (const [key, value] of Object.entries(structuredClone(data))) {
+      if (isReservedKey(key)) this.#reserved[key] = value;
+      else this.#data[key] = value;
+    }
     this.#pending = [];
     if (typeof stored === 'string') {
       this.#csrfToken = stored;
@@ -334,6 +373,7 @@ class RequestSession implements SessionHandle {
     this.#session = null;
     this.#csrfToken = null;
     this.#data = {};
+    this.#reserved = {};
     this.#pending = [];
     this.#cookieToSet = this.#cookie.clear();
   }
@@ -354,21 +394,6 @@ const CSRF_PATH = `/${CSRF_DATA_KEY}`;
 
 function csrfTokenWrite(token: string): PatchOperation {
   return { op: 'add', path: CSRF_PATH, value: token };
-}
-
-/**
- * True for an op on the whole data (which the caller must follow with the
- * CSRF token's write); throws for one on the CSRF token, which only the
- * handle writes, and for a root `test`, which would compare it too.
- */
-function touchesRootOrCsrfKey(op: PatchOperation): boolean {
-  const paths = 'from' in op ? [op.path, op.from] : [op.path];
-  if (paths.some((path) => path === CSRF_PATH || path.startsWith(`${CSRF_PATH}/`))) {
-    throw new ValidationError(`${CSRF_PATH} is the session's CSRF token and cannot be patched`);
-  }
-  if (op.path !== '') return false;
-  if (op.op === 'test') throw new ValidationError('a test of the whole session data is refused');
-  return true;
 }
 
 const handles = new WeakMap<object, SessionHandle>();

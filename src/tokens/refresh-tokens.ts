@@ -30,12 +30,21 @@ export interface IssuedRefreshToken {
 }
 
 const TOKEN_PATTERN = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
+/**
+ * How many rotations back a presented secret is traced to tell reuse from a
+ * forgery. Each step is one HMAC, and a forged secret costs them all, so the
+ * work per request stays bounded; a secret older than this is refused as
+ * invalid without revoking anything.
+ */
+const MAX_REUSE_LOOKBACK = 1_000;
 
 /**
- * Opaque refresh tokens, rotated on every use and stored only as hashes.
- * Using a token that was already rotated revokes its whole family and the
- * session (a stolen copy is in use), except within a short grace window,
- * where a racing second use (two tabs) gets the same successor.
+ * Opaque refresh tokens (`<family id>.<secret>`), rotated on every use and
+ * stored only as hashes. Using a token that was already rotated revokes its
+ * whole family and the session (a stolen copy is in use), except within a
+ * short grace window, where a racing second use (two tabs) gets the same
+ * successor. A secret that never belonged to the family is only an invalid
+ * token: knowing a family id is not enough to end it.
  */
 export class RefreshTokens {
   readonly #options: RefreshTokensOptions;
@@ -75,8 +84,9 @@ export class RefreshTokens {
 
   /**
    * Exchanges a refresh token for its successor. Throws
-   * RefreshTokenInvalidError, or RefreshTokenReusedError after revoking the
-   * family and its session.
+   * RefreshTokenInvalidError (the family, if any, lives on), or, for a secret
+   * the family issued and rotated away, RefreshTokenReusedError after revoking
+   * the family and its session.
    */
   async rotate(token: string): Promise<IssuedRefreshToken> {
     const match = typeof token === 'string' ? TOKEN_PATTERN.exec(token) : null;
@@ -110,7 +120,8 @@ export class RefreshTokens {
         now - family.rotatedAt <= this.#grace &&
         constantTimeEqual(hash(successor), family.currentHash);
       if (racingUse) return issued;
-      await this.#revokeForReuse(family);
+      if (this.#isEarlierSecret(secret, presented, family)) await this.#revokeForReuse(family);
+      throw new RefreshTokenInvalidError();
     }
     throw new RefreshTokenInvalidError('refresh token is being rotated concurrently; retry');
   }
@@ -129,6 +140,22 @@ export class RefreshTokens {
       userId: family.userId,
     });
     throw new RefreshTokenReusedError();
+  }
+
+  /**
+   * Whether the family once issued `secret`: it is the secret the current one
+   * replaced, or its chain of successors reaches the current secret. Each
+   * successor is the HMAC of the secret before it, so the chain is the proof.
+   */
+  #isEarlierSecret(secret: string, presentedHash: string, family: RefreshFamily): boolean {
+    if (family.previousHash !== null && constantTimeEqual(presentedHash, family.previousHash))
+      return true;
+    let successor = secret;
+    for (let step = 0; step < Math.min(family.generation, MAX_REUSE_LOOKBACK); step++) {
+      successor = this.#successorOf(successor);
+      if (constantTimeEqual(hash(successor), family.currentHash)) return true;
+    }
+    return false;
   }
 
   #successorOf(secret: string): string {

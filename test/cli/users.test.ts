@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type UsersIo, users } from '../../src/cli/users.js';
-import { ValidationError } from '../../src/core/index.js';
+import { SessionManager, ValidationError } from '../../src/core/index.js';
 import { UserDirectory } from '../../src/gateway/auth/index.js';
-import { openRecordStore } from '../../src/stores/index.js';
+import { grantedRoles, ROLES_DATA_KEY } from '../../src/http/index.js';
+import { openRecordStore, openStore } from '../../src/stores/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-cli-users-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -107,7 +108,7 @@ describe('clawsession users', () => {
 
     const remove = io();
     await users(['remove', 'ALICE', '--store', store], remove.streams);
-    expect(remove.lines()).toEqual([{ removed: 'ALICE' }]);
+    expect(remove.lines()).toEqual([{ removed: 'ALICE', sessionsEnded: 0 }]);
     expect(await verify(store, 'alice', PASSWORD)).toBeNull();
     await expect(users(['remove', 'alice', '--store', store], io().streams)).rejects.toMatchObject({
       code: 'ERR_USER_NOT_FOUND',
@@ -161,7 +162,9 @@ describe('clawsession users', () => {
     [['list', 'extra'], 'a stray argument'],
     [['rename', 'a', 'b'], 'an unknown subcommand'],
     [[], 'no subcommand'],
-    [['list', '--roles', 'admin'], 'an add-only flag'],
+    [['list', '--roles', 'admin'], 'a flag of add and set-roles'],
+    [['remove', 'a', '--password-stdin'], 'an add-only flag'],
+    [['set-roles', 'a'], 'set-roles without --roles'],
   ])('refuses %j (%s) with the usage', async (args) => {
     await expect(users([...args, '--store', freshStore()], io().streams)).rejects.toBeInstanceOf(
       ValidationError,
@@ -186,5 +189,45 @@ describe('clawsession users', () => {
     await expect(
       users(['add', 'ivan', '--password-stdin', '--store', store], io('x'.repeat(10_000)).streams),
     ).rejects.toThrow('too long');
+  });
+
+  it('sets roles in the table and in the live sessions, and ends them all on remove', async () => {
+    const store = freshStore();
+    await users(
+      ['add', 'alice', '--roles', 'admin', '--password-stdin', '--store', store],
+      io(PASSWORD).streams,
+    );
+    const manager = new SessionManager({ store: await openStore(store) });
+    try {
+      const roles = { [ROLES_DATA_KEY]: ['admin'] };
+      const one = await manager.create({ userId: 'alice', data: roles });
+      const two = await manager.create({ userId: 'alice', data: roles });
+      const bob = await manager.create({ userId: 'bob', data: roles });
+
+      const set = io();
+      await users(['set-roles', 'Alice', '--roles', 'support, ops', '--store', store], set.streams);
+      expect(set.lines()).toEqual([
+        { updated: expect.objectContaining({ id: 'alice', roles: ['support', 'ops'] }) },
+      ]);
+      expect(await verify(store, 'alice', PASSWORD)).toMatchObject({ roles: ['support', 'ops'] });
+      for (const { token } of [one, two])
+        expect(grantedRoles((await manager.get(token))?.data ?? {})).toEqual(['support', 'ops']);
+      expect(grantedRoles((await manager.get(bob.token))?.data ?? {})).toEqual(['admin']);
+
+      await users(['set-roles', 'alice', '--roles', '', '--store', store], io().streams);
+      expect(grantedRoles((await manager.get(one.token))?.data ?? {})).toEqual([]);
+
+      const remove = io();
+      await users(['remove', 'alice', '--store', store], remove.streams);
+      expect(remove.lines()).toEqual([{ removed: 'alice', sessionsEnded: 2 }]);
+      expect(await manager.get(one.token)).toBeNull();
+      expect(await manager.get(two.token)).toBeNull();
+      expect(await manager.get(bob.token)).not.toBeNull();
+      await expect(
+        users(['set-roles', 'alice', '--roles', 'x', '--store', store], io().streams),
+      ).rejects.toMatchObject({ code: 'ERR_USER_NOT_FOUND' });
+    } finally {
+      await manager.close();
+    }
   });
 });

@@ -97,9 +97,17 @@ describe('service credentials on /v1', () => {
     const listed = await call('GET', '/v1/users/alice/sessions', { headers: root });
     expect(listed.json.sessions).toEqual([]);
 
+    // Creating a session signs a user in: sessions:write (changing sessions) is not enough.
     const writer = await createKey({ owner: 'cart', scopes: ['sessions:write'] });
-    const created = await call('POST', '/v1/sessions', {
+    const asWriter = await call('POST', '/v1/sessions', {
       headers: { 'x-api-key': writer.key },
+      body: { userId: 'alice' },
+    });
+    expect(asWriter.status).toBe(403);
+    expect(asWriter.json.error.code).toBe('ERR_API_KEY_SCOPE');
+    const signer = await createKey({ owner: 'sso', scopes: ['sessions:admin'] });
+    const created = await call('POST', '/v1/sessions', {
+      headers: { 'x-api-key': signer.key },
       body: { userId: 'alice' },
     });
     expect(created.status).toBe(201);

@@ -3,7 +3,12 @@ import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCodec, SessionManager, type SessionValue } from '../../src/core/index.js';
 import { createAuthenticator, type GatewayIdentity } from '../../src/gateway/identity.js';
-import { CSRF_DATA_KEY, HttpSessions, type HttpSessionsOptions } from '../../src/http/index.js';
+import {
+  CSRF_DATA_KEY,
+  HttpSessions,
+  type HttpSessionsOptions,
+  ROLES_DATA_KEY,
+} from '../../src/http/index.js';
 import { MemoryStore } from '../../src/stores/index.js';
 import { AccessTokens, SigningKeys } from '../../src/tokens/index.js';
 
@@ -43,15 +48,20 @@ async function setup(options: Omit<HttpSessionsOptions, 'manager'> = {}) {
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   cleanups.push(() => app.close());
 
+  /** A session as a login makes it: `roles` (when given) under the reserved key, beside `data`. */
   async function login(
     userId: string,
-    data: Record<string, SessionValue> = {},
+    { roles, ...data }: Record<string, SessionValue> = {},
     userAgent: string | null = null,
   ) {
     const csrf = randomBytes(32).toString('base64url');
     const issued = await manager.create({
       userId,
-      data: { ...data, [CSRF_DATA_KEY]: csrf },
+      data: {
+        ...data,
+        ...(roles === undefined ? {} : { [ROLES_DATA_KEY]: roles }),
+        [CSRF_DATA_KEY]: csrf,
+      },
       userAgent,
     });
     return { ...issued, csrf, cookie: `${sessions.cookie.name}=${issued.token}` };
@@ -92,9 +102,31 @@ describe('the gateway authenticator', () => {
     }
   });
 
+  it('grants no role from a plain roles key in the session data, which any service could write', async () => {
+    const { manager, sessions, whoami } = await setup();
+    const { token } = await manager.create({ userId: 'alice', data: { roles: ['admin'] } });
+    const { identity } = (await whoami({ cookie: `${sessions.cookie.name}=${token}` })).body;
+    expect(identity.roles).toEqual([]);
+  });
+
+  it("drops from a token's scopes a role the session no longer holds", async () => {
+    const { login, whoami, accessTokens, manager } = await setup();
+    const alice = await login('alice', { roles: ['billing', 'support'] });
+    const { token } = await accessTokens.issue({
+      userId: 'alice',
+      sessionId: alice.session.id,
+      scope: ['billing', 'support'],
+    });
+    await manager.patch(alice.token, [
+      { op: 'replace', path: `/${ROLES_DATA_KEY}`, value: ['support'] },
+    ]);
+    const { identity } = (await whoami({ authorization: `Bearer ${token}` })).body;
+    expect(identity).toMatchObject({ roles: ['support'], scopes: ['support'] });
+  });
+
   it('prefers a bearer access token, with its scopes, over a cookie', async () => {
     const { login, whoami, accessTokens } = await setup();
-    const alice = await login('alice', { roles: ['billing'] });
+    const alice = await login('alice', { roles: ['billing', 'invoices:read'] });
     const bob = await login('bob');
     const { token } = await accessTokens.issue({
       userId: 'alice',
@@ -106,7 +138,7 @@ describe('the gateway authenticator', () => {
     expect(identity).toEqual({
       userId: 'alice',
       sessionId: alice.session.id,
-      roles: ['billing'],
+      roles: ['billing', 'invoices:read'],
       scopes: ['invoices:read'],
       via: 'access-token',
     });

@@ -2,21 +2,28 @@ import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applyApiDefaults } from '../../src/gateway/fastify-defaults.js';
 import { registerKeyRoutes } from '../../src/gateway/key-routes.js';
+import { serviceAuth } from '../../src/gateway/service-auth.js';
 import { ApiKeys } from '../../src/keys/index.js';
 import { MemoryRecordStore } from '../../src/stores/index.js';
 
 const T0 = Date.UTC(2026, 0, 1);
+const ROOT = 'root-token-for-the-key-routes-tests-0123456789';
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-/** A real listening Fastify with the API's defaults and the key routes, as the server would mount them. */
+/**
+ * A real listening Fastify with the API's defaults and the key routes, as the
+ * server would mount them; `call` authenticates as the root token unless given `credential`.
+ */
 async function start() {
   let now = T0;
   const keys = new ApiKeys({ records: new MemoryRecordStore(), clock: () => now });
   const app = Fastify({ bodyLimit: 16 * 1024 });
   applyApiDefaults(app);
+  const requireScope = serviceAuth({ apiKeys: keys, rootToken: ROOT });
+  app.addHook('onRequest', requireScope('keys:admin'));
   registerKeyRoutes(app, keys);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   closers.push(
@@ -26,9 +33,11 @@ async function start() {
   const call = async (
     method: string,
     path: string,
-    options: { body?: unknown; raw?: string; contentType?: string } = {},
+    options: { body?: unknown; raw?: string; contentType?: string; credential?: string } = {},
   ) => {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${options.credential ?? ROOT}`,
+    };
     const body =
       options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
     if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
@@ -217,5 +226,50 @@ describe('the /admin/keys API', () => {
     }
     expect((await keys.get(info.prefix))?.rotatedAt).toBeNull();
     await keys.verify(key);
+  });
+
+  it('lets a key mint or rotate only keys whose scopes it holds itself; the root token any', async () => {
+    const { call, keys } = await start();
+    const minter = (
+      await call('POST', '/admin/keys', {
+        body: { owner: 'provisioner', scopes: ['keys:admin', 'sessions:read'] },
+      })
+    ).json.key as string;
+    const asMinter = { credential: minter };
+    const escalate = await call('POST', '/admin/keys', {
+      ...asMinter,
+      body: { owner: 'evil', scopes: ['sessions:read', 'sessions:admin'] },
+    });
+    expect(escalate.status).toBe(403);
+    expect(escalate.json.error.code).toBe('ERR_API_KEY_SCOPE');
+    expect((await keys.list()).map((info) => info.owner)).toEqual(['provisioner']);
+
+    const within = await call('POST', '/admin/keys', {
+      ...asMinter,
+      body: { owner: 'reader', scopes: ['sessions:read'] },
+    });
+    expect(within.status).toBe(201);
+
+    const admin = await call('POST', '/admin/keys', {
+      body: { owner: 'ops', scopes: ['sessions:admin'] },
+    });
+    expect(admin.status).toBe(201);
+    const rotateAdmin = await call(
+      'POST',
+      `/admin/keys/${admin.json.info.prefix}/rotate`,
+      asMinter,
+    );
+    expect(rotateAdmin.status).toBe(403);
+    expect(rotateAdmin.json.key).toBeUndefined();
+    expect((await keys.get(admin.json.info.prefix))?.rotatedAt).toBeNull();
+    await keys.verify(admin.json.key, 'sessions:admin');
+
+    const rotateReader = await call(
+      'POST',
+      `/admin/keys/${within.json.info.prefix}/rotate`,
+      asMinter,
+    );
+    expect(rotateReader.status).toBe(200);
+    expect((await call('POST', `/admin/keys/${admin.json.info.prefix}/rotate`)).status).toBe(200);
   });
 });

@@ -18,7 +18,12 @@ import {
 } from '../../src/core/index.js';
 import { createAuthenticator } from '../../src/gateway/identity.js';
 import { type ProxyOptions, type ProxyRoute, registerProxy } from '../../src/gateway/proxy.js';
-import { CSRF_DATA_KEY, HttpSessions, type HttpSessionsOptions } from '../../src/http/index.js';
+import {
+  CSRF_DATA_KEY,
+  HttpSessions,
+  type HttpSessionsOptions,
+  ROLES_DATA_KEY,
+} from '../../src/http/index.js';
 import { MemoryStore } from '../../src/stores/index.js';
 import {
   AccessTokens,
@@ -186,7 +191,7 @@ async function setup(
     const csrf = randomBytes(32).toString('base64url');
     const issued = await manager.create({
       userId,
-      data: { roles, [CSRF_DATA_KEY]: csrf },
+      data: { [ROLES_DATA_KEY]: roles, [CSRF_DATA_KEY]: csrf },
     } as never);
     return {
       token: issued.token,
@@ -388,7 +393,8 @@ describe('the session-aware reverse proxy', () => {
 
   it('authenticates a bearer access token whose session is live, and forwards neither', async () => {
     const { call, login, upstream, verify, accessTokens } = await setup();
-    const alice = await login('alice', ['support']);
+    // The gateway issues a token's scope from the session's roles; one the session lost is dropped.
+    const alice = await login('alice', ['support', 'orders:read']);
     const { token } = await accessTokens.issue({
       userId: 'alice',
       sessionId: alice.session.id,
@@ -401,7 +407,7 @@ describe('the session-aware reverse proxy', () => {
     await expect(verify(hit.headers['x-clawsession-context'])).resolves.toMatchObject({
       userId: 'alice',
       sessionId: alice.session.id,
-      roles: ['support'],
+      roles: ['support', 'orders:read'],
       scopes: ['orders:read'],
       via: 'access-token',
     });

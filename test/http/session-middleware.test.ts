@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createCodec,
+  ForbiddenPathError,
   type PatchOperation,
   PatchTargetError,
   type Session,
   SessionManager,
   SessionNotFoundError,
   type UpdateOptions,
-  ValidationError,
 } from '../../src/core/index.js';
 import {
   type BindingMismatch,
@@ -17,6 +17,7 @@ import {
   HttpSessions,
   type HttpSessionsOptions,
   maskCsrfToken,
+  ROLES_DATA_KEY,
 } from '../../src/http/index.js';
 import { MemoryStore } from '../../src/stores/index.js';
 
@@ -197,13 +198,47 @@ describe('HttpSessions', () => {
       { op: 'copy', from: `/${CSRF_DATA_KEY}`, path: '/leak' },
       { op: 'test', path: '', value: { cart: [] } },
     ] as PatchOperation[]) {
-      expect(() => session.patch([op])).toThrow(ValidationError);
+      expect(() => session.patch([op])).toThrow(ForbiddenPathError);
     }
     session.patch([{ op: 'replace', path: '', value: { fresh: true } }]);
     expect(session.get()).toEqual({ fresh: true });
     await commit();
     const stored = await manager.get(token);
     expect(stored?.data).toEqual({ fresh: true, [CSRF_DATA_KEY]: secret });
+  });
+
+  it('keeps the roles granted at login out of get() and out of reach of every patch', async () => {
+    const { request, manager } = setup();
+    const exchange = await request(null, { ':method': 'POST' });
+    await exchange.session.login('alice', { cart: [] }, { roles: ['viewer'] });
+    const cookie = exchange.setCookies()[0] as string;
+    const token = cookie.slice(cookie.indexOf('=') + 1, cookie.indexOf(';'));
+    const { session, commit } = await request(token);
+    expect(session.roles).toEqual(['viewer']);
+    expect(session.get()).toEqual({ cart: [] });
+    for (const op of [
+      { op: 'add', path: `/${ROLES_DATA_KEY}`, value: ['admin'] },
+      { op: 'replace', path: `/${ROLES_DATA_KEY}/0`, value: 'admin' },
+      { op: 'remove', path: `/${ROLES_DATA_KEY}` },
+      { op: 'add', path: '/__clawsession_anything', value: 1 },
+      { op: 'move', from: '/cart', path: `/${ROLES_DATA_KEY}` },
+      { op: 'copy', from: '/cart', path: '' },
+      { op: 'move', from: '/cart', path: '' },
+      { op: 'replace', path: '', value: { [ROLES_DATA_KEY]: ['admin'] } },
+      { op: 'test', path: `/${ROLES_DATA_KEY}`, value: ['viewer'] },
+    ] as PatchOperation[]) {
+      expect(() => session.patch([op]), JSON.stringify(op)).toThrow(ForbiddenPathError);
+    }
+    expect(() => session.set(ROLES_DATA_KEY, ['admin'])).toThrow(ForbiddenPathError);
+    session.patch([{ op: 'replace', path: '', value: { roles: ['admin'] } }]);
+    await commit();
+    const stored = await manager.get(token);
+    expect(stored?.data).toMatchObject({ roles: ['admin'], [ROLES_DATA_KEY]: ['viewer'] });
+    expect((await request(token)).session.roles).toEqual(['viewer']);
+    const other = await request(null, { ':method': 'POST' });
+    await expect(
+      other.session.login('bob', { [ROLES_DATA_KEY]: ['admin'] }),
+    ).rejects.toBeInstanceOf(ForbiddenPathError);
   });
 
   it('derives a CSRF token for a session created through the API, stores it, and keeps it on rotation', async () => {

@@ -82,11 +82,29 @@ for (const [name, openStore] of stores) {
       await expect(refresh.rotate(second.token)).rejects.toBeInstanceOf(RefreshTokenInvalidError);
     });
 
-    it('treats a forged secret for a real family as reuse', async () => {
-      const { refresh, first, manager, sessionToken } = await setup();
-      const forged = `${first.familyId}.${randomBytes(32).toString('base64url')}`;
-      await expect(refresh.rotate(forged)).rejects.toBeInstanceOf(RefreshTokenReusedError);
+    it('refuses a forged secret for a real family as invalid, and the family lives on', async () => {
+      const { refresh, first, manager, sessionToken, reuses, clock } = await setup();
+      const second = await refresh.rotate(first.token);
+      clock.now += 10_001;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const forged = `${first.familyId}.${randomBytes(32).toString('base64url')}`;
+        await expect(refresh.rotate(forged)).rejects.toBeInstanceOf(RefreshTokenInvalidError);
+      }
+      expect(reuses).toEqual([]);
+      expect(await manager.get(sessionToken)).not.toBeNull();
+      await expect(refresh.rotate(second.token)).resolves.toMatchObject({
+        familyId: first.familyId,
+      });
+    });
+
+    it('recognises reuse of a secret several rotations old, and revokes', async () => {
+      const { refresh, first, manager, sessionToken, session, reuses } = await setup();
+      let latest = first;
+      for (let step = 0; step < 5; step++) latest = await refresh.rotate(latest.token);
+      await expect(refresh.rotate(first.token)).rejects.toBeInstanceOf(RefreshTokenReusedError);
+      expect(reuses).toEqual([session.id]);
       expect(await manager.get(sessionToken)).toBeNull();
+      await expect(refresh.rotate(latest.token)).rejects.toBeInstanceOf(RefreshTokenInvalidError);
     });
 
     it('refuses malformed, unknown and expired tokens, and tokens of an ended session', async () => {

@@ -35,6 +35,7 @@ export {
   UpstreamCredentials,
   type UpstreamCredentialsOptions,
 } from './upstream-credentials.js';
+export { UserLifecycle, type UserLifecycleOptions } from './user-lifecycle.js';
 export { presentUser, registerUserAdminRoutes } from './user-routes.js';
 export { usernameKey } from './username.js';
 export {

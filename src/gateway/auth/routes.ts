@@ -8,10 +8,12 @@ import {
 } from '../../core/index.js';
 import {
   fastifySessions,
+  grantedRoles,
   HttpError,
   type HttpSessions,
   normalizeIp,
   type RateLimitResult,
+  ROLES_DATA_KEY,
   rateLimitedResponse,
   toErrorResponse,
 } from '../../http/index.js';
@@ -92,7 +94,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       if (!outcome.allowed) return sendRefusal(reply, outcome);
       const { session } = await deps.manager.create({
         userId: outcome.user.userId,
-        data: { roles: outcome.user.roles },
+        data: { [ROLES_DATA_KEY]: outcome.user.roles },
         ip: normalizeIp(request.ip),
         userAgent: request.headers['user-agent'] ?? null,
       });
@@ -124,7 +126,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       });
       if (!outcome.allowed) return sendRefusal(reply, outcome);
       const { userId, roles } = outcome.user;
-      await request.session.login(userId, { roles });
+      await request.session.login(userId, {}, { roles });
       return { user: { id: userId, roles }, csrfToken: request.session.csrfToken };
     });
 
@@ -138,7 +140,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     cookies.get('/auth/session', async (request) => {
       const caller = await callerOf(request, deps);
       return {
-        user: { id: caller.session.userId, roles: rolesOf(caller.session) },
+        user: { id: caller.session.userId, roles: grantedRoles(caller.session.data) },
         session: {
           id: caller.session.id,
           createdAt: iso(caller.session.createdAt),
@@ -270,7 +272,7 @@ async function tokenPair(accessTokens: AccessTokens, session: Session, refreshTo
   const { token, claims } = await accessTokens.issue({
     userId: session.userId,
     sessionId: session.id,
-    scope: rolesOf(session),
+    scope: grantedRoles(session.data),
   });
   return {
     accessToken: token,
@@ -278,11 +280,6 @@ async function tokenPair(accessTokens: AccessTokens, session: Session, refreshTo
     expiresIn: claims.exp - claims.iat,
     refreshToken,
   };
-}
-
-function rolesOf(session: Session): string[] {
-  const roles = session.data.roles;
-  return Array.isArray(roles) ? roles.filter((role) => typeof role === 'string') : [];
 }
 
 function iso(epochMs: number): string {

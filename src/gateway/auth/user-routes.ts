@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { SessionManager } from '../../core/index.js';
 import { parseInput } from '../fastify-defaults.js';
-import { UserNotFoundError } from './errors.js';
-import { normalizeUsername, type User, type UserDirectory } from './users.js';
+import type { UserLifecycle } from './user-lifecycle.js';
+import type { User, UserDirectory } from './users.js';
 
 // Types only: lengths, the password policy and role names are the directory's to check.
 const schemas = {
@@ -12,6 +11,7 @@ const schemas = {
     password: z.string(),
     roles: z.array(z.string()).optional(),
   }),
+  update: z.strictObject({ roles: z.array(z.string()) }),
   params: z.strictObject({ username: z.string() }),
 };
 
@@ -27,15 +27,16 @@ export function presentUser(user: User) {
 }
 
 /**
- * `POST /admin/users`, `GET /admin/users` and `DELETE /admin/users/:username`
- * over the built-in user table. The caller authenticates the admin (a hook on
- * the context these are registered in); these routes assume it passed.
- * Removing a user also ends their sessions when `manager` is given.
+ * `POST /admin/users`, `GET /admin/users`, `PATCH /admin/users/:username`
+ * (`{ roles }`) and `DELETE /admin/users/:username` over the built-in user
+ * table. The caller authenticates the admin (a hook on the context these are
+ * registered in); these routes assume it passed. New roles and removal reach
+ * the user's live sessions at once, through `lifecycle`.
  */
 export function registerUserAdminRoutes(
   app: FastifyInstance,
   users: UserDirectory,
-  manager?: SessionManager,
+  lifecycle: UserLifecycle,
 ): void {
   app.post('/admin/users', async (request, reply) => {
     const body = parseInput(schemas.add, request.body, 'body');
@@ -45,11 +46,15 @@ export function registerUserAdminRoutes(
 
   app.get('/admin/users', async () => ({ users: (await users.list()).map(presentUser) }));
 
+  app.patch('/admin/users/:username', async (request) => {
+    const { username } = parseInput(schemas.params, request.params, 'path');
+    const { roles } = parseInput(schemas.update, request.body, 'body');
+    return { user: presentUser(await lifecycle.setRoles(username, roles)) };
+  });
+
   app.delete('/admin/users/:username', async (request, reply) => {
     const { username } = parseInput(schemas.params, request.params, 'path');
-    const { key } = normalizeUsername(username);
-    if (!(await users.remove(username))) throw new UserNotFoundError(username);
-    await manager?.revokeAllForUser(key);
+    await lifecycle.remove(username);
     return reply.code(204).send();
   });
 }

@@ -112,9 +112,27 @@ export class UserDirectory implements CredentialSource {
     return present(key, record);
   }
 
-  /** Removes the user; false if there was none. */
-  async remove(username: string): Promise<boolean> {
-    return this.#store.delete(COLLECTION, await this.#keyOf(username));
+  /**
+   * Removes the user: their id (the `userId` of their sessions, which may be
+   * a key from before NFKC folding), or null if there was none. Their
+   * sessions live on: end them with `UserLifecycle.remove`, which calls this.
+   */
+  async remove(username: string): Promise<string | null> {
+    const key = await this.#keyOf(username);
+    return (await this.#store.delete(COLLECTION, key)) ? key : null;
+  }
+
+  /**
+   * Replaces the user's roles; UserNotFoundError if there is no such user.
+   * Sessions keep the roles of their login: `UserLifecycle.setRoles` carries
+   * the change into them.
+   */
+  async setRoles(username: string, roles: string[]): Promise<User> {
+    const key = await this.#keyOf(username);
+    const normalized = normalizeRoles(roles);
+    const updated = await this.#update(key, (record) => ({ ...record, roles: normalized }));
+    if (updated === null) throw new UserNotFoundError(username);
+    return present(key, updated);
   }
 
   /** Every user, in key order, without password hashes. */
@@ -133,7 +151,8 @@ export class UserDirectory implements CredentialSource {
   async setPassword(username: string, password: string): Promise<void> {
     const key = await this.#keyOf(username);
     const passwordHash = await hashPassword(password, this.#hashing);
-    if (!(await this.#replaceHash(key, passwordHash))) throw new UserNotFoundError(username);
+    if ((await this.#update(key, (record) => ({ ...record, passwordHash }))) === null)
+      throw new UserNotFoundError(username);
   }
 
   /**
@@ -148,7 +167,8 @@ export class UserDirectory implements CredentialSource {
     const matches = await verifyPassword(password, record?.passwordHash ?? (await this.#dummy()));
     if (key === null || record === null || !matches) return null;
     if (needsRehash(record.passwordHash, this.#hashing)) {
-      await this.#replaceHash(key, await hashPassword(password, this.#hashing));
+      const passwordHash = await hashPassword(password, this.#hashing);
+      await this.#update(key, (current) => ({ ...current, passwordHash }));
     }
     return present(key, record);
   }
@@ -168,20 +188,23 @@ export class UserDirectory implements CredentialSource {
     return (await this.#store.get(COLLECTION, legacy, now)) !== null ? legacy : key;
   }
 
-  /** Writes a new hash with compare-and-set, retrying a concurrent change; false if the user is gone. */
-  async #replaceHash(key: string, passwordHash: string): Promise<boolean> {
+  /** Applies `change` with compare-and-set, retrying a concurrent change; null if the user is gone. */
+  async #update(
+    key: string,
+    change: (record: UserRecord) => UserRecord,
+  ): Promise<UserRecord | null> {
     for (;;) {
       const now = this.#clock();
       const stored = await this.#store.get(COLLECTION, key, now);
-      if (stored === null) return false;
-      const record: UserRecord = { ...decode(stored), passwordHash, updatedAt: now };
+      if (stored === null) return null;
+      const record: UserRecord = { ...change(decode(stored)), updatedAt: now };
       const written = await this.#store.put(
         COLLECTION,
         key,
         { ...record },
         { now, ifVersion: stored.version },
       );
-      if (written !== null) return true;
+      if (written !== null) return record;
     }
   }
 

@@ -1,8 +1,14 @@
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { registerUserAdminRoutes, UserDirectory } from '../../../src/gateway/auth/index.js';
+import { SessionManager } from '../../../src/core/index.js';
+import {
+  registerUserAdminRoutes,
+  UserDirectory,
+  UserLifecycle,
+} from '../../../src/gateway/auth/index.js';
 import { applyApiDefaults } from '../../../src/gateway/fastify-defaults.js';
-import { MemoryRecordStore } from '../../../src/stores/index.js';
+import { grantedRoles, ROLES_DATA_KEY } from '../../../src/http/index.js';
+import { MemoryRecordStore, MemoryStore } from '../../../src/stores/index.js';
 import { TEST_HASHING } from './auth-app.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -13,11 +19,15 @@ afterEach(async () => {
 
 async function start() {
   const users = new UserDirectory({ store: new MemoryRecordStore(), hashing: TEST_HASHING });
+  const manager = new SessionManager({ store: new MemoryStore() });
   const app = Fastify({ bodyLimit: 16 * 1024 });
   applyApiDefaults(app);
-  registerUserAdminRoutes(app, users);
+  registerUserAdminRoutes(app, users, new UserLifecycle({ users, manager }));
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  closers.push(() => app.close());
+  closers.push(
+    () => app.close(),
+    () => manager.close(),
+  );
   const call = async (method: string, path: string, body?: unknown, raw?: string) => {
     const payload = raw ?? (body === undefined ? undefined : JSON.stringify(body));
     const response = await fetch(`${url}${path}`, {
@@ -29,7 +39,7 @@ async function start() {
     // biome-ignore lint/suspicious/noExplicitAny: bodies are checked field by field
     return { status: response.status, json: (text ? JSON.parse(text) : undefined) as any };
   };
-  return { users, call };
+  return { users, manager, call };
 }
 
 describe('the admin user routes', () => {
@@ -107,5 +117,44 @@ describe('the admin user routes', () => {
     const again = await call('DELETE', '/admin/users/jos%C3%A9');
     expect(again.status).toBe(404);
     expect(again.json.error.code).toBe('ERR_USER_NOT_FOUND');
+  });
+
+  it('ends every session of a deleted user', async () => {
+    const { users, manager, call } = await start();
+    await users.add({ username: 'alice', password: PASSWORD });
+    await manager.create({ userId: 'alice' });
+    await manager.create({ userId: 'alice' });
+    const bob = await manager.create({ userId: 'bob' });
+    expect((await call('DELETE', '/admin/users/Alice')).status).toBe(204);
+    expect(await manager.listForUser('alice')).toEqual([]);
+    expect(await manager.get(bob.token)).not.toBeNull();
+  });
+
+  it('sets roles (200) in the table and in every live session of the user', async () => {
+    const { users, manager, call } = await start();
+    await users.add({ username: 'alice', password: PASSWORD, roles: ['admin'] });
+    const one = await manager.create({ userId: 'alice', data: { [ROLES_DATA_KEY]: ['admin'] } });
+    const two = await manager.create({ userId: 'alice', data: { [ROLES_DATA_KEY]: ['admin'] } });
+    const response = await call('PATCH', '/admin/users/ALICE', { roles: ['support', 'ops'] });
+    expect(response.status).toBe(200);
+    expect(response.json.user).toMatchObject({ id: 'alice', roles: ['support', 'ops'] });
+    expect(await users.verify('alice', PASSWORD)).toMatchObject({ roles: ['support', 'ops'] });
+    for (const { token } of [one, two]) {
+      const session = await manager.get(token);
+      expect(grantedRoles(session?.data ?? {})).toEqual(['support', 'ops']);
+    }
+  });
+
+  it.each([
+    ['an unknown user', '/admin/users/nobody', { roles: [] }, 404, 'ERR_USER_NOT_FOUND'],
+    ['a malformed role', '/admin/users/alice', { roles: ['a b'] }, 400, 'ERR_VALIDATION'],
+    ['no roles field', '/admin/users/alice', { role: ['x'] }, 400, 'ERR_VALIDATION'],
+  ])('refuses to set roles for %s and changes nothing', async (_what, path, body, status, code) => {
+    const { users, call } = await start();
+    await users.add({ username: 'alice', password: PASSWORD, roles: ['admin'] });
+    const response = await call('PATCH', path, body);
+    expect(response.status).toBe(status);
+    expect(response.json.error.code).toBe(code);
+    expect(await users.verify('alice', PASSWORD)).toMatchObject({ roles: ['admin'] });
   });
 });
