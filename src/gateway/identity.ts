@@ -22,13 +22,17 @@ export interface GatewayIdentity {
 }
 
 /**
- * Authenticates one request, or gives null. It may answer the request itself
- * (a CSRF refusal): the caller then checks `reply.sent` and stops.
+ * What `Authenticate` gives when it answered the request itself (a CSRF
+ * refusal): the caller stops. `reply.sent` cannot tell, since it turns true
+ * only once the async onSend hooks have run and the response is written.
  */
+export const REQUEST_ANSWERED: unique symbol = Symbol('clawsession.requestAnswered');
+
+/** Authenticates one request: who it is for, null for nobody, or REQUEST_ANSWERED. */
 export type Authenticate = (
   request: FastifyRequest,
   reply: FastifyReply,
-) => Promise<GatewayIdentity | null>;
+) => Promise<GatewayIdentity | null | typeof REQUEST_ANSWERED>;
 
 export interface AuthenticatorOptions {
   sessions: HttpSessions;
@@ -52,7 +56,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticate
       return fromAccessToken(options, authorization.slice('Bearer'.length).trim());
 
     const exchange = await beginFastifySession(options.sessions, request, reply);
-    if (!exchange) return null;
+    if (!exchange) return REQUEST_ANSWERED;
     await finishFastifySession(exchange, reply);
     const { session } = exchange;
     if (session.userId === null || session.id === null) return null;

@@ -16,6 +16,7 @@ export {
   type AuthenticatorOptions,
   createAuthenticator,
   type GatewayIdentity,
+  REQUEST_ANSWERED,
 } from './identity.js';
 export { presentApiKey, registerKeyRoutes } from './key-routes.js';
 export { echoRequestId, loggerOptions, redactQuerySecrets, requestIdOptions } from './logging.js';

@@ -5,7 +5,7 @@ import { ConfigError } from '../core/index.js';
 import { HttpError, normalizeRequestTarget, toErrorResponse } from '../http/index.js';
 import type { IdentityContexts } from '../tokens/index.js';
 import { isValidHost } from './host-header.js';
-import type { Authenticate } from './identity.js';
+import { type Authenticate, REQUEST_ANSWERED } from './identity.js';
 import { ownedCookies } from './proxy-cookies.js';
 import { gatewayCredential } from './proxy-credentials.js';
 import {
@@ -124,7 +124,7 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
     let context: string | null = null;
     if (route.auth === 'session') {
       const identity = await options.authenticate(request, reply);
-      if (reply.sent) return reply;
+      if (identity === REQUEST_ANSWERED) return reply;
       if (identity === null) {
         reply.header('www-authenticate', 'Bearer realm="clawsession"');
         return refuse(

@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCodec, SessionManager, type SessionValue } from '../../src/core/index.js';
-import { createAuthenticator, type GatewayIdentity } from '../../src/gateway/identity.js';
+import {
+  createAuthenticator,
+  type GatewayIdentity,
+  REQUEST_ANSWERED,
+} from '../../src/gateway/identity.js';
 import {
   CSRF_DATA_KEY,
   HttpSessions,
@@ -42,7 +46,7 @@ async function setup(options: Omit<HttpSessionsOptions, 'manager'> = {}) {
     url: '/whoami',
     handler: async (request, reply) => {
       const identity = await authenticate(request, reply);
-      return reply.sent ? reply : { identity };
+      return identity === REQUEST_ANSWERED ? reply : { identity };
     },
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
