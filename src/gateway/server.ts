@@ -156,6 +156,8 @@ export async function createGateway(
     apiKeys,
     rootToken: adminToken,
     failureLimiter: shared.serviceAuthLimiter,
+    clock,
+    onThrottled: () => metrics.recordRateLimitRejection('service-auth-ip'),
     onVerification: (result) => metrics.recordKeyVerification(result),
   });
 

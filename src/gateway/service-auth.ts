@@ -3,10 +3,18 @@ import { constantTimeEqual } from '../core/index.js';
 import {
   HttpError,
   type RateLimiter,
+  type RateLimitResult,
   rateLimitAddress,
   rateLimitedResponse,
 } from '../http/index.js';
-import { ApiKeyInvalidError, ApiKeyScopeError, type ApiKeys, type Scope } from '../keys/index.js';
+import {
+  ApiKeyInvalidError,
+  ApiKeyScopeError,
+  type ApiKeys,
+  isApiKeyLike,
+  type Scope,
+} from '../keys/index.js';
+import { FailureThrottle } from './failure-throttle.js';
 
 /** Who called a service endpoint: the bootstrap root token, or an API key. */
 export type ServicePrincipal =
@@ -22,8 +30,12 @@ export interface ServiceAuthOptions {
    * limit, a 429 before the credential is even checked. Unlimited when unset.
    */
   failureLimiter?: RateLimiter;
+  /** Epoch ms for how long a used-up address stays refused. Default `Date.now`. */
+  clock?: () => number;
   /** Told of every verification, for metrics. */
   onVerification?: (result: 'ok' | 'invalid' | 'forbidden' | 'rate_limited') => void;
+  /** Told of every request refused for its address's failures without asking `failureLimiter`. */
+  onThrottled?: () => void;
 }
 
 const principals = new WeakMap<FastifyRequest, ServicePrincipal>();
@@ -53,26 +65,25 @@ export function assertMayGrant(request: FastifyRequest, scopes: readonly Scope[]
  * (`Authorization: Bearer cs_live_…` or `X-API-Key`), limited to its scopes,
  * or the root token, which may do everything and whose use is logged (never
  * its value). A missing or bad credential is 401, a missing scope 403. Each
- * attempt is charged to the client's address first, and the charge is taken
- * back unless the credential was missing or bad, so only those use up
- * `failureLimiter`.
+ * missing or bad credential is charged to the client's address in
+ * `failureLimiter`; past its limit the address gets 429 before any
+ * credential is checked.
  */
 export function serviceAuth(options: ServiceAuthOptions) {
-  const { apiKeys, rootToken, failureLimiter, onVerification } = options;
+  const { apiKeys, rootToken, onVerification } = options;
+  const failures =
+    options.failureLimiter && new FailureThrottle(options.failureLimiter, options.clock);
   return function requireScope(scope: Scope) {
     return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-      const charge = await failureLimiter?.consume(
-        `service-auth:ip:${rateLimitAddress(request.ip)}`,
-      );
-      if (charge && !charge.allowed) {
-        const { status, headers, body } = rateLimitedResponse(charge);
-        return reply.code(status).headers(headers).send(body);
+      const address = `service-auth:ip:${rateLimitAddress(request.ip)}`;
+      const refusal = failures?.refusal(address);
+      if (refusal) {
+        options.onThrottled?.();
+        return sendRateLimited(reply, refusal);
       }
-      const refund = () => (charge ? failureLimiter?.refund(charge) : undefined);
       const presented = presentedCredential(request);
-      if (presented !== undefined && rootToken !== null && !presented.startsWith('cs_')) {
+      if (presented !== undefined && rootToken !== null && !isApiKeyLike(presented)) {
         if (constantTimeEqual(presented, rootToken)) {
-          await refund();
           request.log.info({ scope, credential: 'root' }, 'root admin token used');
           principals.set(request, { kind: 'root' });
           return;
@@ -80,7 +91,6 @@ export function serviceAuth(options: ServiceAuthOptions) {
       }
       try {
         const key = await apiKeys.verify(presented ?? '', scope);
-        await refund();
         onVerification?.('ok');
         principals.set(request, {
           kind: 'api-key',
@@ -90,17 +100,21 @@ export function serviceAuth(options: ServiceAuthOptions) {
         });
       } catch (error) {
         onVerification?.(verificationResult(error));
-        if (error instanceof ApiKeyInvalidError) {
-          request.log.info({ reason: error.reason }, 'service credential refused');
-          reply.header('www-authenticate', 'Bearer realm="clawsession"');
-          throw new HttpError('ERR_UNAUTHORIZED', 'a valid API key or admin token is required');
-        }
         // A valid key out of scope or over its own rate limit is no guess.
-        await refund();
-        throw error;
+        if (!(error instanceof ApiKeyInvalidError)) throw error;
+        request.log.info({ reason: error.reason }, 'service credential refused');
+        const charged = await failures?.fail(address);
+        if (charged && !charged.allowed) return sendRateLimited(reply, charged);
+        reply.header('www-authenticate', 'Bearer realm="clawsession"');
+        throw new HttpError('ERR_UNAUTHORIZED', 'a valid API key or admin token is required');
       }
     };
   };
+}
+
+function sendRateLimited(reply: FastifyReply, result: RateLimitResult) {
+  const { status, headers, body } = rateLimitedResponse(result);
+  return reply.code(status).headers(headers).send(body);
 }
 
 function presentedCredential(request: FastifyRequest): string | undefined {
