@@ -102,7 +102,9 @@ export function parsePointer(pointer: string): string[] {
  */
 export function applyPatch(data: SessionData, ops: readonly PatchOperation[]): SessionData {
   const doc: { root: SessionValue } = { root: structuredClone(data) };
-  for (const operation of ops) applyOperation(doc, operation);
+  // Counting the data is work only a patch that copies needs.
+  const copies = ops.some((operation) => operation.op === 'copy') ? copyBudget(data) : { left: 0 };
+  for (const operation of ops) applyOperation(doc, operation, copies);
   if (!isPlainObject(doc.root))
     throw new PatchTargetError('the patched session data must stay an object');
   assertSessionData(doc.root);
@@ -112,7 +114,40 @@ export function applyPatch(data: SessionData, ops: readonly PatchOperation[]): S
 type Container = SessionValue[] | { [key: string]: SessionValue };
 type Location = { parent: Container | { root: SessionValue }; key: string };
 
-function applyOperation(doc: { root: SessionValue }, operation: PatchOperation): void {
+/**
+ * How many values the copies of one patch may create: as many as the data
+ * held, plus COPY_ALLOWANCE. Copying a value into itself doubles it, so
+ * without a bound a few dozen copies in one patch would exhaust memory long
+ * before the size cap sees the result.
+ */
+const COPY_ALLOWANCE = 100_000;
+
+function copyBudget(data: SessionData): { left: number } {
+  return { left: countValues(data, Number.POSITIVE_INFINITY) + COPY_ALLOWANCE };
+}
+
+/** The values in `value` (itself included), counted without recursion; stops once past `limit`. */
+function countValues(value: SessionValue, limit: number): number {
+  let count = 0;
+  const pending: SessionValue[] = [value];
+  while (pending.length > 0 && count <= limit) {
+    const next = pending.pop() as SessionValue;
+    count += 1;
+    const children = Array.isArray(next)
+      ? next
+      : isPlainObject(next)
+        ? Object.values(next as Record<string, SessionValue>)
+        : [];
+    for (const child of children) pending.push(child);
+  }
+  return count;
+}
+
+function applyOperation(
+  doc: { root: SessionValue },
+  operation: PatchOperation,
+  copies: { left: number },
+): void {
   switch (operation.op) {
     case 'add':
       add(locate(doc, operation.path), structuredClone(operation.value));
@@ -135,9 +170,14 @@ function applyOperation(doc: { root: SessionValue }, operation: PatchOperation):
       add(locate(doc, operation.path), remove(locate(doc, operation.from), operation.from));
       break;
     }
-    case 'copy':
-      add(locate(doc, operation.path), structuredClone(read(doc, operation.from)));
+    case 'copy': {
+      const value = read(doc, operation.from);
+      copies.left -= countValues(value, copies.left);
+      if (copies.left < 0)
+        throw new PatchTargetError('the copies of this patch would create too many values');
+      add(locate(doc, operation.path), structuredClone(value));
       break;
+    }
     case 'test':
       if (!deepEqual(read(doc, operation.path), operation.value))
         throw new PatchTestFailedError(operation.path);

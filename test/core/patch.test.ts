@@ -134,6 +134,23 @@ describe('move and copy', () => {
     );
   });
 
+  it('refuses copies that would keep doubling the data, before they exhaust memory', () => {
+    const data = { list: Array.from({ length: 1000 }, (_, i) => i) };
+    const doubling: PatchOperation[] = Array.from({ length: 60 }, (_, i) => ({
+      op: 'copy',
+      from: '/list',
+      path: i % 2 === 0 ? '/list/-' : '/list/0',
+    }));
+    expect(() => applyPatch(data, doubling)).toThrow(PatchTargetError);
+    expect(data.list).toHaveLength(1000);
+    // Copies within the data's own size, and a little more, still apply.
+    const twice = applyPatch(data, [
+      { op: 'copy', from: '/list', path: '/a' },
+      { op: 'copy', from: '/list', path: '/b' },
+    ]);
+    expect(twice.b).toEqual(data.list);
+  });
+
   it('moves to a sibling whose name merely starts with the source name', () => {
     expect(applyPatch({ a: 1 }, [{ op: 'move', from: '/a', path: '/ab' }])).toEqual({ ab: 1 });
   });
