@@ -6,6 +6,7 @@ import { type GatewayConfigInput, registerProxy } from '../../src/gateway/index.
 import { IdentityContexts, SigningKeys } from '../../src/tokens/index.js';
 import {
   type AttackTarget,
+  createApiKey,
   type RecordingUpstream,
   rawRequest,
   requestText,
@@ -193,15 +194,7 @@ describe('credentials meant for the gateway', () => {
       body: JSON.stringify({ username: 'alice', password: 'correct horse 1' }),
     });
     const { accessToken } = (await token.json()) as { accessToken: string };
-    const created = await fetch(`${target.url}/admin/keys`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${target.adminToken}`,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ owner: 'billing', scopes: ['sessions:read'] }),
-    });
-    const { key } = (await created.json()) as { key: string };
+    const key = await createApiKey(target, { owner: 'billing', scopes: ['sessions:read'] });
     expect({ accessToken, key }).toMatchObject({
       accessToken: expect.stringMatching(/^ey/),
       key: expect.stringMatching(/^cs_live_/),

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AttackTarget,
+  createApiKey,
   rawRequest,
   requestText,
   signIn,
@@ -141,15 +142,7 @@ describe('random requests through the proxy', () => {
       ],
     });
     alice = await signIn(target, 'alice', { roles: ['reader'] });
-    const created = await fetch(`${target.url}/admin/keys`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${target.adminToken}`,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ owner: 'fuzz', scopes: ['sessions:read'] }),
-    });
-    apiKey = ((await created.json()) as { key: string }).key;
+    apiKey = await createApiKey(target, { owner: 'fuzz', scopes: ['sessions:read'] });
   });
   afterAll(async () => {
     await target?.close();

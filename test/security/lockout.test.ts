@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AttackTarget, solveProofOfWork, startAttackTarget } from './support.js';
+import { type AttackTarget, addUser, solveProofOfWork, startAttackTarget } from './support.js';
 
 /**
  * Lockout must stop a guesser without locking the owner out. The gateway
@@ -23,12 +23,7 @@ async function start() {
     },
   });
   targets.push(target);
-  const added = await fetch(`${target.url}/admin/users`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'alice', password: PASSWORD }),
-  });
-  expect(added.status).toBe(201);
+  await addUser(target, 'alice', PASSWORD);
   return target;
 }
 

@@ -3,6 +3,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AttackTarget,
+  createApiKey,
   type RawResponse,
   rawRequest,
   readRawResponse,
@@ -59,12 +60,7 @@ describe('every response', () => {
       authorization: `Bearer ${target.adminToken}`,
       'content-type': 'application/json',
     };
-    const key = await fetch(`${target.url}/admin/keys`, {
-      method: 'POST',
-      headers: root,
-      body: JSON.stringify({ owner: 'reader', scopes: ['sessions:read'] }),
-    });
-    readerKey = ((await key.json()) as { key: string }).key;
+    readerKey = await createApiKey(target, { owner: 'reader', scopes: ['sessions:read'] });
     const created = await fetch(`${target.url}/v1/sessions`, {
       method: 'POST',
       headers: root,

@@ -286,6 +286,38 @@ function dechunk(body: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
+/** POSTs `body` as JSON to an admin route with the target's admin token. */
+function adminPost(target: AttackTarget, path: string, body: unknown): Promise<Response> {
+  return fetch(`${target.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/** Adds a user through the admin API (one that already exists is left as it is). */
+export async function addUser(
+  target: AttackTarget,
+  username: string,
+  password: string,
+  roles: string[] = [],
+): Promise<void> {
+  const added = await adminPost(target, '/admin/users', { username, password, roles });
+  if (added.status !== 201 && added.status !== 409)
+    throw new Error(`adding ${username} failed: ${added.status} ${await added.text()}`);
+}
+
+/** Creates an API key through the admin API and gives the key, shown this once. */
+export async function createApiKey(
+  target: AttackTarget,
+  body: { owner: string; scopes: string[] },
+): Promise<string> {
+  const created = await adminPost(target, '/admin/keys', body);
+  if (created.status !== 201)
+    throw new Error(`creating a key failed: ${created.status} ${await created.text()}`);
+  return ((await created.json()) as { key: string }).key;
+}
+
 /** Adds a user through the admin API and logs them in: the session cookie pair and CSRF token. */
 export async function signIn(
   target: AttackTarget,
@@ -293,13 +325,7 @@ export async function signIn(
   options: { roles?: string[]; password?: string } = {},
 ): Promise<{ cookie: string; csrfToken: string }> {
   const password = options.password ?? randomBytes(18).toString('base64url');
-  const added = await fetch(`${target.url}/admin/users`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password, roles: options.roles ?? [] }),
-  });
-  if (added.status !== 201 && added.status !== 409)
-    throw new Error(`adding ${username} failed: ${added.status} ${await added.text()}`);
+  await addUser(target, username, password, options.roles);
   const login = await fetch(`${target.url}/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayConfigInput } from '../../src/gateway/index.js';
-import { type AttackTarget, rawRequest, requestText, startAttackTarget } from './support.js';
+import {
+  type AttackTarget,
+  addUser,
+  rawRequest,
+  requestText,
+  startAttackTarget,
+} from './support.js';
 
 const PASSWORD = 'the right password for alice';
 const FORGED = 'X-Forwarded-For: 1.2.3.4, 5.6.7.8';
@@ -15,12 +21,7 @@ async function start(config: GatewayConfigInput) {
     config: { cookie: { insecureDevelopmentMode: true }, ...config },
   });
   running.push(target);
-  const added = await fetch(`${target.url}/admin/users`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${target.adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'alice', password: PASSWORD }),
-  });
-  expect(added.status).toBe(201);
+  await addUser(target, 'alice', PASSWORD);
   return target;
 }
 
