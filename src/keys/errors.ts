@@ -34,8 +34,12 @@ export class ApiKeyScopeError extends ClawsessionError {
 }
 
 /** No live key has this prefix (never issued, revoked or expired). */
+/** No key has the prefix (a field, not in the message, which reaches HTTP clients). */
 export class ApiKeyNotFoundError extends ClawsessionError {
+  readonly prefix: string;
+
   constructor(prefix: string) {
-    super('ERR_API_KEY_NOT_FOUND', `no API key has the prefix ${prefix}`);
+    super('ERR_API_KEY_NOT_FOUND', 'no API key has that prefix');
+    this.prefix = prefix;
   }
 }

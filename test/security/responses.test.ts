@@ -145,6 +145,20 @@ describe('every response', () => {
         status: 404,
       },
       {
+        name: 'a user that does not exist',
+        request: requestText(`/admin/users/${MARKER}${query}`, [marker, root], {
+          method: 'DELETE',
+        }),
+        status: 404,
+      },
+      {
+        name: 'an API key that does not exist',
+        request: requestText(`/admin/keys/${MARKER}00${query}`, [marker, root], {
+          method: 'DELETE',
+        }),
+        status: 404,
+      },
+      {
         name: 'an unknown route',
         request: requestText(`/${MARKER}/nowhere${query}`, [marker]),
         status: 404,

@@ -10,16 +10,27 @@ export class LoginFailedError extends ClawsessionError {
   }
 }
 
+/*
+ * The name is a field, not part of the message: messages reach HTTP clients,
+ * and no error repeats what a request sent.
+ */
+
 /** `add` named a user who already exists (usernames compare case-insensitively). */
 export class UserExistsError extends ClawsessionError {
+  readonly username: string;
+
   constructor(username: string) {
-    super('ERR_USER_EXISTS', `a user named ${JSON.stringify(username)} already exists`);
+    super('ERR_USER_EXISTS', 'a user of that name already exists');
+    this.username = username;
   }
 }
 
 export class UserNotFoundError extends ClawsessionError {
+  readonly username: string;
+
   constructor(username: string) {
-    super('ERR_USER_NOT_FOUND', `no user is named ${JSON.stringify(username)}`);
+    super('ERR_USER_NOT_FOUND', 'no user has that name');
+    this.username = username;
   }
 }
 
