@@ -3,6 +3,9 @@ import { createGateway, loadConfig } from '../gateway/index.js';
 import { redactUrl } from '../stores/index.js';
 import { version } from './version.js';
 
+/** Log levels at which Fastify's own info line announces the address. */
+const INFO_SHOWN = new Set(['trace', 'debug', 'info']);
+
 /** `clawsession serve`: runs the gateway until SIGTERM or SIGINT. */
 export async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -29,7 +32,20 @@ export async function serve(args: string[]): Promise<void> {
       logLevel: values['log-level'],
     },
   });
+  // Every line the gateway prints is one JSON object, Node's own warnings too
+  // (those emitted while the gateway is built are logged once it exists).
+  const early: Error[] = [];
+  let logWarning = (warning: Error): void => {
+    early.push(warning);
+  };
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => logWarning(warning));
   const gateway = await createGateway(config);
+  logWarning = (warning) => {
+    const { code } = warning as Error & { code?: string };
+    gateway.app.log.warn({ warning: warning.name, code }, warning.message);
+  };
+  early.forEach(logWarning);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -52,13 +68,18 @@ export async function serve(args: string[]): Promise<void> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 
-  const address = await gateway.listen();
   const storeShown = redactUrl(config.store);
-  process.stdout.write(`clawsession ${version()} listening on ${address} (store ${storeShown})\n`);
+  const listening = (address: string) =>
+    `clawsession ${version()} listening on ${address} (store ${storeShown})`;
+  // Fastify logs the address at info; where and with what key it runs is shown at any log level.
+  const announce = gateway.app.log.child({}, { level: 'info' });
+  const address = await gateway.listen({ message: listening });
+  if (!INFO_SHOWN.has(config.logLevel)) announce.info(listening(address));
   for (const warning of gateway.warnings) gateway.app.log.warn(warning);
   if (gateway.adminTokenGenerated) {
-    process.stdout.write(
-      `admin token, generated for this run and shown once (set CLAWSESSION_ADMIN_TOKEN to choose one): ${gateway.adminToken}\n`,
+    announce.info(
+      { adminToken: gateway.adminToken },
+      'admin token, generated for this run and shown once (set CLAWSESSION_ADMIN_TOKEN to choose one)',
     );
   }
 }

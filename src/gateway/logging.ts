@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
+import pino from 'pino';
 
 /** Fastify's `logger` option in its object form: Fastify's fields and pino's. */
 export type GatewayLoggerOptions = Exclude<FastifyServerOptions['logger'], boolean | undefined>;
@@ -61,7 +62,17 @@ const SECRET_STEMS = [
 const SECRET_SUFFIXES = ['key', 'sig', 'auth', 'sid', 'otp', 'pass', 'code', 'pin'];
 
 /**
- * Fastify logger options for the gateway: pino's JSON lines at `level`, with
+ * Where the gateway's log lines go by default: stdout, written without
+ * blocking the event loop (a slow log reader must not slow requests), and
+ * flushed when the process exits.
+ */
+export function asyncStdout(): pino.DestinationStream {
+  return pino.destination({ dest: 1, sync: false });
+}
+
+/**
+ * Fastify logger options for the gateway: pino's JSON lines at `level`, times
+ * in ISO 8601, with
  * credential headers redacted wherever a log call puts headers, at the top or
  * one level down (Fastify's own request line logs none, but a
  * `request.log.info({ headers })` would), and the values of secret query
@@ -72,6 +83,7 @@ const SECRET_SUFFIXES = ['key', 'sig', 'auth', 'sid', 'otp', 'pass', 'code', 'pi
 export function loggerOptions(level: string): GatewayLoggerOptions {
   return {
     level,
+    timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
       paths: SECRET_HEADERS.flatMap((name) => [`headers["${name}"]`, `*.headers["${name}"]`]),
       censor: REDACTED,

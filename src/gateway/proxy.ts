@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError } from '../core/index.js';
 import { HttpError, normalizeRequestTarget, toErrorResponse } from '../http/index.js';
 import type { IdentityContexts } from '../tokens/index.js';
+import { noteUser } from './access-log.js';
 import { isValidHost } from './host-header.js';
 import { type Authenticate, REQUEST_ANSWERED } from './identity.js';
 import { ownedCookies } from './proxy-cookies.js';
@@ -132,6 +133,7 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
           new HttpError('ERR_UNAUTHORIZED', 'a live session or access token is required'),
         );
       }
+      noteUser(request, identity.userId);
       context = await options.contexts.sign(identity, { audience: route.audience });
     }
     const facts = {

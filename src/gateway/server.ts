@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { SessionManager } from '../core/index.js';
 import { HttpSessions } from '../http/index.js';
 import {
@@ -16,6 +16,7 @@ import {
   RefreshTokens,
   SigningKeys,
 } from '../tokens/index.js';
+import { registerAccessLog } from './access-log.js';
 import {
   LoginChallenges,
   registerAuthRoutes,
@@ -30,7 +31,7 @@ import { pingStore, registerHealthRoutes } from './health.js';
 import { createAuthenticator } from './identity.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { registerLingeringClose } from './lingering-close.js';
-import { echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
+import { asyncStdout, echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
 import { protocolErrorOptions } from './protocol-errors.js';
 import { registerProxy } from './proxy.js';
@@ -58,8 +59,11 @@ export interface Gateway {
   adminTokenGenerated: boolean;
   /** Settings that work but should not be left so in production, to print at start. */
   warnings: string[];
-  /** Listens and resolves with the address, e.g. `http://127.0.0.1:8080`. */
-  listen(): Promise<string>;
+  /**
+   * Listens and resolves with the address, e.g. `http://127.0.0.1:8080`,
+   * logging one line that says so: `message(address)`, or Fastify's own.
+   */
+  listen(options?: { message?: (address: string) => string }): Promise<string>;
   /** Stops accepting, lets in-flight requests finish, then closes the stores. Idempotent. */
   close(): Promise<void>;
 }
@@ -164,8 +168,12 @@ export async function createGateway(
   const app = Fastify({
     logger: {
       ...loggerOptions(config.logLevel),
-      ...(options.logStream ? { stream: options.logStream } : {}),
+      ...(options.logStream || config.logLevel !== 'silent'
+        ? { stream: options.logStream ?? asyncStdout() }
+        : {}),
     },
+    // registerAccessLog writes one line per request instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     ...requestIdOptions(),
     ...normalizedPathOptions(),
     ...protocolErrorOptions(),
@@ -184,6 +192,7 @@ export async function createGateway(
   applyApiDefaults(app);
   registerLingeringClose(app);
   echoRequestId(app);
+  registerAccessLog(app);
   registerRequestHeadChecks(app, { maxHeaders: config.maxRequestHeaders });
   refuseWhileClosing(app);
   metrics.register(app, { guard: requireScope('sessions:admin') });
@@ -250,8 +259,13 @@ export async function createGateway(
     adminToken,
     adminTokenGenerated,
     warnings,
-    async listen() {
-      return app.listen({ host: config.host, port: config.port });
+    async listen(listenOptions = {}) {
+      const { message } = listenOptions;
+      return app.listen({
+        host: config.host,
+        port: config.port,
+        ...(message ? { listenTextResolver: message } : {}),
+      });
     },
     close() {
       closed ??= (async () => {

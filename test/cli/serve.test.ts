@@ -54,7 +54,7 @@ async function startServer(env: Record<string, string>) {
 describe('clawsession serve', () => {
   it('runs on SQLite under ./data by default, prints its address and a generated admin token once', async () => {
     const server = await startServer({});
-    const [, token] = await server.waitFor(/admin token.*: (\S+)\n/);
+    const [, token] = await server.waitFor(/"adminToken":"([^"]+)"/);
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(server.output().stdout).toContain('store sqlite:./data/clawsession.db');
     const created = await fetch(`${server.url}/v1/sessions`, {

@@ -11,6 +11,7 @@ import {
   type AttackTarget,
   rawRequest,
   requestText,
+  signIn,
   startAttackTarget,
 } from '../security/support.js';
 
@@ -264,5 +265,49 @@ describe("a real gateway's logs", () => {
     expect(log).toContain('malformed request refused');
     const leaked = values.filter((value) => log.includes(value));
     expect(leaked).toEqual([]);
+  });
+
+  it('write one access line per request, probes at debug, with the route, status, duration and user', async () => {
+    const lines: string[] = [];
+    const target = await startAttackTarget({
+      routes: ({ upstream }) => [
+        { prefix: '/api', upstream: upstream?.url ?? '', auth: 'session' },
+      ],
+      config: { logLevel: 'info' },
+      logStream: { write: (line) => lines.push(line) },
+    });
+    targets.push(target);
+    const alice = await signIn(target, 'alice');
+    lines.length = 0;
+    const call = (path: string, headers: Record<string, string> = {}) =>
+      fetch(`${target.url}${path}`, {
+        headers: { 'x-request-id': `req-${path.split('/')[1]}`, ...headers },
+      });
+    expect((await call('/healthz')).status).toBe(200);
+    expect((await call('/api/orders?token=t0ps3cret', { cookie: alice.cookie })).status).toBe(200);
+    expect(
+      (await call('/v1/users/alice/sessions', { authorization: `Bearer ${target.adminToken}` }))
+        .status,
+    ).toBe(200);
+
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const access = entries.filter((entry) => entry.msg === 'request');
+    expect(access.map((entry) => entry.route)).toEqual(['/api/*', '/v1/users/:userId/sessions']);
+    const [proxied, service] = access as Array<Record<string, unknown> & { req: { url: string } }>;
+    expect(proxied).toMatchObject({
+      level: 30,
+      reqId: 'req-api',
+      req: { method: 'GET', url: `/api/orders?token=${REDACTED}` },
+      status: 200,
+      userId: 'alice',
+    });
+    expect(proxied?.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(proxied?.durationMs).toBeGreaterThanOrEqual(0);
+    expect(service).toMatchObject({ status: 200, credential: 'root' });
+    // One line per request: nothing else is logged for them at info.
+    expect(entries.filter((entry) => entry.reqId === 'req-api')).toHaveLength(1);
+    const log = lines.join('');
+    for (const secret of ['t0ps3cret', target.adminToken, alice.cookie.split('=')[1] as string])
+      expect(log).not.toContain(secret);
   });
 });

@@ -24,6 +24,7 @@ import {
   type RefreshTokens,
   type SigningKeys,
 } from '../../tokens/index.js';
+import { noteUser } from '../access-log.js';
 import { parseInput } from '../fastify-defaults.js';
 import { liveSessionOf } from '../identity.js';
 import type { CredentialSource } from './credentials.js';
@@ -92,6 +93,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
         ...body,
       });
       if (!outcome.allowed) return sendRefusal(reply, outcome);
+      noteUser(request, outcome.user.userId);
       const { session } = await deps.manager.create({
         userId: outcome.user.userId,
         data: { [ROLES_DATA_KEY]: outcome.user.roles },
@@ -127,6 +129,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       if (!outcome.allowed) return sendRefusal(reply, outcome);
       const { userId, roles } = outcome.user;
       await request.session.login(userId, {}, { roles });
+      noteUser(request, userId);
       return { user: { id: userId, roles }, csrfToken: request.session.csrfToken };
     });
 
@@ -250,6 +253,7 @@ async function callerOf(request: FastifyRequest, deps: AuthRoutesDeps): Promise<
       claims === null ? 'no signed-in session' : 'the session of this access token has ended',
     );
   }
+  noteUser(request, session.userId);
   return { session, claims };
 }
 
