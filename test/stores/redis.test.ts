@@ -20,6 +20,7 @@ import {
   userSlot,
 } from '../../src/stores/redis/layout.js';
 import { describeSessionStore } from '../conformance/session-store.js';
+import { startTcpProxy } from '../reliability/support/tcp-proxy.js';
 import { appendFromProcesses } from '../support/patch-processes.js';
 import {
   dropKeys,
@@ -246,6 +247,42 @@ describe('RedisStore', () => {
     const items = final?.data.items as string[];
     expect(items).toHaveLength(1000);
     expect(new Set(items).size).toBe(1000);
+  }, 60_000);
+
+  it('a steady stream of appends to one session, 50 in flight across two stores, refuses none', async () => {
+    // Found by the reliability suite: racing writers that keep arriving starved some writer of
+    // every compare-and-set until it gave up with StoreUnavailableError.
+    const codec = createCodec({ maxBytes: 64 * 1024 });
+    const { store, prefix } = await open({ codec });
+    // A network between them, as between gateways and Redis: a round trip is no longer instant.
+    const redis = new URL(REDIS_URL);
+    const network = await startTcpProxy(redis.hostname, Number(redis.port || 6379));
+    cleanups.push(() => network.close());
+    network.delay(2);
+    const { store: other } = await open({
+      codec,
+      prefix,
+      url: `redis://127.0.0.1:${network.port}`,
+    });
+    const managers = [new SessionManager({ store }), new SessionManager({ store: other })];
+    const { session } = await (managers[0] as SessionManager).create({
+      userId: 'u',
+      data: { items: [] },
+    });
+    let next = 0;
+    const appendUntilDone = async () => {
+      while (next < 1000) {
+        const n = next++;
+        await (managers[n % 2] as SessionManager).patch({ id: session.id }, [
+          { op: 'add', path: '/items/-', value: n },
+        ]);
+      }
+    };
+    await Promise.all(Array.from({ length: 50 }, appendUntilDone));
+
+    const items = (await (managers[1] as SessionManager).get({ id: session.id }))?.data
+      .items as number[];
+    expect([...items].sort((a, b) => a - b)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   }, 60_000);
 
   it('getMany sends every read before any reply comes back, and answers in order', async () => {

@@ -35,6 +35,7 @@ import {
 } from './layout.js';
 import { DELETE, REAP, RETIRE, TOUCH, WRITE_IF_VERSION } from './scripts.js';
 import { sweepExpired } from './sweep.js';
+import { Turns } from './turns.js';
 
 export interface RedisStoreOptions {
   /** A standalone server: `redis[s]://[[user]:password@]host[:port][/db]`. */
@@ -56,6 +57,8 @@ export interface RedisStoreOptions {
   expiredRetention?: number;
 }
 
+const DEFAULT_COMMAND_TIMEOUT = 2000;
+
 /** Compare-and-set misses an update absorbs before it gives up. */
 const MAX_ATTEMPTS = 32;
 
@@ -73,6 +76,7 @@ export class RedisStore implements SessionStore {
   readonly #codec: SessionCodec;
   readonly #indexes: Indexes;
   readonly #retention: number;
+  readonly #updates: Turns;
 
   private constructor(redis: Connection, options: RedisStoreOptions) {
     this.#redis = redis;
@@ -80,6 +84,7 @@ export class RedisStore implements SessionStore {
     this.#codec = options.codec ?? createCodec();
     this.#indexes = new Indexes(redis, this.#keys);
     this.#retention = options.expiredRetention ?? 10 * 60_000;
+    this.#updates = new Turns(options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT);
   }
 
   /** Connects and returns the store; fails with `StoreUnavailableError` if Redis cannot be reached. */
@@ -89,7 +94,7 @@ export class RedisStore implements SessionStore {
     const redis = await openConnection({
       url: options.url,
       cluster: options.cluster,
-      commandTimeout: options.commandTimeout ?? 2000,
+      commandTimeout: options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT,
       connectTimeout: options.connectTimeout ?? 10_000,
     });
     return new RedisStore(redis, options);
@@ -123,8 +128,19 @@ export class RedisStore implements SessionStore {
    * cannot), and write with a compare-and-set on the version. A miss hands back
    * the record as it now is, and the patch is applied again to that at once;
    * a second miss means a crowd, so the writer backs off and reads afresh.
+   * Updates of one session from this process take turns, so the crowd is
+   * one writer per process: left to race, a steady stream of them starved
+   * some writer of every win until it gave up.
    */
   async update(
+    id: string,
+    ops: readonly PatchOperation[],
+    options: UpdateOptions,
+  ): Promise<Session> {
+    return this.#updates.take(id, () => this.#update(id, ops, options));
+  }
+
+  async #update(
     id: string,
     ops: readonly PatchOperation[],
     options: UpdateOptions,
