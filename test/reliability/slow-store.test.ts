@@ -88,7 +88,7 @@ describe.each(stores)(
         true,
       );
       expect(isJsonError(notReady, 503, 'ERR_NOT_READY')).toBe(true);
-    expect(heapDuring - heapBefore).toBeLessThan(HEAP_GROWTH_BOUND);
+      expect(heapDuring - heapBefore).toBeLessThan(HEAP_GROWTH_BOUND);
 
       await waitUntil(() => isReady(gateway.url), {
         what: 'the gateway to be ready again after the proxy healed',
