@@ -320,6 +320,29 @@ describe('RedisStore', () => {
     expect(await store.get(second.id, T)).toEqual(second);
   });
 
+  it('updates of one session queued behind one Redis does not answer fail with it, without being sent', async () => {
+    const proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379));
+    cleanups.push(() => proxy.close());
+    const { store } = await open({ url: proxy.url, commandTimeout: 500 });
+    const session = fixture({ id: '3'.repeat(64), data: { n: 1 } });
+    await store.create(session);
+    const sentBefore = proxy.sent().length;
+    proxy.hold();
+    const updates = Array.from({ length: 10 }, () =>
+      store.update(session.id, [{ op: 'increment', path: '/n', value: 1 }], { now: T + 1 }),
+    );
+    for (const update of updates)
+      await expect(update).rejects.toBeInstanceOf(StoreUnavailableError);
+    // One read went out for the first update; the nine behind it did not each wait out a timeout.
+    expect(
+      proxy
+        .sent()
+        .slice(sentBefore)
+        .match(/\r\nGET\r\n/g),
+    ).toHaveLength(1);
+    proxy.release();
+  });
+
   it('fails fast with StoreUnavailableError while Redis is down and works again once it is back', async () => {
     const port = await freePort();
     let server: ChildProcess = await startRedisServer(port);

@@ -57,7 +57,8 @@ export interface RedisStoreOptions {
   expiredRetention?: number;
 }
 
-const DEFAULT_COMMAND_TIMEOUT = 2000;
+/** The longest an update waits behind others of its session in this process: PostgreSQL's default lock wait. */
+const MAX_UPDATE_QUEUE_WAIT = 5000;
 
 /** Compare-and-set misses an update absorbs before it gives up. */
 const MAX_ATTEMPTS = 32;
@@ -84,7 +85,7 @@ export class RedisStore implements SessionStore {
     this.#codec = options.codec ?? createCodec();
     this.#indexes = new Indexes(redis, this.#keys);
     this.#retention = options.expiredRetention ?? 10 * 60_000;
-    this.#updates = new Turns(options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT);
+    this.#updates = new Turns(MAX_UPDATE_QUEUE_WAIT);
   }
 
   /** Connects and returns the store; fails with `StoreUnavailableError` if Redis cannot be reached. */
@@ -94,7 +95,7 @@ export class RedisStore implements SessionStore {
     const redis = await openConnection({
       url: options.url,
       cluster: options.cluster,
-      commandTimeout: options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT,
+      commandTimeout: options.commandTimeout ?? 2000,
       connectTimeout: options.connectTimeout ?? 10_000,
     });
     return new RedisStore(redis, options);
