@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { type GatewayProcess, startGatewayProcess } from './support/gateway-process.js';
 import { call, isJsonError, runBounded, tally } from './support/http-client.js';
 import { ADMIN, ADMIN_TOKEN, appendToCart, createSession } from './support/sessions-api.js';
 import { type ScratchStore, scratchPostgres, scratchRedis } from './support/shared-stores.js';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { waitUntil } from './support/wait-until.js';
 
 /** The longest any one request may take; a request still unanswered then counts as a hang. */

@@ -20,8 +20,8 @@ import {
   userSlot,
 } from '../../src/stores/redis/layout.js';
 import { describeSessionStore } from '../conformance/session-store.js';
-import { startTcpProxy } from '../reliability/support/tcp-proxy.js';
 import { appendFromProcesses } from '../support/patch-processes.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import {
   dropKeys,
   freePort,
