@@ -329,7 +329,10 @@ describe('RedisStore', () => {
     const sentBefore = proxy.sent().length;
     proxy.hold();
     const updates = Array.from({ length: 10 }, () =>
-      store.update(session.id, [{ op: 'increment', path: '/n', value: 1 }], { now: T + 1 }),
+      store.update(session.id, [{ op: 'increment', path: '/n', value: 1 }], {
+        now: T + 1,
+        idleExpiresAt: T + 30 * MINUTE,
+      }),
     );
     for (const update of updates)
       await expect(update).rejects.toBeInstanceOf(StoreUnavailableError);
