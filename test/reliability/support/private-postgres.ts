@@ -15,7 +15,6 @@ const run = promisify(execFile);
 export interface PrivatePostgres {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` */
   url: string;
-  port: number;
   /** `pg_ctl stop -m fast`: open connections are ended, as in a restart or failover. */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -62,7 +61,6 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   }
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    port,
     stop: async () => {
       await pgCtl(['-m', 'fast', '-w', 'stop']);
     },

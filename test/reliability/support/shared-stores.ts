@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import { dropKeys, REDIS_URL } from '../../stores/fixtures/redis.js';
 
-export const POSTGRES_URL =
+const POSTGRES_URL =
   process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A store of its own on the machine's shared server, and how to remove it afterwards. */
@@ -37,12 +37,12 @@ export function scratchRedis(): ScratchStore {
   };
 }
 
-/** A fresh schema on the shared PostgreSQL (or on the server at `base`). */
-export function scratchPostgres(base = POSTGRES_URL): ScratchStore {
+/** A fresh schema on the shared PostgreSQL. */
+export function scratchPostgres(): ScratchStore {
   const schema = `reliability_${randomBytes(4).toString('hex')}`;
-  const server = new URL(base);
+  const server = new URL(POSTGRES_URL);
   const at = (host: string, port: number) => {
-    const url = new URL(base);
+    const url = new URL(POSTGRES_URL);
     url.hostname = host;
     url.port = String(port);
     url.search = `?schema=${schema}`;
@@ -54,7 +54,7 @@ export function scratchPostgres(base = POSTGRES_URL): ScratchStore {
     via: at,
     server: { host: server.hostname, port: Number(server.port || 5432) },
     async drop() {
-      const pool = new Pool({ connectionString: base });
+      const pool = new Pool({ connectionString: POSTGRES_URL });
       try {
         await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       } finally {
