@@ -21,6 +21,7 @@ import {
 } from '../../src/stores/redis/layout.js';
 import { describeSessionStore } from '../conformance/session-store.js';
 import { appendFromProcesses } from '../support/patch-processes.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import {
   dropKeys,
   freePort,
@@ -248,6 +249,42 @@ describe('RedisStore', () => {
     expect(new Set(items).size).toBe(1000);
   }, 60_000);
 
+  it('a steady stream of appends to one session, 50 in flight across two stores, refuses none', async () => {
+    // Found by the reliability suite: racing writers that keep arriving starved some writer of
+    // every compare-and-set until it gave up with StoreUnavailableError.
+    const codec = createCodec({ maxBytes: 64 * 1024 });
+    const { store, prefix } = await open({ codec });
+    // A network between them, as between gateways and Redis: a round trip is no longer instant.
+    const redis = new URL(REDIS_URL);
+    const network = await startTcpProxy(redis.hostname, Number(redis.port || 6379));
+    cleanups.push(() => network.close());
+    network.delay(2);
+    const { store: other } = await open({
+      codec,
+      prefix,
+      url: `redis://127.0.0.1:${network.port}`,
+    });
+    const managers = [new SessionManager({ store }), new SessionManager({ store: other })];
+    const { session } = await (managers[0] as SessionManager).create({
+      userId: 'u',
+      data: { items: [] },
+    });
+    let next = 0;
+    const appendUntilDone = async () => {
+      while (next < 1000) {
+        const n = next++;
+        await (managers[n % 2] as SessionManager).patch({ id: session.id }, [
+          { op: 'add', path: '/items/-', value: n },
+        ]);
+      }
+    };
+    await Promise.all(Array.from({ length: 50 }, appendUntilDone));
+
+    const items = (await (managers[1] as SessionManager).get({ id: session.id }))?.data
+      .items as number[];
+    expect([...items].sort((a, b) => a - b)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  }, 60_000);
+
   it('getMany sends every read before any reply comes back, and answers in order', async () => {
     const proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379));
     cleanups.push(() => proxy.close());
@@ -281,6 +318,32 @@ describe('RedisStore', () => {
     await expect(store.get(first.id, T)).rejects.toBeInstanceOf(StoreUnavailableError);
     proxy.release();
     expect(await store.get(second.id, T)).toEqual(second);
+  });
+
+  it('updates of one session queued behind one Redis does not answer fail with it, without being sent', async () => {
+    const proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379));
+    cleanups.push(() => proxy.close());
+    const { store } = await open({ url: proxy.url, commandTimeout: 500 });
+    const session = fixture({ id: '3'.repeat(64), data: { n: 1 } });
+    await store.create(session);
+    const sentBefore = proxy.sent().length;
+    proxy.hold();
+    const updates = Array.from({ length: 10 }, () =>
+      store.update(session.id, [{ op: 'increment', path: '/n', value: 1 }], {
+        now: T + 1,
+        idleExpiresAt: T + 30 * MINUTE,
+      }),
+    );
+    for (const update of updates)
+      await expect(update).rejects.toBeInstanceOf(StoreUnavailableError);
+    // One read went out for the first update; the nine behind it did not each wait out a timeout.
+    expect(
+      proxy
+        .sent()
+        .slice(sentBefore)
+        .match(/\r\nGET\r\n/g),
+    ).toHaveLength(1);
+    proxy.release();
   });
 
   it('fails fast with StoreUnavailableError while Redis is down and works again once it is back', async () => {

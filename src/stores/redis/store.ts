@@ -35,6 +35,7 @@ import {
 } from './layout.js';
 import { DELETE, REAP, RETIRE, TOUCH, WRITE_IF_VERSION } from './scripts.js';
 import { sweepExpired } from './sweep.js';
+import { Turns } from './turns.js';
 
 export interface RedisStoreOptions {
   /** A standalone server: `redis[s]://[[user]:password@]host[:port][/db]`. */
@@ -56,6 +57,9 @@ export interface RedisStoreOptions {
   expiredRetention?: number;
 }
 
+/** The longest an update waits behind others of its session in this process: PostgreSQL's default lock wait. */
+const MAX_UPDATE_QUEUE_WAIT = 5000;
+
 /** Compare-and-set misses an update absorbs before it gives up. */
 const MAX_ATTEMPTS = 32;
 
@@ -73,6 +77,7 @@ export class RedisStore implements SessionStore {
   readonly #codec: SessionCodec;
   readonly #indexes: Indexes;
   readonly #retention: number;
+  readonly #updates: Turns;
 
   private constructor(redis: Connection, options: RedisStoreOptions) {
     this.#redis = redis;
@@ -80,6 +85,7 @@ export class RedisStore implements SessionStore {
     this.#codec = options.codec ?? createCodec();
     this.#indexes = new Indexes(redis, this.#keys);
     this.#retention = options.expiredRetention ?? 10 * 60_000;
+    this.#updates = new Turns(MAX_UPDATE_QUEUE_WAIT);
   }
 
   /** Connects and returns the store; fails with `StoreUnavailableError` if Redis cannot be reached. */
@@ -123,8 +129,19 @@ export class RedisStore implements SessionStore {
    * cannot), and write with a compare-and-set on the version. A miss hands back
    * the record as it now is, and the patch is applied again to that at once;
    * a second miss means a crowd, so the writer backs off and reads afresh.
+   * Updates of one session from this process take turns, so the crowd is
+   * one writer per process: left to race, a steady stream of them starved
+   * some writer of every win until it gave up.
    */
   async update(
+    id: string,
+    ops: readonly PatchOperation[],
+    options: UpdateOptions,
+  ): Promise<Session> {
+    return this.#updates.take(id, () => this.#update(id, ops, options));
+  }
+
+  async #update(
     id: string,
     ops: readonly PatchOperation[],
     options: UpdateOptions,
