@@ -1,15 +1,23 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import { call } from './http-client.js';
 
-/** The root credential every gateway in this suite is started with. */
-export const ADMIN_TOKEN = 'reliability-admin-token-0123456789';
+/** The root credential every gateway in this suite is started with, made for this run. */
+export const ADMIN_TOKEN = randomBytes(32).toString('base64url');
 export const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
-/** Creates a session over `/v1` with the admin token and returns its id. */
-export async function createSession(base: string, data: Record<string, unknown>): Promise<string> {
+/**
+ * Creates a session over `/v1` with the admin token and returns its id. By
+ * default each is a new user's, so that no user's session bound evicts another.
+ */
+export async function createSession(
+  base: string,
+  data: Record<string, unknown>,
+  userId = `shopper-${randomUUID()}`,
+): Promise<string> {
   const created = await call(base, 'POST', '/v1/sessions', {
     headers: ADMIN,
-    body: { userId: 'shopper', data },
+    body: { userId, data },
     timeoutMs: 10_000,
   });
   expect(created).toMatchObject({ kind: 'response', status: 201 });
