@@ -2,7 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { SessionManager, ValidationError } from '../core/index.js';
 import { presentUser, UserDirectory, UserLifecycle } from '../gateway/auth/index.js';
-import { type GatewayConfig, loadConfig, openConfiguredStore } from '../gateway/index.js';
+import { type GatewayConfig, loadConfig, openSessionStore } from '../gateway/index.js';
 import { openRecordStore } from '../stores/index.js';
 
 /** Where the command talks; the process's own streams unless a caller (a test) passes others. */
@@ -102,7 +102,8 @@ async function withLifecycle<T>(
   change: (lifecycle: UserLifecycle) => Promise<T>,
 ): Promise<T> {
   const manager = new SessionManager({
-    store: await openConfiguredStore(config.store, config),
+    // What this ends or changes must also leave the running gateways' near-caches at once.
+    store: (await openSessionStore(config, { announceChanges: true })).store,
     idleTimeout: config.idleTimeout,
     absoluteTimeout: config.absoluteTimeout,
   });

@@ -100,6 +100,7 @@ const structuredSettings = new Set([
   'rateLimits',
   'rotation',
   'trustedOrigins',
+  'nearCache',
 ]);
 
 export const configSchema = z.strictObject({
@@ -231,6 +232,17 @@ export const configSchema = z.strictObject({
     .default(RATE_LIMIT_DEFAULTS),
   /** How long a verified API key is trusted without a store read. */
   keyCacheTtl: duration.default(5 * UNITS.s),
+  /**
+   * A bounded cache of sessions in each gateway process, in front of the
+   * store; off when unset. Other gateways' changes reach it at once over the
+   * store's invalidation bus (Redis or PostgreSQL), and after `ttl` at worst.
+   */
+  nearCache: z
+    .strictObject({
+      max: integer(1, 10_000_000).default(10_000),
+      ttl: duration.default(5 * UNITS.s),
+    })
+    .optional(),
 });
 
 export type GatewayConfig = z.output<typeof configSchema>;

@@ -31,4 +31,5 @@ export { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
 export { createGateway, type Gateway, type GatewayOptions } from './server.js';
 export { principalOf, type ServicePrincipal, serviceAuth } from './service-auth.js';
 export { presentSession } from './session-routes.js';
+export { openSessionStore } from './session-store.js';
 export { openKeyInvalidationBus } from './shared-services.js';

@@ -23,7 +23,7 @@ import {
   registerUserAdminRoutes,
   UserLifecycle,
 } from './auth/index.js';
-import { type GatewayConfig, openConfiguredStore } from './config.js';
+import type { GatewayConfig } from './config.js';
 import { credentialSource } from './credential-source.js';
 import { refuseWhileClosing } from './draining.js';
 import { applyApiDefaults } from './fastify-defaults.js';
@@ -40,6 +40,7 @@ import { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
 import { applyRequestTimeouts, requestTimeoutServerOptions } from './request-timeouts.js';
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { openSessionStore } from './session-store.js';
 import { isShareable, openSharedServices } from './shared-services.js';
 import { startSweeper } from './sweeper.js';
 import { fastifyTrustProxy, trustProxyWarning } from './trust-proxy.js';
@@ -107,11 +108,12 @@ export async function createGateway(
   const metrics: GatewayMetrics = new GatewayMetrics({
     countLiveSessions: () => manager.countLive(),
   });
-  const { store, records, lease, shared } = await openBackends(config, {
+  const opened = await openBackends(config, {
     clock,
     onRejected: (limiter) => metrics.recordRateLimitRejection(limiter),
   });
-  warnings.push(...shared.warnings);
+  const { store, records, lease, shared } = opened;
+  warnings.push(...opened.warnings, ...shared.warnings);
   const manager: SessionManager = new SessionManager({
     store: new InstrumentedStore(store, metrics.storeObserver),
     idleTimeout: config.idleTimeout,
@@ -292,14 +294,14 @@ async function openBackends(
 ) {
   const opened: { close(): Promise<unknown> }[] = [];
   try {
-    const store = await openConfiguredStore(config.store, config);
+    const { store, warning } = await openSessionStore(config);
     opened.push(store);
     const records = await openRecordStore(config.store);
     opened.push(records);
     const lease = await openSweepLease(config.store);
     if (lease) opened.push(lease);
     const shared = await openSharedServices(config, options);
-    return { store, records, lease, shared };
+    return { store, records, lease, shared, warnings: warning ? [warning] : [] };
   } catch (error) {
     for (const resource of opened.reverse()) await resource.close().catch(() => undefined);
     throw error;

@@ -162,16 +162,32 @@ function countingRejections(inner: RateLimiter, onRejected: () => void): RateLim
  * LISTEN/NOTIFY on PostgreSQL (or a tiered store's PostgreSQL durable tier),
  * one channel per key prefix or schema; null for other stores.
  */
-export async function openKeyInvalidationBus(storeUrl: string): Promise<InvalidationBus | null> {
+export function openKeyInvalidationBus(storeUrl: string): Promise<InvalidationBus | null> {
+  return openInvalidationBus(storeUrl, 'keys');
+}
+
+/**
+ * The bus on which the gateways of one store tell each other which
+ * sessions changed, so that each drops its near-cached copy: as
+ * `openKeyInvalidationBus`, on a channel of its own.
+ */
+export function openSessionInvalidationBus(storeUrl: string): Promise<InvalidationBus | null> {
+  return openInvalidationBus(storeUrl, 'sessions');
+}
+
+async function openInvalidationBus(
+  storeUrl: string,
+  topic: 'keys' | 'sessions',
+): Promise<InvalidationBus | null> {
   const parsed = parseStoreUrl(storeUrl);
   const redis = standaloneRedisOf(parsed);
   if (redis)
-    return RedisInvalidationBus.connect({ url: redis.url, channel: `${redis.prefix}keys` });
+    return RedisInvalidationBus.connect({ url: redis.url, channel: `${redis.prefix}${topic}` });
   const postgres = postgresOf(parsed);
   if (postgres) {
     return PostgresInvalidationBus.connect({
       connectionString: postgres.connectionString,
-      channel: postgresChannel(postgres.schema),
+      channel: postgresChannel(topic, postgres.schema),
     });
   }
   return null;
@@ -201,7 +217,7 @@ function postgresOf(
 }
 
 /** One NOTIFY channel per schema, so deployments sharing a database do not hear each other. */
-function postgresChannel(schema: string | undefined): string {
+function postgresChannel(topic: string, schema: string | undefined): string {
   const name = (schema ?? 'public').toLowerCase().replace(/[^a-z0-9_]/g, '_');
-  return `clawsession_keys_${name}`.slice(0, 63);
+  return `clawsession_${topic}_${name}`.slice(0, 63);
 }
