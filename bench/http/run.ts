@@ -54,8 +54,13 @@ const SCENARIOS: Scenario[] = [
   { route: 'cart', backend: 'postgres', anchor: ANCHOR_POSTGRES, contenders: [NODE, DROP_IN] },
   { route: 'health', backend: 'tiered', anchor: ANCHOR_REDIS, contenders: [GATEWAY] },
   { route: 'me', backend: 'tiered', anchor: ANCHOR_REDIS, contenders: [GATEWAY, NODE] },
-  { route: 'health', backend: 'near-cache', anchor: ANCHOR_REDIS, contenders: [NODE] },
-  { route: 'me', backend: 'near-cache', anchor: ANCHOR_REDIS, contenders: [NODE, DROP_IN] },
+  { route: 'health', backend: 'near-cache', anchor: ANCHOR_REDIS, contenders: [GATEWAY, NODE] },
+  {
+    route: 'me',
+    backend: 'near-cache',
+    anchor: ANCHOR_REDIS,
+    contenders: [GATEWAY, NODE, DROP_IN],
+  },
 ];
 
 interface Server {

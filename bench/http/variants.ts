@@ -69,8 +69,8 @@ export function storeUrl(backend: string): string {
 
 /**
  * A clawsession store for a backend: a store URL, or `near-cache` (a
- * NearCache over Redis with the Redis invalidation bus, which the gateway's
- * config cannot express yet).
+ * NearCache over Redis with the Redis invalidation bus, as the gateway's
+ * `nearCache` setting builds it).
  */
 async function openBenchStore(backend: string): Promise<SessionStore> {
   const codec = createCodec();
@@ -232,7 +232,8 @@ export async function gateway(backend: string): Promise<Variant> {
   const gatewayInstance = await createGateway(
     parseConfig({
       port: 0,
-      store: storeUrl(backend),
+      store: storeUrl(backend === 'near-cache' ? 'redis' : backend),
+      ...(backend === 'near-cache' ? { nearCache: {} } : {}),
       adminToken,
       cookie: { insecureDevelopmentMode: true },
       rateLimits: {
