@@ -238,7 +238,9 @@ export async function gateway(backend: string): Promise<Variant> {
       cookie: { insecureDevelopmentMode: true },
       rateLimits: {
         loginPerIp: { limit: 1_000_000, window: '1m' },
+        loginPerAccountAddress: { limit: 1_000_000, window: '1m' },
         loginPerAccount: { limit: 1_000_000, window: '1m' },
+        loginSuccessPerAccount: { limit: 1_000_000, window: '1m' },
       },
     }),
   );
