@@ -138,7 +138,18 @@ interface Run extends LoadResult {
 
 const runs: Run[] = [];
 
+/**
+ * Waits until `server` answers a request sent now, which it does only once
+ * what an earlier run left queued (slow logins) is done: no run pays for the
+ * one before it.
+ */
+async function settle(server: Server): Promise<void> {
+  const path = server.paths.health ?? '/';
+  await fetch(`${server.url}${path}`, { signal: AbortSignal.timeout(120_000) });
+}
+
 async function measure(server: Server, route: Route, round: number): Promise<LoadResult> {
+  await settle(server);
   const result = await load({
     ...loadOptions(server, route),
     connections: CONNECTIONS,
@@ -187,12 +198,14 @@ async function main() {
           serverFor(contender, scenario.backend),
         ]);
         // One short warm-up each (JIT, pools, caches), not counted.
-        await load({
-          ...loadOptions(anchor, scenario.route),
-          connections: CONNECTIONS,
-          seconds: 1,
-        });
-        await load({ ...loadOptions(mine, scenario.route), connections: CONNECTIONS, seconds: 1 });
+        for (const server of [anchor, mine]) {
+          await settle(server);
+          await load({
+            ...loadOptions(server, scenario.route),
+            connections: CONNECTIONS,
+            seconds: 1,
+          });
+        }
         const theirs: LoadResult[] = [];
         const ours: LoadResult[] = [];
         for (let round = 0; round < ROUNDS; round++) {
