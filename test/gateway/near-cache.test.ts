@@ -14,9 +14,8 @@ import {
   dropKeys,
   REDIS_URL,
 } from '../stores/fixtures/redis.js';
+import { POSTGRES_URL } from '../support/record-backends.js';
 
-const POSTGRES_URL =
-  process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const run = randomBytes(4).toString('hex');
 const prefix = `cs:test:nc-${run}:`;
 const schema = `clawsession_nc_${run}`;
