@@ -156,14 +156,20 @@ export async function anchor(backend: 'redis' | 'postgres'): Promise<Variant> {
     closeStore = () => client.close();
   } else {
     const pool = new Pool({ connectionString: POSTGRES_URL });
+    // A schema of its own: connect-pg-simple names its primary key session_pkey whatever the table.
+    const schemaName = `csbench_anchor_${run}`;
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schemaName}`);
     const PgStore = connectPgSimple(expressSession);
     store = new PgStore({
       pool,
-      tableName: `anchor_sessions_${run}`,
+      schemaName,
       createTableIfMissing: true,
       pruneSessionInterval: false,
     });
-    closeStore = () => pool.end();
+    closeStore = async () => {
+      await pool.query(`DROP SCHEMA ${schemaName} CASCADE`);
+      await pool.end();
+    };
   }
   const server = await listen(expressApp(store));
   return {
