@@ -139,17 +139,22 @@ interface Run extends LoadResult {
 const runs: Run[] = [];
 
 /**
- * Waits until `server` answers a request sent now, which it does only once
- * what an earlier run left queued (slow logins) is done: no run pays for the
- * one before it.
+ * Sends one request of the kind the next run sends and waits for its answer,
+ * which comes only once what an earlier run left queued (slow logins, in the
+ * event loop or the thread pool) is done: no run pays for the one before it.
  */
-async function settle(server: Server): Promise<void> {
-  const path = server.paths.health ?? '/';
-  await fetch(`${server.url}${path}`, { signal: AbortSignal.timeout(120_000) });
+async function settle(server: Server, route: Route): Promise<void> {
+  const { url, method, headers, body } = loadOptions(server, route) as {
+    url: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+  };
+  await fetch(url, { method, headers, body, signal: AbortSignal.timeout(120_000) });
 }
 
 async function measure(server: Server, route: Route, round: number): Promise<LoadResult> {
-  await settle(server);
+  await settle(server, route);
   const result = await load({
     ...loadOptions(server, route),
     connections: CONNECTIONS,
@@ -199,7 +204,7 @@ async function main() {
         ]);
         // One short warm-up each (JIT, pools, caches), not counted.
         for (const server of [anchor, mine]) {
-          await settle(server);
+          await settle(server, scenario.route);
           await load({
             ...loadOptions(server, scenario.route),
             connections: CONNECTIONS,
