@@ -1,6 +1,11 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { z } from 'zod';
-import { HttpError, toErrorResponse } from '../http/index.js';
+import {
+  HttpError,
+  type RateLimitResult,
+  rateLimitedResponse,
+  toErrorResponse,
+} from '../http/index.js';
 import { applyResponseHeaders } from './response-headers.js';
 
 /**
@@ -58,4 +63,10 @@ export function parseInput<T extends z.ZodType>(
     `invalid ${what}: ${first?.path || '(root)'}: ${first?.message}`,
     details,
   );
+}
+
+/** Answers a refused rate-limit check: 429 `ERR_RATE_LIMITED` with `Retry-After` and `RateLimit-*`. */
+export function sendRateLimited(reply: FastifyReply, result: RateLimitResult) {
+  const { status, headers, body } = rateLimitedResponse(result);
+  return reply.code(status).headers(headers).send(body);
 }

@@ -1,12 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { constantTimeEqual } from '../core/index.js';
-import {
-  HttpError,
-  type RateLimiter,
-  type RateLimitResult,
-  rateLimitAddress,
-  rateLimitedResponse,
-} from '../http/index.js';
+import { HttpError, type RateLimiter, rateLimitAddress } from '../http/index.js';
 import {
   ApiKeyInvalidError,
   ApiKeyScopeError,
@@ -15,6 +9,7 @@ import {
   type Scope,
 } from '../keys/index.js';
 import { FailureThrottle } from './failure-throttle.js';
+import { sendRateLimited } from './fastify-defaults.js';
 
 /** Who called a service endpoint: the bootstrap root token, or an API key. */
 export type ServicePrincipal =
@@ -110,11 +105,6 @@ export function serviceAuth(options: ServiceAuthOptions) {
       }
     };
   };
-}
-
-function sendRateLimited(reply: FastifyReply, result: RateLimitResult) {
-  const { status, headers, body } = rateLimitedResponse(result);
-  return reply.code(status).headers(headers).send(body);
 }
 
 function presentedCredential(request: FastifyRequest): string | undefined {

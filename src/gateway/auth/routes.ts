@@ -12,7 +12,6 @@ import {
   HttpError,
   type HttpSessions,
   normalizeIp,
-  type RateLimitResult,
   ROLES_DATA_KEY,
   rateLimitedResponse,
   toErrorResponse,
@@ -25,7 +24,7 @@ import {
   type SigningKeys,
 } from '../../tokens/index.js';
 import { noteUser } from '../access-log.js';
-import { parseInput } from '../fastify-defaults.js';
+import { parseInput, sendRateLimited } from '../fastify-defaults.js';
 import { liveSessionOf } from '../identity.js';
 import type { CredentialSource } from './credentials.js';
 import { attemptLogin, type LoginLimiters, type LoginOutcome } from './login-attempt.js';
@@ -214,11 +213,6 @@ function sendRefusal(reply: FastifyReply, outcome: LoginOutcome & { allowed: fal
     ),
   );
   const { headers } = rateLimitedResponse(outcome.limited);
-  return reply.code(status).headers(headers).send(body);
-}
-
-function sendRateLimited(reply: FastifyReply, result: RateLimitResult) {
-  const { status, headers, body } = rateLimitedResponse(result);
   return reply.code(status).headers(headers).send(body);
 }
 
