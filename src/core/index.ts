@@ -29,7 +29,9 @@ export {
   isExpired,
   type Session,
   type SessionData,
+  type SessionTimes,
   type SessionValue,
+  sessionTimes,
 } from './session.js';
 export type {
   Activity,

@@ -31,6 +31,21 @@ export interface Session {
   userAgent: string | null;
 }
 
+/** When a session began, was last active and ends, in epoch ms: what a client may be shown. */
+export interface SessionTimes {
+  createdAt: number;
+  lastActiveAt: number;
+  expiresAt: number;
+}
+
+export function sessionTimes(session: Session): SessionTimes {
+  return {
+    createdAt: session.createdAt,
+    lastActiveAt: session.lastActiveAt,
+    expiresAt: expiresAt(session),
+  };
+}
+
 /** The moment after which a session is dead: the nearer of its two expiries. */
 export function expiresAt(session: Pick<Session, 'idleExpiresAt' | 'absoluteExpiresAt'>): number {
   return Math.min(session.idleExpiresAt, session.absoluteExpiresAt);

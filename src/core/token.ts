@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { InvalidTokenError } from './errors.js';
 
 /** Where random bytes come from; injectable so tests can make tokens predictable. */
@@ -30,7 +30,8 @@ export function sessionIdOf(token: string): string {
 }
 
 export function sha256Hex(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
+  // The one-shot form: no Hash object per request, on the path of every session read.
+  return hash('sha256', value, 'hex');
 }
 
 /**
@@ -38,7 +39,7 @@ export function sha256Hex(value: string): string {
  * matched. Both sides are hashed first so that their lengths leak nothing either.
  */
 export function constantTimeEqual(a: string, b: string): boolean {
-  const da = createHash('sha256').update(a).digest();
-  const db = createHash('sha256').update(b).digest();
+  const da = hash('sha256', a, 'buffer');
+  const db = hash('sha256', b, 'buffer');
   return timingSafeEqual(da, db);
 }

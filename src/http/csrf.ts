@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ClawsessionError, constantTimeEqual } from '../core/index.js';
+import { fillRandom } from './random-pad.js';
 
 /** A request failed the CSRF checks (origin or token); nothing was done. Maps to HTTP 403. */
 export class CsrfError extends ClawsessionError {
@@ -48,10 +49,11 @@ export function newCsrfToken(): string {
  */
 export function maskCsrfToken(secret: string): string {
   const raw = Buffer.from(secret, 'base64url');
-  const pad = randomBytes(raw.length);
-  const masked = Buffer.alloc(raw.length);
-  for (let i = 0; i < raw.length; i++) masked[i] = (raw[i] as number) ^ (pad[i] as number);
-  return Buffer.concat([pad, masked]).toString('base64url');
+  const padded = Buffer.allocUnsafe(2 * raw.length);
+  fillRandom(padded.subarray(0, raw.length));
+  for (let i = 0; i < raw.length; i++)
+    padded[raw.length + i] = (raw[i] as number) ^ (padded[i] as number);
+  return padded.toString('base64url');
 }
 
 /** Whether `sent` is `secret`, masked (as responses show it) or as stored. Constant time in the secret. */

@@ -6,8 +6,10 @@ import {
   type SessionData,
   type SessionManager,
   SessionNotFoundError,
+  type SessionTimes,
   type SessionValue,
   sessionIdOf,
+  sessionTimes,
   ValidationError,
 } from '../core/index.js';
 import {
@@ -81,6 +83,8 @@ export interface SessionHandle {
   readonly csrfToken: string | null;
   /** The roles granted at login (`login`'s `grant`); no patch changes them. Empty without a session. */
   readonly roles: string[];
+  /** When the session began, was last active (this request counts) and ends; null without a session. */
+  readonly times: SessionTimes | null;
   /** A copy of the data, with this request's own changes applied; reserved keys (`__clawsession_*`) are not part of it. */
   get(): SessionData;
   get(key: string): SessionValue | undefined;
@@ -259,6 +263,10 @@ class RequestSession implements SessionHandle {
 
   get roles(): string[] {
     return grantedRoles(this.#reserved);
+  }
+
+  get times(): SessionTimes | null {
+    return this.#session === null ? null : sessionTimes(this.#session);
   }
 
   get(): SessionData;

@@ -140,6 +140,30 @@ describe('HttpSessions', () => {
     expect(session.csrfToken).toBeNull();
   });
 
+  it('shows when the session began, was last active (this request counting) and ends, and null without one', async () => {
+    const { manager, request, login } = setup();
+    const alice = await login('alice');
+    const stored = (await manager.get(alice, { touch: false })) as Session;
+    const { times } = (await request(alice)).session;
+    expect(times?.createdAt).toBe(stored.createdAt);
+    expect(times?.lastActiveAt).toBeGreaterThanOrEqual(stored.lastActiveAt);
+    expect(times?.expiresAt).toBe(Math.min(stored.absoluteExpiresAt, times?.expiresAt ?? 0));
+    expect(times?.expiresAt).toBeGreaterThan(Date.now());
+    expect((await request(null)).session.times).toBeNull();
+  });
+
+  it('never shows the same pad twice across a thousand masks, past the refill of its random block', async () => {
+    const { manager, login } = setup();
+    const stored = (await manager.get(await login('alice'))) as Session;
+    const secret = stored.data[CSRF_DATA_KEY] as string;
+    const pads = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const masked = Buffer.from(maskCsrfToken(secret), 'base64url');
+      pads.add(masked.subarray(0, 32).toString('hex'));
+    }
+    expect(pads.size).toBe(1000);
+  });
+
   it('gives each session its own CSRF secret, masked anew per request, and a new one on regeneration', async () => {
     const { request, login } = setup();
     const alice = await login('alice');

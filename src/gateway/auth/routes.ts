@@ -5,6 +5,8 @@ import {
   type Session,
   type SessionManager,
   SessionNotFoundError,
+  type SessionTimes,
+  sessionTimes,
 } from '../../core/index.js';
 import {
   fastifySessions,
@@ -46,7 +48,10 @@ export interface AuthRoutesDeps {
 
 /** The caller's session, and the access token it came with when it was not the cookie. */
 interface Caller {
-  session: Session;
+  id: string;
+  userId: string;
+  roles: string[];
+  times: SessionTimes;
   claims: AccessTokenClaims | null;
 }
 
@@ -142,12 +147,12 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     cookies.get('/auth/session', async (request) => {
       const caller = await callerOf(request, deps);
       return {
-        user: { id: caller.session.userId, roles: grantedRoles(caller.session.data) },
+        user: { id: caller.userId, roles: caller.roles },
         session: {
-          id: caller.session.id,
-          createdAt: iso(caller.session.createdAt),
-          lastActiveAt: iso(caller.session.lastActiveAt),
-          expiresAt: iso(expiresAt(caller.session)),
+          id: caller.id,
+          createdAt: iso(caller.times.createdAt),
+          lastActiveAt: iso(caller.times.lastActiveAt),
+          expiresAt: iso(caller.times.expiresAt),
         },
         ...(caller.claims === null ? { csrfToken: request.session.csrfToken } : {}),
       };
@@ -155,7 +160,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
 
     cookies.get('/auth/sessions', async (request) => {
       const caller = await callerOf(request, deps);
-      const sessions = await deps.manager.listForUser(caller.session.userId);
+      const sessions = await deps.manager.listForUser(caller.userId);
       sessions.sort((a, b) => b.lastActiveAt - a.lastActiveAt);
       return {
         sessions: sessions.map((session) => ({
@@ -165,7 +170,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
           expiresAt: iso(expiresAt(session)),
           ip: session.ip,
           userAgent: session.userAgent,
-          current: session.id === caller.session.id,
+          current: session.id === caller.id,
         })),
       };
     });
@@ -175,8 +180,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       const caller = await callerOf(request, deps);
       const target = await deps.manager.get({ id }, { touch: false });
       // Someone else's session is as missing as no session, so ids cannot be probed.
-      if (!target || target.userId !== caller.session.userId) throw new SessionNotFoundError();
-      if (target.id !== caller.session.id) await deps.manager.revoke({ id });
+      if (!target || target.userId !== caller.userId) throw new SessionNotFoundError();
+      if (target.id !== caller.id) await deps.manager.revoke({ id });
       else if (caller.claims === null) await request.session.destroy();
       else await endTokenSession(deps, caller.claims);
       return reply.code(204).send();
@@ -184,8 +189,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
 
     cookies.post('/auth/sessions/revoke-others', async (request) => {
       const caller = await callerOf(request, deps);
-      const revoked = await deps.manager.revokeAllForUser(caller.session.userId, {
-        except: { id: caller.session.id },
+      const revoked = await deps.manager.revokeAllForUser(caller.userId, {
+        except: { id: caller.id },
       });
       return { revoked };
     });
@@ -234,30 +239,42 @@ async function bearerClaims(
   return accessTokens.verify(token);
 }
 
-/** The session of a bearer token (verified, its session live) or else of the cookie; 401 without one. */
+/**
+ * The session of a bearer token (verified, its session live) or else the
+ * cookie's, as the session plugin read it for this request; 401 without one.
+ */
 async function callerOf(request: FastifyRequest, deps: AuthRoutesDeps): Promise<Caller> {
   const claims = await bearerClaims(request, deps.accessTokens);
-  const session =
-    claims === null
-      ? await cookieSessionOf(request, deps.manager)
-      : await liveSessionOf(deps.manager, claims);
-  if (session === null) {
+  const caller = claims === null ? cookieCaller(request) : await tokenCaller(deps, claims);
+  if (caller === null) {
     throw new HttpError(
       'ERR_UNAUTHORIZED',
       claims === null ? 'no signed-in session' : 'the session of this access token has ended',
     );
   }
-  noteUser(request, session.userId);
-  return { session, claims };
+  noteUser(request, caller.userId);
+  return caller;
 }
 
-/** The cookie's session, read afresh; the plugin already read it and counted its activity. */
-async function cookieSessionOf(
-  request: FastifyRequest,
-  manager: SessionManager,
-): Promise<Session | null> {
-  const id = request.session.id;
-  return id === null ? null : manager.get({ id }, { touch: false });
+function cookieCaller(request: FastifyRequest): Caller | null {
+  const { id, userId, roles, times } = request.session;
+  if (id === null || userId === null || times === null) return null;
+  return { id, userId, roles, times, claims: null };
+}
+
+async function tokenCaller(
+  deps: AuthRoutesDeps,
+  claims: AccessTokenClaims,
+): Promise<Caller | null> {
+  const session = await liveSessionOf(deps.manager, claims);
+  if (session === null) return null;
+  return {
+    id: session.id,
+    userId: session.userId,
+    roles: grantedRoles(session.data),
+    times: sessionTimes(session),
+    claims,
+  };
 }
 
 /** Bearer logout: the session ends, and the token is refused until it would have expired. */
