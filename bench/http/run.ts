@@ -31,11 +31,18 @@ const ANCHOR_POSTGRES = 'express-session + connect-pg-simple' satisfies VariantN
 const GATEWAY = 'gateway' satisfies VariantName;
 const NODE = 'node:http adapter' satisfies VariantName;
 const DROP_IN = 'express-session + ClawsessionStore' satisfies VariantName;
+const GATEWAY_QUIET = 'gateway, logging off' satisfies VariantName;
 
+/**
+ * Each contender against the anchor on `route`, in alternating rounds. With
+ * `anchorRoute`, the anchor is measured on that route instead: the same
+ * server's no-session route, for what a session read costs it.
+ */
 interface Scenario {
   route: Route;
   backend: string;
   anchor: VariantName;
+  anchorRoute?: Route;
   contenders: VariantName[];
 }
 
@@ -60,6 +67,65 @@ const SCENARIOS: Scenario[] = [
     backend: 'near-cache',
     anchor: ANCHOR_REDIS,
     contenders: [GATEWAY, NODE, DROP_IN],
+  },
+  // What a session read costs the gateway: its own no-session rate as the anchor.
+  { route: 'me', backend: 'redis', anchor: GATEWAY, anchorRoute: 'health', contenders: [GATEWAY] },
+  {
+    route: 'me',
+    backend: 'near-cache',
+    anchor: GATEWAY,
+    anchorRoute: 'health',
+    contenders: [GATEWAY],
+  },
+  // What the access lines cost: the same gateway with logging off as the anchor.
+  { route: 'me', backend: 'redis', anchor: GATEWAY_QUIET, contenders: [GATEWAY] },
+];
+
+/** The issue's targets, each a ratio of one pair: at least `min` throughput, at most `maxP99`. */
+const TARGETS: {
+  what: string;
+  route: Route;
+  backend: string;
+  contender: VariantName;
+  anchor: VariantName;
+  anchorRoute?: Route;
+  min: number;
+  maxP99?: number;
+}[] = [
+  {
+    what: 'session read vs express-session + connect-redis',
+    route: 'me',
+    backend: 'redis',
+    contender: GATEWAY,
+    anchor: ANCHOR_REDIS,
+    min: 3,
+    maxP99: 0.33,
+  },
+  {
+    what: "session read vs the gateway's own no-session rate, Redis",
+    route: 'me',
+    backend: 'redis',
+    contender: GATEWAY,
+    anchor: GATEWAY,
+    anchorRoute: 'health',
+    min: 0.8,
+  },
+  {
+    what: "session read vs the gateway's own no-session rate, near-cache",
+    route: 'me',
+    backend: 'near-cache',
+    contender: GATEWAY,
+    anchor: GATEWAY,
+    anchorRoute: 'health',
+    min: 0.95,
+  },
+  {
+    what: 'access logging on vs off (session read)',
+    route: 'me',
+    backend: 'redis',
+    contender: GATEWAY,
+    anchor: GATEWAY_QUIET,
+    min: 0.9,
   },
 ];
 
@@ -183,6 +249,7 @@ interface Pair {
   backend: string;
   contender: string;
   anchor: string;
+  anchorRoute: Route;
   requestsPerSecond: number;
   anchorRequestsPerSecond: number;
   p99Ms: number;
@@ -196,25 +263,27 @@ async function main() {
   try {
     for (const scenario of SCENARIOS) {
       for (const contender of scenario.contenders) {
-        const label = `${scenario.route} @ ${scenario.backend}: ${contender} vs ${scenario.anchor}`;
+        const anchorRoute = scenario.anchorRoute ?? scenario.route;
+        const against =
+          anchorRoute === scenario.route ? scenario.anchor : `${scenario.anchor} ${anchorRoute}`;
+        const label = `${scenario.route} @ ${scenario.backend}: ${contender} vs ${against}`;
         if (ONLY && !label.includes(ONLY)) continue;
         const [anchor, mine] = await Promise.all([
           serverFor(scenario.anchor, scenario.backend),
           serverFor(contender, scenario.backend),
         ]);
         // One short warm-up each (JIT, pools, caches), not counted.
-        for (const server of [anchor, mine]) {
-          await settle(server, scenario.route);
-          await load({
-            ...loadOptions(server, scenario.route),
-            connections: CONNECTIONS,
-            seconds: 1,
-          });
+        for (const [server, route] of [
+          [anchor, anchorRoute],
+          [mine, scenario.route],
+        ] as const) {
+          await settle(server, route);
+          await load({ ...loadOptions(server, route), connections: CONNECTIONS, seconds: 1 });
         }
         const theirs: LoadResult[] = [];
         const ours: LoadResult[] = [];
         for (let round = 0; round < ROUNDS; round++) {
-          theirs.push(await measure(anchor, scenario.route, round));
+          theirs.push(await measure(anchor, anchorRoute, round));
           ours.push(await measure(mine, scenario.route, round));
         }
         const pair: Pair = {
@@ -222,6 +291,7 @@ async function main() {
           backend: scenario.backend,
           contender: mine.key,
           anchor: anchor.key,
+          anchorRoute,
           requestsPerSecond: median(ours.map((run) => run.requestsPerSecond)),
           anchorRequestsPerSecond: median(theirs.map((run) => run.requestsPerSecond)),
           p99Ms: median(ours.map((run) => run.p99Ms)),
@@ -248,6 +318,32 @@ async function main() {
     // What was measured before a failure is worth keeping too.
     writeReport(pairs);
   }
+}
+
+/** The issue's targets, as a table: each ratio measured in this run, and whether it is met. */
+function targetRows(pairs: Pair[]): string[] {
+  const rows = TARGETS.flatMap((target) => {
+    const pair = pairs.find(
+      (candidate) =>
+        candidate.route === target.route &&
+        candidate.backend === target.backend &&
+        candidate.contender.startsWith(`${target.contender} @`) &&
+        candidate.anchor.startsWith(`${target.anchor} @`) &&
+        candidate.anchorRoute === (target.anchorRoute ?? target.route),
+    );
+    if (!pair) return [];
+    const throughputMet = pair.throughputRatio >= target.min;
+    const p99Met = target.maxP99 === undefined || pair.p99Ratio <= target.maxP99;
+    const p99 =
+      target.maxP99 === undefined
+        ? ''
+        : `; p99 ${pair.p99Ratio.toFixed(2)}× (target ≤ ${target.maxP99}×)`;
+    return [
+      `| ${target.what} | ≥ ${target.min}× | ${pair.throughputRatio.toFixed(2)}×${p99} | ${throughputMet && p99Met ? 'met' : '**not met**'} |`,
+    ];
+  });
+  if (rows.length === 0) return [];
+  return ['', '| target | wanted | measured | |', '| --- | --- | --- | --- |', ...rows];
 }
 
 function writeReport(pairs: Pair[]) {
@@ -289,16 +385,18 @@ function writeReport(pairs: Pair[]) {
   const results = new URL('../results/', import.meta.url);
   mkdirSync(results, { recursive: true });
   writeFileSync(new URL('http.json', results), `${JSON.stringify(report, null, 2)}\n`);
+  const name = (key: string) => key.split(' @ ')[0];
   const rows = pairs.map(
     (pair) =>
-      `| ${pair.route} | ${pair.backend} | ${pair.contender.split(' @ ')[0]} | ${pair.requestsPerSecond.toFixed(0)} | ${pair.anchorRequestsPerSecond.toFixed(0)} | **${pair.throughputRatio.toFixed(2)}×** | ${pair.p99Ms} | ${pair.anchorP99Ms} | **${pair.p99Ratio.toFixed(2)}×** |`,
+      `| ${pair.route} | ${pair.backend} | ${name(pair.contender)} | ${pair.requestsPerSecond.toFixed(0)} | ${name(pair.anchor)}${pair.anchorRoute === pair.route ? '' : ` (${pair.anchorRoute})`} | ${pair.anchorRequestsPerSecond.toFixed(0)} | **${pair.throughputRatio.toFixed(2)}×** | ${pair.p99Ms} | ${pair.anchorP99Ms} | **${pair.p99Ratio.toFixed(2)}×** |`,
   );
   const table = [
-    `Measured ${report.date.slice(0, 10)} on ${report.machine.cpus} × ${report.machine.cpu}, Node ${process.version}; ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s, medians. Anchor: Express 4 + express-session + connect-redis (connect-pg-simple on PostgreSQL).`,
+    `Measured ${report.date.slice(0, 10)} on ${report.machine.cpus} × ${report.machine.cpu}, Node ${process.version}; ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s, medians. Load, servers, Redis and PostgreSQL share the machine.`,
     '',
-    '| route | store | clawsession | req/s | anchor req/s | throughput | p99 ms | anchor p99 ms | p99 |',
-    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| route | store | measured | req/s | against | req/s | throughput | p99 ms | p99 ms | p99 |',
+    '| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
+    ...targetRows(pairs),
   ].join('\n');
   writeFileSync(new URL('http.md', results), `${table}\n`);
   console.log(`\n${table}`);

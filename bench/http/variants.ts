@@ -242,11 +242,12 @@ export async function expressDropIn(backend: string): Promise<Variant> {
  * with one user. Login limits are raised so that a login run measures logins,
  * not 429s; everything else is default.
  */
-export async function gateway(backend: string): Promise<Variant> {
+export async function gateway(backend: string, logLevel = 'info'): Promise<Variant> {
   const adminToken = randomBytes(32).toString('base64url');
   const gatewayInstance = await createGateway(
     parseConfig({
       port: 0,
+      logLevel,
       store: storeUrl(backend === 'near-cache' ? 'redis' : backend),
       ...(backend === 'near-cache' ? { nearCache: {} } : {}),
       adminToken,
@@ -283,6 +284,8 @@ export const VARIANTS = {
   'express-session + connect-redis': () => anchor('redis'),
   'express-session + connect-pg-simple': () => anchor('postgres'),
   gateway,
+  /** The same gateway with access logging off (warn): what the access lines cost. */
+  'gateway, logging off': (backend: string) => gateway(backend, 'warn'),
   'node:http adapter': nodeAdapter,
   'express-session + ClawsessionStore': expressDropIn,
 } as const;

@@ -362,7 +362,10 @@ class RequestSession implements SessionHandle {
     this.#session = session;
     this.#data = {};
     this.#reserved = {};
-    for (const [key, value] of Object.entries(structuredClone(data))) {
+    // Shared with the session the store handed over, not copied: nothing here changes a value in
+    // place (applyPatch copies, get() hands out copies), and this request is the session's only reader.
+    for (const key in data) {
+      const value = data[key] as SessionValue;
       if (isReservedKey(key)) this.#reserved[key] = value;
       else this.#data[key] = value;
     }
@@ -409,7 +412,18 @@ const handles = new WeakMap<object, SessionHandle>();
 /** Adapters call this so that `sessionOf(req)` finds the handle, typed, in any framework. */
 export function attachSession(request: object, session: SessionHandle): void {
   handles.set(request, session);
-  Object.defineProperty(request, 'session', { value: session, configurable: true, writable: true });
+  const target = request as { session?: unknown };
+  try {
+    // An assignment where the framework declared a plain property (Fastify's decorateRequest): far
+    // cheaper than defining one, which remains for a getter or a read-only property in the way.
+    target.session = session;
+  } catch {}
+  if (target.session !== session)
+    Object.defineProperty(request, 'session', {
+      value: session,
+      configurable: true,
+      writable: true,
+    });
 }
 
 /** The session handle of a request that went through an adapter. Throws if none did. */
