@@ -64,10 +64,12 @@ const SECRET_SUFFIXES = ['key', 'sig', 'auth', 'sid', 'otp', 'pass', 'code', 'pi
 /**
  * Where the gateway's log lines go by default: stdout, written without
  * blocking the event loop (a slow log reader must not slow requests), and
- * flushed when the process exits.
+ * flushed when the process exits. Lines are gathered up to 4 KiB and written
+ * together, or every 250 ms when fewer come: one write per line cost the
+ * gateway a twentieth of its session reads under load.
  */
 export function asyncStdout(): pino.DestinationStream {
-  return pino.destination({ dest: 1, sync: false });
+  return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
 }
 
 /**
