@@ -12,11 +12,16 @@ import {
   type Session,
   type SessionCodec,
   SessionExistsError,
-  SessionNotFoundError,
   type SessionStore,
   type UpdateOptions,
-  updatedSession,
 } from '../core/index.js';
+import {
+  applyInOrder,
+  GroupCommit,
+  type QueuedUpdate,
+  readClock,
+  type UpdateOutcome,
+} from './group-commit.js';
 import type { LeaseOutcome } from './lease.js';
 import { createPool, inTransaction, sqlStateOf, withConnection } from './postgres-connection.js';
 import { PostgresLease } from './postgres-lease.js';
@@ -70,6 +75,7 @@ export class PostgresStore implements SessionStore {
   readonly #codec: SessionCodec;
   readonly #table: PostgresTable;
   readonly #sql;
+  readonly #updates = new GroupCommit((id, batch) => this.#commit(id, batch));
   #closed = false;
 
   private constructor(pool: Pool, ownsPool: boolean, codec: SessionCodec, table: PostgresTable) {
@@ -107,24 +113,33 @@ export class PostgresStore implements SessionStore {
     return rows[0] ? this.#toSession(rows[0]) : null;
   }
 
-  async update(
-    id: string,
-    ops: readonly PatchOperation[],
-    options: UpdateOptions,
-  ): Promise<Session> {
+  /**
+   * Updates of one session from this process go in batches (`GroupCommit`):
+   * one transaction locks the row, applies the batch in order and writes it
+   * once, so a hot session costs one transaction per batch, and holds one
+   * pooled connection rather than one per update waiting on the row lock.
+   */
+  update(id: string, ops: readonly PatchOperation[], options: UpdateOptions): Promise<Session> {
+    return this.#updates.update(id, ops, options);
+  }
+
+  #commit(id: string, batch: readonly QueuedUpdate[]): Promise<UpdateOutcome[]> {
     return inTransaction(this.#pool, async (run) => {
       // FOR UPDATE holds the row until COMMIT: a concurrent update, from any process, waits here.
-      const { rows } = await run<Row>(this.#sql.selectLiveForUpdate, [id, options.now]);
-      if (!rows[0]) throw new SessionNotFoundError();
-      const next = updatedSession(this.#toSession(rows[0]), ops, options);
-      await run(this.#sql.updateData, [
-        id,
-        this.#encode(next),
-        next.version,
-        next.lastActiveAt,
-        next.idleExpiresAt,
-      ]);
-      return next;
+      const { rows } = await run<Row>(this.#sql.selectLiveForUpdate, [id, readClock(batch)]);
+      const stored = rows[0] ? this.#toSession(rows[0]) : null;
+      const { outcomes, written } = applyInOrder(stored, batch, (session) => this.#encode(session));
+      if (written) {
+        const { session, encoded } = written;
+        await run(this.#sql.updateData, [
+          id,
+          encoded,
+          session.version,
+          session.lastActiveAt,
+          session.idleExpiresAt,
+        ]);
+      }
+      return outcomes;
     });
   }
 

@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  applyPatch,
+  ClawsessionError,
   createCodec,
   ForbiddenPathError,
   generateEncryptionKey,
@@ -7,10 +10,12 @@ import {
   Keyring,
   MAX_SESSION_DATA_DEPTH,
   PatchMalformedError,
+  type PatchOperation,
   PatchTargetError,
   PatchTestFailedError,
   type Session,
   type SessionCodec,
+  type SessionData,
   SessionDataTooLargeError,
   SessionExistsError,
   SessionManager,
@@ -19,6 +24,7 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../../src/core/index.js';
+import { concurrentPatches, INITIAL } from '../support/concurrent-patches.js';
 
 /** Builds a fresh, empty store; the suite closes it. */
 export type StoreFactory = (options: { codec: SessionCodec }) => Promise<SessionStore>;
@@ -208,6 +214,102 @@ export function describeSessionStore(name: string, factory: StoreFactory): void 
       const items = session?.data.items as number[];
       expect(items).toHaveLength(500);
       expect([...items].sort((a, b) => a - b)).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    });
+
+    it('concurrent patches of one session, some failing, each apply once or fail alone with their own error', async () => {
+      const { manager } = await setup();
+      const { token } = await manager.create({ userId: 'u', data: { items: [], flag: 'set' } });
+      // At version 2, an expectedVersion of 1 is stale whichever patch runs first.
+      await manager.patch(token, [{ op: 'add', path: '/seen', value: true }]);
+      const append = (i: number): PatchOperation => ({ op: 'add', path: '/items/-', value: i });
+      const kinds: { ops: (i: number) => PatchOperation[]; stale?: true; error?: unknown }[] = [
+        { ops: (i) => [append(i)] },
+        {
+          ops: (i) => [append(i), { op: 'test', path: '/flag', value: 'unset' }],
+          error: PatchTestFailedError,
+        },
+        { ops: (i) => [append(i), { op: 'remove', path: '/missing' }], error: PatchTargetError },
+        { ops: (i) => [append(i)], stale: true, error: VersionConflictError },
+        {
+          ops: (i) => [append(i), { op: 'add', path: '/big', value: 'x'.repeat(5000) }],
+          error: SessionDataTooLargeError,
+        },
+      ];
+      const calls = Array.from({ length: 40 }, (_, i) => ({ i, kind: kinds[i % kinds.length] }));
+      const results = await Promise.allSettled(
+        calls.map(({ i, kind }) =>
+          manager.patch(token, kind?.ops(i), kind?.stale ? { expectedVersion: 1 } : {}),
+        ),
+      );
+
+      const applied: Session[] = [];
+      for (const [n, { i, kind }] of calls.entries()) {
+        const result = results[n];
+        if (kind?.error) {
+          expect(result?.status, `patch ${i}`).toBe('rejected');
+          if (result?.status === 'rejected') expect(result.reason).toBeInstanceOf(kind.error);
+        } else {
+          expect(result?.status, `patch ${i}`).toBe('fulfilled');
+          if (result?.status === 'fulfilled') {
+            expect(result.value.data.items).toContain(i);
+            applied.push(result.value);
+          }
+        }
+      }
+      applied.sort((a, b) => a.version - b.version);
+      expect(applied.map((session) => session.version)).toEqual(
+        Array.from({ length: 8 }, (_, n) => 3 + n),
+      );
+      const final = await manager.get(token);
+      expect(final?.version).toBe(10);
+      expect(final?.data).toEqual({ items: final?.data.items, flag: 'set', seen: true });
+      const items = final?.data.items as number[];
+      expect([...items].sort((a, b) => a - b)).toEqual([0, 5, 10, 15, 20, 25, 30, 35]);
+      // Each caller got the session as its own patch left it, one after another.
+      for (const session of applied)
+        expect(session.data.items).toEqual(items.slice(0, session.version - 2));
+    });
+
+    it('concurrent patches end as one serial order in which each caller got the session right after its own patch', async () => {
+      const { manager } = await setup();
+      await fc.assert(
+        fc.asyncProperty(concurrentPatches, async (patches) => {
+          const { token } = await manager.create({ userId: 'u', data: INITIAL });
+          const results = await Promise.allSettled(
+            patches.map((patch) => manager.patch(token, patch)),
+          );
+          const applied = patches
+            .flatMap((patch, i) => {
+              const result = results[i];
+              return result?.status === 'fulfilled' ? [{ patch, session: result.value }] : [];
+            })
+            .sort((a, b) => a.session.version - b.session.version);
+          const states: SessionData[] = [INITIAL];
+          for (const [n, { patch, session }] of applied.entries()) {
+            expect(session.version).toBe(2 + n);
+            states.push(applyPatch(states[n] as SessionData, patch));
+            expect(session.data).toEqual(states[n + 1]);
+          }
+          const final = await manager.get(token);
+          expect(final?.version).toBe(1 + applied.length);
+          expect(final?.data).toEqual(states.at(-1));
+          // A refused patch fails, with its own error, on the data as it was at some turn.
+          for (const [i, result] of results.entries()) {
+            if (result.status === 'fulfilled') continue;
+            expect(result.reason).toBeInstanceOf(ClawsessionError);
+            const failsAtSomeTurn = states.some((data) => {
+              try {
+                applyPatch(data, patches[i] as PatchOperation[]);
+                return false;
+              } catch (error) {
+                return (error as ClawsessionError).code === result.reason.code;
+              }
+            });
+            expect(failsAtSomeTurn, JSON.stringify(patches[i])).toBe(true);
+          }
+        }),
+        { numRuns: 40 },
+      );
     });
 
     it('applies every supported operation, increment included', async () => {

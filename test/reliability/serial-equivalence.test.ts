@@ -14,6 +14,7 @@ import {
 } from '../../src/core/index.js';
 import { MemoryStore, RedisStore, SqliteStore } from '../../src/stores/index.js';
 import { dropKeys, freshPrefix, REDIS_URL, RUN_PREFIX } from '../stores/fixtures/redis.js';
+import { concurrentPatches, INITIAL } from '../support/concurrent-patches.js';
 
 /*
  * Whatever the interleaving, concurrent patches of one session end as if the
@@ -27,27 +28,6 @@ const dir = mkdtempSync(join(tmpdir(), 'clawsession-serial-'));
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
   await dropKeys(REDIS_URL, RUN_PREFIX);
-});
-
-const INITIAL: SessionData = { n: 0, list: [], obj: { a: 1 } };
-
-const key = fc.constantFrom('a', 'b', 'c');
-const small = fc.integer({ min: -3, max: 3 });
-const operation: fc.Arbitrary<PatchOperation> = fc.oneof(
-  small.map((value) => ({ op: 'increment', path: '/n', value })),
-  small.map((value) => ({ op: 'replace', path: '/n', value })),
-  small.map((value) => ({ op: 'test', path: '/n', value })),
-  small.map((value) => ({ op: 'add', path: '/list/-', value })),
-  small.map((value) => ({ op: 'add', path: '/list/0', value })),
-  fc.constant({ op: 'remove', path: '/list/0' }),
-  fc.tuple(key, small).map(([name, value]) => ({ op: 'add', path: `/obj/${name}`, value })),
-  key.map((name) => ({ op: 'remove', path: `/obj/${name}` })),
-  key.map((name) => ({ op: 'copy', from: '/n', path: `/obj/${name}` })),
-) as fc.Arbitrary<PatchOperation>;
-/** Up to five patches of one to three operations: five patches have 120 serial orders. */
-const concurrentPatches = fc.array(fc.array(operation, { minLength: 1, maxLength: 3 }), {
-  minLength: 2,
-  maxLength: 5,
 });
 
 /** `data` after `patches` in this order, or null if one of them cannot apply at its turn. */

@@ -13,13 +13,18 @@ import {
   type Session,
   type SessionCodec,
   SessionExistsError,
-  SessionNotFoundError,
   type SessionStore,
   StoreUnavailableError,
   type UpdateOptions,
-  updatedSession,
   ValidationError,
 } from '../../core/index.js';
+import {
+  applyInOrder,
+  GroupCommit,
+  type QueuedUpdate,
+  readClock,
+  type UpdateOutcome,
+} from '../group-commit.js';
 import { type Connection, openConnection } from './connection.js';
 import { entryOf, type IndexEntry, Indexes, type UserPosition } from './indexes.js';
 import {
@@ -35,7 +40,6 @@ import {
 } from './layout.js';
 import { DELETE, REAP, RETIRE, TOUCH, WRITE_IF_VERSION } from './scripts.js';
 import { sweepExpired } from './sweep.js';
-import { Turns } from './turns.js';
 
 export interface RedisStoreOptions {
   /** A standalone server: `redis[s]://[[user]:password@]host[:port][/db]`. */
@@ -57,9 +61,6 @@ export interface RedisStoreOptions {
   expiredRetention?: number;
 }
 
-/** The longest an update waits behind others of its session in this process: PostgreSQL's default lock wait. */
-const MAX_UPDATE_QUEUE_WAIT = 5000;
-
 /** Compare-and-set misses an update absorbs before it gives up. */
 const MAX_ATTEMPTS = 32;
 
@@ -77,7 +78,7 @@ export class RedisStore implements SessionStore {
   readonly #codec: SessionCodec;
   readonly #indexes: Indexes;
   readonly #retention: number;
-  readonly #updates: Turns;
+  readonly #updates: GroupCommit;
 
   private constructor(redis: Connection, options: RedisStoreOptions) {
     this.#redis = redis;
@@ -85,7 +86,7 @@ export class RedisStore implements SessionStore {
     this.#codec = options.codec ?? createCodec();
     this.#indexes = new Indexes(redis, this.#keys);
     this.#retention = options.expiredRetention ?? 10 * 60_000;
-    this.#updates = new Turns(MAX_UPDATE_QUEUE_WAIT);
+    this.#updates = new GroupCommit((id, batch) => this.#commit(id, batch));
   }
 
   /** Connects and returns the store; fails with `StoreUnavailableError` if Redis cannot be reached. */
@@ -125,50 +126,50 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * Optimistic: read, apply the patch here (the codec may encrypt, so Redis
-   * cannot), and write with a compare-and-set on the version. A miss hands back
-   * the record as it now is, and the patch is applied again to that at once;
-   * a second miss means a crowd, so the writer backs off and reads afresh.
-   * Updates of one session from this process take turns, so the crowd is
-   * one writer per process: left to race, a steady stream of them starved
-   * some writer of every win until it gave up.
+   * Optimistic: read, apply the patches here (the codec may encrypt, so Redis
+   * cannot), and write with a compare-and-set on the version. Updates of one
+   * session from this process go in batches (`GroupCommit`), applied in order
+   * and written with one compare-and-set, so a hot session costs a read and a
+   * write per batch rather than per update, and there is one writer per
+   * session per process: left to race, a steady stream of writers starved
+   * some of every win until they gave up. A miss hands back the record as it
+   * now is, and the batch is applied again to that at once; a second miss
+   * means a crowd of processes, so the writer backs off and reads afresh.
    */
-  async update(
-    id: string,
-    ops: readonly PatchOperation[],
-    options: UpdateOptions,
-  ): Promise<Session> {
-    return this.#updates.take(id, () => this.#update(id, ops, options));
+  update(id: string, ops: readonly PatchOperation[], options: UpdateOptions): Promise<Session> {
+    return this.#updates.update(id, ops, options);
   }
 
-  async #update(
-    id: string,
-    ops: readonly PatchOperation[],
-    options: UpdateOptions,
-  ): Promise<Session> {
+  async #commit(id: string, batch: readonly QueuedUpdate[]): Promise<UpdateOutcome[]> {
     const key = this.#keys.session(id);
-    let current = live(await this.#read(id), options.now);
+    const readAt = readClock(batch);
+    let stored = await this.#read(id);
     for (let attempt = 1; ; attempt++) {
-      if (!current) throw new SessionNotFoundError();
-      const next = updatedSession(current, ops, options);
+      const { outcomes, written } = applyInOrder(stored, batch, (session) =>
+        encodeRecord(session, this.#codec),
+      );
+      if (!stored || !written) return outcomes;
+      const { session } = written;
       const reply = await this.#redis.run(WRITE_IF_VERSION, key, [
-        String(options.now),
-        String(current.version),
-        this.#ttl(next, options.now),
-        encodeRecord(next, this.#codec),
+        String(readAt),
+        String(stored.version),
+        this.#ttl(session, session.lastActiveAt), // from the clock of the last update applied
+        written.encoded,
       ]);
-      if (reply === 1) return next;
-      if (reply === 0) throw new SessionNotFoundError();
+      if (reply === 1) return outcomes;
+      if (reply === 0) {
+        stored = null;
+        continue;
+      }
       if (attempt === MAX_ATTEMPTS)
         throw new StoreUnavailableError(
           `session update lost the race to concurrent writers ${MAX_ATTEMPTS} times; nothing was written`,
         );
-      // With an expectedVersion, the next round throws the conflict.
-      if (attempt === 1 || options.expectedVersion !== undefined) {
-        current = live(parseRecord(id, reply, this.#codec), options.now);
+      if (attempt === 1) {
+        stored = parseRecord(id, reply, this.#codec);
       } else {
         await backoff(attempt);
-        current = live(await this.#read(id), options.now);
+        stored = await this.#read(id);
       }
     }
   }
