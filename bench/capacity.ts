@@ -24,12 +24,16 @@ import { readSettings } from './capacity/settings.js';
 const settings = readSettings(process.env);
 const start = machineReading();
 const measured: Measurements = { settings };
-if (settings.only !== 'postgres') {
-  console.log('redis: measuring');
-  measured.redis = await measureRedis(settings);
+try {
+  if (settings.only !== 'postgres') {
+    console.log('redis: measuring');
+    measured.redis = await measureRedis(settings);
+  }
+  if (settings.only !== 'redis') {
+    console.log('postgres: measuring');
+    measured.postgres = await measurePostgres(settings);
+  }
+} finally {
+  // What was measured before a failure is written all the same.
+  console.log(`\n${writeReport(measured, start)}`);
 }
-if (settings.only !== 'redis') {
-  console.log('postgres: measuring');
-  measured.postgres = await measurePostgres(settings);
-}
-console.log(`\n${writeReport(measured, start)}`);

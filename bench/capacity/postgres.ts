@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Pool } from 'pg';
 import { SessionManager, sessionIdOf } from '../../src/core/index.js';
-import { openStore } from '../../src/stores/index.js';
+import { PostgresStore } from '../../src/stores/index.js';
 import { postgresTable } from '../../src/stores/postgres-schema.js';
 import { cpuBetween, cpuByPid } from './process-cpu.js';
 import type { Settings } from './settings.js';
@@ -87,12 +87,21 @@ export async function measurePostgres(settings: Settings): Promise<PostgresResul
   await observer.connect();
   let manager: SessionManager | undefined;
   // The anchor's connections carry the store's application_name, so their backends are counted too.
-  const raw = new Pool({ connectionString: POSTGRES_URL, application_name: application, max: 10 });
+  const raw = new Pool({
+    connectionString: POSTGRES_URL,
+    application_name: application,
+    max: settings.concurrency,
+  });
   try {
     const separator = POSTGRES_URL.includes('?') ? '&' : '?';
-    const store = await openStore(
-      `${POSTGRES_URL}${separator}schema=${schema}&application_name=${application}`,
-    );
+    const store = await PostgresStore.connect({
+      connectionString: `${POSTGRES_URL}${separator}application_name=${application}`,
+      schema,
+      // A connection for every operation in flight, and room for the stalls of a shared server.
+      poolSize: settings.concurrency,
+      connectTimeout: 30_000,
+      statementTimeout: 30_000,
+    });
     manager = new SessionManager({ store, touchThreshold: 1 });
     const pool = new SessionPool();
     const ops = sessionOps(manager, pool);
