@@ -20,7 +20,8 @@ function referenceSizes() {
   const { userId, data, ip, userAgent } = referenceSession(0);
   return {
     userId,
-    data,
+    // As text: the results file then stays as the formatter writes it (it folds short arrays).
+    dataJson: JSON.stringify(data),
     ip,
     userAgent,
     dataJsonBytes: Buffer.byteLength(JSON.stringify(data)),
