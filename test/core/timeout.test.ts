@@ -16,8 +16,22 @@ describe('Deadline', () => {
     expect(waited).toBeLessThan(1_000);
   });
 
-  it('aborts the signal it handed out when the wait times out, and not before', async () => {
+  it('hands out no signal while waits end in time', async () => {
     const deadline = new Deadline(100);
+    const signals: (AbortSignal | undefined)[] = [];
+    for (let i = 0; i < 3; i++) {
+      await deadline.bound(
+        async (signal) => signals.push(signal),
+        () => new TimedOut(),
+      );
+      await sleep(60);
+    }
+    expect(signals).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('once a wait has timed out, hands out a signal that aborts when its wait times out, until waits end in time again', async () => {
+    const deadline = new Deadline(100);
+    await expect(deadline.bound(never, () => new TimedOut())).rejects.toBeInstanceOf(TimedOut);
     let signal: AbortSignal | undefined;
     const waiting = deadline.bound(
       (given) => {
@@ -29,6 +43,20 @@ describe('Deadline', () => {
     expect(signal?.aborted).toBe(false);
     await expect(waiting).rejects.toBeInstanceOf(TimedOut);
     expect(signal?.aborted).toBe(true);
+
+    await deadline.bound(
+      async () => 'in time',
+      () => new TimedOut(),
+    );
+    await sleep(150); // that wait's slice ends with nothing timed out
+    let after: AbortSignal | undefined;
+    await deadline.bound(
+      async (given) => {
+        after = given;
+      },
+      () => new TimedOut(),
+    );
+    expect(after).toBeUndefined();
   });
 
   it('passes through what settles in time, value or error', async () => {

@@ -44,7 +44,7 @@ async function startStallingProxy() {
 }
 
 describe('the Redis store connection', () => {
-  it('drops the commands still unwritten when their wait ends: a server that stops reading gets only what was already sent', async () => {
+  it('once commands time out, drops those still unwritten when their wait ends: a server that stops reading gets only what was already sent', async () => {
     const proxy = await startStallingProxy();
     const connection = await openConnection({
       url: proxy.url,
@@ -57,6 +57,9 @@ describe('the Redis store connection', () => {
     const redis = await createClient({ url: REDIS_URL }).connect();
     try {
       proxy.stall();
+      await expect(connection.send(keys[0] as string, ['PING'])).rejects.toBeInstanceOf(
+        StoreUnavailableError,
+      );
       const outcomes = await Promise.all(
         keys.map((key) => connection.send(key, ['SET', key, value]).catch((error) => error)),
       );

@@ -43,7 +43,7 @@ const REPLIES = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
  * before a command is written, at the price of an `AbortSignal.timeout` and a
  * listener for each command, which cost more than the rest of a GET's work in
  * the client. The wait here is bounded as a whole instead (see `connection`),
- * and the same bound drops a command still unwritten when it passes.
+ * and while commands are timing out the same bound drops one still unwritten.
  */
 const COMMAND_OPTIONS = { timeout: 0 };
 
@@ -74,9 +74,9 @@ const CONNECTION_ERRORS = [
  * written it waits for its reply forever (dropping it would misalign the
  * replies after it). So the wait for the reply is bounded here instead; a
  * reply that comes later is read and thrown away, and the replies after it
- * stay in step. A command not yet written when its wait ends (a socket that
- * does not drain) is dropped, so a silent server holds on to no more than
- * one command timeout's worth of them.
+ * stay in step. Once commands time out, one not yet written when its wait
+ * ends (a socket that does not drain) is dropped, so a silent server holds on
+ * to no more than the commands of the first `commandTimeout` of its silence.
  */
 export async function openConnection(options: ConnectionOptions): Promise<Connection> {
   const socket: SocketOptions = {
@@ -93,7 +93,7 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
     );
     return connection(
       (key, args, abortSignal) =>
-        cluster.sendCommand(key, false, args, { ...REPLIES, abortSignal }),
+        cluster.sendCommand(key, false, args, abortSignal ? { ...REPLIES, abortSignal } : REPLIES),
       () => cluster.close(),
       () => cluster.destroy(),
       options.commandTimeout,
@@ -107,7 +107,8 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
   });
   await connectOrFail(client, 'sessions', options.connectTimeout);
   return connection(
-    (_key, args, abortSignal) => client.sendCommand(args, { ...REPLIES, abortSignal }),
+    (_key, args, abortSignal) =>
+      client.sendCommand(args, abortSignal ? { ...REPLIES, abortSignal } : REPLIES),
     () => client.close(),
     () => client.destroy(),
     options.commandTimeout,
@@ -157,7 +158,11 @@ interface SocketOptions {
 }
 
 function connection(
-  send: (key: RedisArgument, args: RedisArgument[], signal: AbortSignal) => Promise<unknown>,
+  send: (
+    key: RedisArgument,
+    args: RedisArgument[],
+    signal: AbortSignal | undefined,
+  ) => Promise<unknown>,
   close: () => Promise<void>,
   destroy: () => void,
   timeout: number,
