@@ -20,8 +20,8 @@
  * BENCH_FOOTPRINT_REDIS_URL to measure on a given server instead). Every key
  * is under a prefix of this run, deleted at the end.
  *
- *   npm run bench:redis
- *   BENCH_OPS=20000 BENCH_ROUNDS=3 BENCH_SESSIONS=2000 npm run bench:redis
+ *   npm run bench:redis        (node --expose-gc, so each round pays for its own garbage)
+ *   BENCH_OPS=20000 BENCH_ROUNDS=3 BENCH_SESSIONS=2000 BENCH_SETTLE_MS=1000 npm run bench:redis
  *
  * Writes bench/results/redis-footprint.json and bench/results/redis-footprint.md.
  */
@@ -47,6 +47,13 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const POOL = Number(process.env.BENCH_POOL ?? 1000);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 10_000);
 const FOOTPRINT_ROUNDS = Number(process.env.BENCH_FOOTPRINT_ROUNDS ?? 3);
+/**
+ * How long after its last operation a round's CPU is still counted: node-redis's
+ * default command timeout leaves an `AbortSignal.timeout` timer behind each
+ * command, which fires 5 s later; counted in the next round, it would be
+ * charged to the side measured after the raw GET.
+ */
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 5_500);
 
 const run = randomBytes(3).toString('hex');
 /** Prefixes of one length on both sides, so that key names weigh the same. */
@@ -83,7 +90,12 @@ interface ReadRun {
   cpuMicrosPerOp: number;
 }
 
-/** `ops` calls of `op`, `CONCURRENCY` in flight, timed by the wall clock and by this process's CPU. */
+/**
+ * `ops` calls of `op`, `CONCURRENCY` in flight, timed by the wall clock and by
+ * this process's CPU, which counts what the calls left behind too: the work
+ * they deferred (see SETTLE_MS) and, with --expose-gc, a full collection of
+ * their garbage.
+ */
 async function inFlight(ops: number, op: (i: number) => Promise<unknown>) {
   let next = 0;
   const cpu = process.cpuUsage();
@@ -97,6 +109,8 @@ async function inFlight(ops: number, op: (i: number) => Promise<unknown>) {
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  globalThis.gc?.();
   const used = process.cpuUsage(cpu);
   return { opsPerSecond: ops / seconds, cpuMicrosPerOp: (used.user + used.system) / ops };
 }
@@ -130,6 +144,7 @@ async function readCost(): Promise<{ valueBytes: number; runs: ReadRun[] }> {
       ['SessionManager.get', (i) => manager.get(tokens[i % POOL] as string)],
     ];
     for (const [, op] of sides) await inFlight(Math.ceil(OPS / 5), op); // warm-up, not counted
+    globalThis.gc?.();
     const runs: ReadRun[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       for (const [side, op] of sides) runs.push({ side, round, ...(await inFlight(OPS, op)) });
@@ -418,6 +433,8 @@ async function writeReport(
       rounds: ROUNDS,
       concurrency: CONCURRENCY,
       pool: POOL,
+      settleMs: SETTLE_MS,
+      exposedGc: typeof globalThis.gc === 'function',
       sessions: SESSIONS,
       footprintRounds: FOOTPRINT_ROUNDS,
       footprintServer: FOOTPRINT_URL ?? 'a throwaway redis-server per round',
@@ -438,7 +455,7 @@ async function writeReport(
   const table = [
     `Measured ${report.date.slice(0, 10)} on ${report.machine.cpus} × ${report.machine.cpu}, Node ${process.version}, Redis ${server}, node-redis ${report.versions.redis}.`,
     '',
-    `Read cost: ${CONCURRENCY} in flight, ${ROUNDS} alternating rounds of ${OPS} ops, medians; the raw GET reads a ${readRuns.valueBytes}-byte value (a stored reference session's length). CPU is this process's.`,
+    `Read cost: ${CONCURRENCY} in flight, ${ROUNDS} alternating rounds of ${OPS} ops, medians; the raw GET reads a ${readRuns.valueBytes}-byte value (a stored reference session's length). CPU is this process's, over each round and the ${SETTLE_MS} ms after it, then a full GC: what a round leaves behind is charged to it.`,
     '',
     '| read | ops/s | CPU µs/op | CPU ÷ raw GET | CPU ÷ raw GET (no timeout) | time ÷ raw GET |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
