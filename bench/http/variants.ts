@@ -14,6 +14,7 @@ import { createGateway, parseConfig } from '../../src/gateway/index.js';
 import { ClawsessionStore, genid } from '../../src/http/express-session.js';
 import { HttpSessions, withSessions } from '../../src/http/index.js';
 import { NearCache, openStore, RedisInvalidationBus } from '../../src/stores/index.js';
+import { REFERENCE_USER, referenceCart } from '../reference-session.js';
 
 /*
  * The servers the HTTP bench loads, each with the same four routes:
@@ -37,10 +38,6 @@ export interface Variant {
 }
 
 export const USER = { username: 'alice', password: 'correct horse battery staple 42' };
-/** The reference session of the issue: a user and ten cart items. */
-export const REFERENCE_USER = { id: 12345, name: 'alice' };
-export const referenceCart = () =>
-  Array.from({ length: 10 }, () => ({ sku: 'SKU-000123', qty: 2, price: 19.99 }));
 const CART_LENGTH = 10;
 const SECRET = randomBytes(32).toString('hex');
 /** The gateway's password hashing cost, so every login does the same work. */

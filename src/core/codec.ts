@@ -30,7 +30,16 @@ const TAG_JSON = 0x01;
 const TAG_MSGPACK = 0x02;
 const TAG_SEALED = 0x03;
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+/*
+ * Records (msgpackr's extension 0x72): an object shape used more than once in
+ * one value, such as the items of a cart, has its keys written once and each
+ * object after it is a one-byte reference and its values. The definitions
+ * travel in each value, none is shared between values, so every value stands
+ * alone. The same reader reads values written with plain maps (before
+ * records were used), and a reader with records off (an instance not yet
+ * upgraded) reads values with records, so both ways of writing share the tag.
+ */
+const packr = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
 
 export function createCodec(options: CodecOptions = {}): SessionCodec {
   const format = options.format ?? 'msgpack';

@@ -41,5 +41,5 @@ export type {
   SessionStore,
   UpdateOptions,
 } from './store.js';
-export { withTimeout } from './timeout.js';
+export { Deadline, withTimeout } from './timeout.js';
 export { constantTimeEqual, generateToken, type RandomSource, sessionIdOf } from './token.js';

@@ -29,6 +29,7 @@ export function sessionIdOf(token: string): string {
   return sha256Hex(token);
 }
 
+/** One-shot `hash`: on every request's token, a Hash object per call costs twice as much. */
 export function sha256Hex(value: string): string {
   // The one-shot form: no Hash object per request, on the path of every session read.
   return hash('sha256', value, 'hex');

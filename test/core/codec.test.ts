@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
@@ -122,6 +124,76 @@ describe('codec: switching format', () => {
     ]) {
       expect(() => codec.decode(ID, bytes)).toThrow(DecodeError);
     }
+  });
+});
+
+describe('codec: repeated object shapes', () => {
+  const cart: SessionData = {
+    user: { id: 12345, name: 'alice' },
+    cart: Array.from({ length: 10 }, (_, i) => ({ sku: `SKU-${i}`, qty: 64 + i, price: 19.99 })),
+  };
+  const occurrences = (bytes: Uint8Array, text: string) =>
+    Buffer.from(bytes).toString('latin1').split(text).length - 1;
+
+  it('writes the keys of an object shape once however many objects share it', () => {
+    const stored = createCodec().encode(ID, cart);
+    expect(occurrences(stored, 'price')).toBe(1);
+    expect(createCodec().decode(ID, stored)).toEqual(cart);
+  });
+
+  it('reads MessagePack written before shapes were shared, small integers included', () => {
+    // Written by the codec before records: every object a map, 100 as the one-byte integer 0x64.
+    const before = Buffer.from(
+      '02de0003a475736572de0002a26964cd3039a46e616d65a5616c696365a46361727492de0003a3736b75aa534b552d303030313233a371747902a57072696365cb4033fd70a3d70a3dde0003a3736b75aa534b552d303030313234a371747964a57072696365cb4012000000000000a26174d7ffa1a5d60065937d25',
+      'hex',
+    );
+    const codec = createCodec();
+    codec.decode(ID, codec.encode(ID, cart)); // a value with records read first changes nothing
+    expect(codec.decode(ID, before)).toEqual({
+      user: { id: 12345, name: 'alice' },
+      cart: [
+        { sku: 'SKU-000123', qty: 2, price: 19.99 },
+        { sku: 'SKU-000124', qty: 100, price: 4.5 },
+      ],
+      at: new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678)),
+    });
+  });
+
+  it('writes what a reader with records off, an instance not yet upgraded, reads', () => {
+    const stored = createCodec().encode(ID, cart);
+    const previousReader = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+    expect(previousReader.unpack(stored.subarray(1))).toEqual(cart);
+  });
+
+  it('reads back any session data exactly, whatever shapes repeat in it', () => {
+    const key = fc.constantFrom('a', 'b', 'sku', 'qty', '0', '10', '', 'a longer key');
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.integer({ min: -300, max: 300 }),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.string(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.date({ noInvalidDate: true }),
+        fc.array(tie('value'), { maxLength: 12 }),
+        fc.dictionary(key, tie('value'), { maxKeys: 5 }),
+      ),
+    }));
+    const codec = createCodec();
+    fc.assert(
+      fc.property(fc.dictionary(key, value, { maxKeys: 6 }), (data) => {
+        expect(codec.decode(ID, codec.encode(ID, data as SessionData))).toEqual(data);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps each value whole by itself: one written after others reads alone', () => {
+    const codec = createCodec();
+    for (let i = 0; i < 5; i++)
+      codec.encode(ID, { other: { shape: i }, more: [{ a: 1 }, { a: 2 }] });
+    expect(createCodec().decode(ID, codec.encode(ID, cart))).toEqual(cart);
   });
 });
 

@@ -15,7 +15,7 @@ import {
   SocketTimeoutError,
   TimeoutError,
 } from 'redis';
-import { ConfigError, StoreUnavailableError, withTimeout } from '../../core/index.js';
+import { ConfigError, Deadline, StoreUnavailableError } from '../../core/index.js';
 import { connectOrFail } from '../redis-connect.js';
 import type { Script } from './scripts.js';
 
@@ -37,6 +37,15 @@ export interface ConnectionOptions {
 
 /** Binary-safe replies: values and index members are bytes, not text. */
 const REPLIES = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
+
+/**
+ * node-redis's own command timeout (5 s by default) covers only the wait
+ * before a command is written, at the price of an `AbortSignal.timeout` and a
+ * listener for each command, which cost more than the rest of a GET's work in
+ * the client. The wait here is bounded as a whole instead (see `connection`),
+ * and while commands are timing out the same bound drops one still unwritten.
+ */
+const COMMAND_OPTIONS = { timeout: 0 };
 
 /** Server replies that mean "not now" rather than "wrong command". */
 const TRANSIENT_REPLY = /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|BUSY|READONLY|OOM)\b/;
@@ -65,7 +74,9 @@ const CONNECTION_ERRORS = [
  * written it waits for its reply forever (dropping it would misalign the
  * replies after it). So the wait for the reply is bounded here instead; a
  * reply that comes later is read and thrown away, and the replies after it
- * stay in step.
+ * stay in step. Once commands time out, one not yet written when its wait
+ * ends (a socket that does not drain) is dropped, so a silent server holds on
+ * to no more than the commands of the first `commandTimeout` of its silence.
  */
 export async function openConnection(options: ConnectionOptions): Promise<Connection> {
   const socket: SocketOptions = {
@@ -74,18 +85,30 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
       Math.min(50 * 2 ** retries, 2000) + Math.floor(Math.random() * 100),
   };
   if (options.cluster) {
-    const cluster = await connectRedisCluster(options.cluster.rootNodes, 'sessions', socket);
+    const cluster = await connectRedisCluster(
+      options.cluster.rootNodes,
+      'sessions',
+      socket,
+      COMMAND_OPTIONS,
+    );
     return connection(
-      (key, args) => cluster.sendCommand(key, false, args, REPLIES),
+      (key, args, abortSignal) =>
+        cluster.sendCommand(key, false, args, abortSignal ? { ...REPLIES, abortSignal } : REPLIES),
       () => cluster.close(),
       () => cluster.destroy(),
       options.commandTimeout,
     );
   }
-  const client = createClient({ url: options.url, socket, disableOfflineQueue: true });
+  const client = createClient({
+    url: options.url,
+    socket,
+    disableOfflineQueue: true,
+    commandOptions: COMMAND_OPTIONS,
+  });
   await connectOrFail(client, 'sessions', options.connectTimeout);
   return connection(
-    (_key, args) => client.sendCommand(args, REPLIES),
+    (_key, args, abortSignal) =>
+      client.sendCommand(args, abortSignal ? { ...REPLIES, abortSignal } : REPLIES),
     () => client.close(),
     () => client.destroy(),
     options.commandTimeout,
@@ -95,7 +118,8 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
 /**
  * A connected cluster client, with the root nodes' credentials and TLS given
  * to every node it discovers, and no offline queue (commands fail at once
- * while a node is unreachable). `purpose` names it in connection errors.
+ * while a node is unreachable). `purpose` names it in connection errors;
+ * `commandOptions` replace node-redis's defaults for every command.
  */
 export async function connectRedisCluster(
   rootNodes: readonly string[],
@@ -104,9 +128,11 @@ export async function connectRedisCluster(
     connectTimeout: 5000,
     reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),
   },
+  commandOptions?: typeof COMMAND_OPTIONS,
 ) {
   const cluster = createCluster({
     rootNodes: rootNodes.map((url) => ({ url })),
+    commandOptions,
     // Discovered nodes take their settings from `defaults` only, so credentials and TLS go there.
     defaults: nodeDefaults(rootNodes, socket),
   });
@@ -132,25 +158,22 @@ interface SocketOptions {
 }
 
 function connection(
-  send: (key: RedisArgument, args: RedisArgument[]) => Promise<unknown>,
+  send: (
+    key: RedisArgument,
+    args: RedisArgument[],
+    signal: AbortSignal | undefined,
+  ) => Promise<unknown>,
   close: () => Promise<void>,
   destroy: () => void,
   timeout: number,
 ): Connection {
   let closed = false;
+  const deadline = new Deadline(timeout);
+  const timedOut = () => new StoreUnavailableError(`Redis did not answer within ${timeout} ms`);
   const bounded = (key: RedisArgument, args: RedisArgument[]) =>
-    withTimeout(
-      send(key, args),
-      timeout,
-      () => new StoreUnavailableError(`Redis did not answer within ${timeout} ms`),
-    );
-  const sendMapped = async (key: RedisArgument, args: RedisArgument[]) => {
-    try {
-      return await bounded(key, args);
-    } catch (error) {
-      throw unavailable(error);
-    }
-  };
+    deadline.bound((signal) => send(key, args, signal), timedOut);
+  const sendMapped = (key: RedisArgument, args: RedisArgument[]) =>
+    bounded(key, args).catch(rethrowUnavailable);
   return {
     send: sendMapped,
     async run(script, key, args) {
@@ -177,6 +200,10 @@ function connection(
       destroy();
     },
   };
+}
+
+function rethrowUnavailable(error: unknown): never {
+  throw unavailable(error);
 }
 
 /** Connection failures and time-outs become StoreUnavailableError; anything else passes through. */

@@ -26,9 +26,15 @@ const SESSION_ID = /^[0-9a-f]{64}$/;
  * string is refused, so that two spellings never name one key.
  */
 export function idBytes(id: string): Buffer {
+  return withIdBytes(Buffer.allocUnsafe(32), 0, id);
+}
+
+/** `target` with the id's 32 bytes written at `offset`: a key in one allocation on every read. */
+function withIdBytes(target: Buffer, offset: number, id: string): Buffer {
   if (!SESSION_ID.test(id))
     throw new ValidationError('a session id is 64 lowercase hexadecimal characters');
-  return Buffer.from(id, 'hex');
+  target.write(id, offset, 'hex');
+  return target;
 }
 
 /** A session id from its 32 bytes. */
@@ -55,7 +61,7 @@ export class Keys {
 
   /** STRING holding one session (see `encodeRecord`), with a native TTL: the prefix, `s:` and the id's 32 bytes. */
   session(id: string): Buffer {
-    return Buffer.concat([this.#session, idBytes(id)]);
+    return this.#keyOf(this.#session, id);
   }
 
   /**
@@ -63,7 +69,7 @@ export class Keys {
    * to the end of the grace window: the prefix, `a:` and the old id's 32 bytes.
    */
   alias(id: string): Buffer {
-    return Buffer.concat([this.#alias, idBytes(id)]);
+    return this.#keyOf(this.#alias, id);
   }
 
   /** ZSET shard of the expiry index: ids (32 bytes) scored by a lower bound of their session's expiry, in ms. */
@@ -83,6 +89,12 @@ export class Keys {
   /** ZSET of the days that may have a `users(shard, day)` key, each scored by itself: one list for the shards equal modulo DAY_LISTS. */
   userDays(shard: number): string {
     return `${this.#prefix}ud:${shard % DAY_LISTS}`;
+  }
+
+  #keyOf(start: Buffer, id: string): Buffer {
+    const key = Buffer.allocUnsafe(start.length + 32);
+    start.copy(key);
+    return withIdBytes(key, start.length, id);
   }
 }
 
