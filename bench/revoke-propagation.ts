@@ -19,6 +19,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { openSessionInvalidationBus } from '../src/gateway/shared-services.js';
 import type { InvalidationBus } from '../src/stores/index.js';
 import { type ServerChild, startServerChild } from './http/server-child.js';
@@ -73,8 +74,14 @@ interface Trial {
 /** When each session id's invalidation reached this process, by id. */
 const delivered = new Map<string, number>();
 
+/** A 503 from a gateway whose store did not answer in time: the machine is shared, so the trial is taken again. */
+class StoreBusy extends Error {}
+/** Takes of one trial at most, each 503 a retake. */
+const TAKES = 5;
+
 async function request(url: string, init: RequestInit & { expect: number }): Promise<Response> {
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(GIVE_UP_MS) });
+  if (response.status === 503) throw new StoreBusy(`${url}: 503`);
   if (response.status !== init.expect)
     throw new Error(`${init.method ?? 'GET'} ${url}: ${response.status}, not ${init.expect}`);
   return response;
@@ -109,6 +116,13 @@ async function trial(pair: Pair, index: number): Promise<Trial> {
     await response.text();
     const ms = performance.now() - answered;
     if (response.status === 401) {
+      // B may hear of the revoke before this process does.
+      while (
+        pair.setup.nearCache &&
+        !delivered.has(id) &&
+        performance.now() - answered < GIVE_UP_MS
+      )
+        await sleep(1);
       const busAt = delivered.get(id);
       return {
         setup: pair.setup.name,
@@ -118,6 +132,7 @@ async function trial(pair: Pair, index: number): Promise<Trial> {
         ...(busAt === undefined ? {} : { busMs: busAt - answered }),
       };
     }
+    if (response.status === 503) throw new StoreBusy(`${b.url}: 503`);
     if (response.status !== 200 || ms > GIVE_UP_MS)
       throw new Error(
         `${pair.setup.name}: B answered ${response.status} after ${ms.toFixed(0)} ms`,
@@ -132,6 +147,8 @@ interface Summary {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Trials taken again after a 503 (a store too slow to answer on the shared machine). */
+  retaken: number;
   /** Share of trials refused on B within TARGET_MS. */
   underTarget: number;
   /** Share of trials where B's very first request after the logout was refused. */
@@ -147,13 +164,14 @@ interface Summary {
 const percentile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
 
-function summarize(setup: Setup, trials: Trial[]): Summary {
+function summarize(setup: Setup, trials: Trial[], retaken: number): Summary {
   const sorted = trials.map((t) => t.ms).sort((x, y) => x - y);
   const bus = trials.flatMap((t) => (t.busMs === undefined ? [] : [t.busMs]));
   bus.sort((x, y) => x - y);
   return {
     setup: setup.name,
     trials: trials.length,
+    retaken,
     p50Ms: percentile(sorted, 0.5),
     p90Ms: percentile(sorted, 0.9),
     p99Ms: percentile(sorted, 0.99),
@@ -164,6 +182,19 @@ function summarize(setup: Setup, trials: Trial[]): Summary {
       ? { busP99Ms: percentile(bus, 0.99), busMaxMs: bus.at(-1) as number }
       : {}),
   };
+}
+
+const retaken = new Map<string, number>();
+
+async function take(pair: Pair, index: number): Promise<Trial> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await trial(pair, index);
+    } catch (error) {
+      if (!(error instanceof StoreBusy) || attempt === TAKES) throw error;
+      retaken.set(pair.setup.name, (retaken.get(pair.setup.name) ?? 0) + 1);
+    }
+  }
 }
 
 async function main() {
@@ -191,9 +222,9 @@ async function main() {
       });
     }
     // One unrecorded trial each: JIT, pools and connections warm.
-    for (const pair of pairs) await trial(pair, -1);
+    for (const pair of pairs) await take(pair, -1);
     for (let index = 0; index < TRIALS; index++)
-      for (const pair of pairs) trials.push(await trial(pair, index));
+      for (const pair of pairs) trials.push(await take(pair, index));
   } finally {
     await Promise.all(buses.map((bus) => bus.close()));
     for (const pair of pairs) await Promise.all([pair.a.close(), pair.b.close()]);
@@ -203,6 +234,7 @@ async function main() {
     summarize(
       setup,
       trials.filter((t) => t.setup === setup.name),
+      retaken.get(setup.name) ?? 0,
     ),
   );
   for (const [index, summary] of summaries.entries()) {
@@ -237,13 +269,13 @@ function writeReport(summaries: Summary[], trials: Trial[]) {
   const share = (value: number) => `${(value * 100).toFixed(1)}%`;
   const rows = summaries.map(
     (s) =>
-      `| ${s.setup} | ${s.trials} | ${ms(s.p50Ms)} | ${ms(s.p90Ms)} | ${ms(s.p99Ms)} | ${ms(s.maxMs)} | **${share(s.underTarget)}** | ${share(s.firstPollRefused)} | ${ms(s.busP99Ms)} | ${ms(s.busMaxMs)} | ${s.p99Ratio === undefined ? '' : `${s.p99Ratio.toFixed(2)}×`} |`,
+      `| ${s.setup} | ${s.trials} | ${s.retaken} | ${ms(s.p50Ms)} | ${ms(s.p90Ms)} | ${ms(s.p99Ms)} | ${ms(s.maxMs)} | **${share(s.underTarget)}** | ${share(s.firstPollRefused)} | ${ms(s.busP99Ms)} | ${ms(s.busMaxMs)} | ${s.p99Ratio === undefined ? '' : `${s.p99Ratio.toFixed(2)}×`} |`,
   );
   const table = [
     `Measured ${report.date.slice(0, 10)} on ${report.machine.cpus} × ${report.machine.cpu}, Node ${process.version}; ${TRIALS} trials per setup, taken in turns. Two gateway processes on one store; the time from A's answer to a logout until B, which had the session cached (${READS} reads before), answers 401. "bus" is when the invalidation reached a third subscriber (the bench) after A answered. Anchor: the same pair without the near-cache.`,
     '',
-    `| store | trials | p50 ms | p90 ms | p99 ms | max ms | under ${TARGET_MS} ms | refused at B's first request | bus p99 ms | bus max ms | p99 vs anchor |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| store | trials | retaken after a 503 | p50 ms | p90 ms | p99 ms | max ms | under ${TARGET_MS} ms | refused at B's first request | bus p99 ms | bus max ms | p99 vs anchor |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
     `The near-cache drops its copy when the invalidation arrives (Redis pub/sub or PostgreSQL NOTIFY, published before A answers the logout). If that message is lost, B serves its copy until it is \`nearCache.ttl\` old (default ${NEAR_CACHE_TTL_MS} ms) counted from B's last read of the store, so ${NEAR_CACHE_TTL_MS} ms is the worst case; a subscriber that reconnects drops its whole cache, since it may have missed messages.`,
