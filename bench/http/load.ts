@@ -21,6 +21,8 @@ export interface LoadOptions {
   body?: string;
   connections: number;
   seconds: number;
+  /** Requests per second over all connections; as many as the server answers when unset. */
+  overallRate?: number;
 }
 
 /** Drives `url` with autocannon for `seconds` over `connections` keep-alive connections. */
@@ -35,6 +37,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     '--method',
     options.method ?? 'GET',
   ];
+  if (options.overallRate !== undefined) args.push('--overallRate', String(options.overallRate));
   for (const [name, value] of Object.entries(options.headers ?? {}))
     args.push('--headers', `${name}=${value}`);
   if (options.body !== undefined) args.push('--body', options.body);

@@ -8,7 +8,7 @@ import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import expressSession from 'express-session';
 import express from 'express4';
 import { Pool } from 'pg';
-import { createClient } from 'redis';
+import { createClient, RESP_TYPES } from 'redis';
 import { createCodec, SessionManager, type SessionStore } from '../../src/core/index.js';
 import { createGateway, parseConfig } from '../../src/gateway/index.js';
 import { ClawsessionStore, genid } from '../../src/http/express-session.js';
@@ -61,7 +61,9 @@ async function passwordMatches(password: unknown): Promise<boolean> {
 export const REDIS_URL = process.env.CLAWSESSION_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const POSTGRES_URL =
   process.env.CLAWSESSION_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const run = randomBytes(3).toString('hex');
+/** Names this run's keys and schemas; a parent sets it for child processes that must share one store. */
+export const BENCH_RUN = process.env.CLAWSESSION_BENCH_RUN ?? randomBytes(3).toString('hex');
+const run = BENCH_RUN;
 
 /** clawsession store URLs for each backend the bench compares, all isolated to this run. */
 export function storeUrl(backend: string): string {
@@ -234,10 +236,33 @@ export async function expressDropIn(backend: string): Promise<Variant> {
 }
 
 /**
+ * Removes what this run stored: its Redis keys and its PostgreSQL schema.
+ * As Buffers: session keys end in the id's raw bytes, which a UTF-8 string would mangle.
+ */
+export async function removeRunData(): Promise<void> {
+  const client = await createClient({ url: REDIS_URL }).connect();
+  const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  for await (const keys of binary.scanIterator({ MATCH: `csbench:${run}:*`, COUNT: 1000 }))
+    if (keys.length > 0) await client.unlink(keys);
+  await client.close();
+  const pool = new Pool({ connectionString: POSTGRES_URL });
+  await pool.query(`DROP SCHEMA IF EXISTS csbench_${run} CASCADE`);
+  await pool.end();
+}
+
+/** A gateway backend is a store of `storeUrl`, optionally `+near-cache`; `near-cache` alone is Redis behind it. */
+function gatewayStore(backend: string): { store: string; nearCache?: object } {
+  const named = backend === 'near-cache' ? 'redis+near-cache' : backend;
+  const [store = named, cache] = named.split('+');
+  return { store: storeUrl(store), ...(cache === 'near-cache' ? { nearCache: {} } : {}) };
+}
+
+/**
  * The gateway as `clawsession serve` runs it: the default config (info
  * logging to stdout, which the bench sends to /dev/null) on the given store,
  * with one user. Login limits are raised so that a login run measures logins,
- * not 429s; everything else is default.
+ * not 429s; everything else is default. Several gateways of one run share the
+ * store, and the user the first of them added.
  */
 export async function gateway(backend: string, logLevel = 'info'): Promise<Variant> {
   const adminToken = randomBytes(32).toString('base64url');
@@ -245,8 +270,7 @@ export async function gateway(backend: string, logLevel = 'info'): Promise<Varia
     parseConfig({
       port: 0,
       logLevel,
-      store: storeUrl(backend === 'near-cache' ? 'redis' : backend),
-      ...(backend === 'near-cache' ? { nearCache: {} } : {}),
+      ...gatewayStore(backend),
       adminToken,
       cookie: { insecureDevelopmentMode: true },
       rateLimits: {
@@ -263,7 +287,8 @@ export async function gateway(backend: string, logLevel = 'info'): Promise<Varia
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ username: USER.username, password: USER.password }),
   });
-  if (added.status !== 201) throw new Error(`adding the bench user failed: ${added.status}`);
+  if (added.status !== 201 && added.status !== 409)
+    throw new Error(`adding the bench user failed: ${added.status}`);
   return {
     url,
     paths: { health: '/healthz', me: '/auth/session', login: '/auth/login' },
