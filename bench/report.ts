@@ -11,14 +11,17 @@ export function machine() {
   };
 }
 
+/** The installed version of a package (`../` for clawsession itself). */
+export function packageVersion(name: string): string {
+  return (
+    JSON.parse(
+      readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8'),
+    ) as { version: string }
+  ).version;
+}
+
 /** The versions a bench's figures depend on: Node, clawsession, autocannon and the servers. */
 export function versions() {
-  const packageVersion = (name: string) =>
-    (
-      JSON.parse(
-        readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8'),
-      ) as { version: string }
-    ).version;
   const serverVersion = (command: string, args: string[]) => {
     try {
       return execFileSync(command, args, { encoding: 'utf8' }).trim();

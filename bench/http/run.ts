@@ -12,13 +12,11 @@
  * Writes bench/results/http.json (machine, versions, every run, the ratios)
  * and bench/results/http.md (the table the README shows).
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { machine, packageVersion, versions } from '../report.js';
 import { type LoadResult, load } from './load.js';
-import { type Route, USER, type VARIANTS } from './variants.js';
+import { type ServerChild, startServerChild } from './server-child.js';
+import { BENCH_RUN, type Route, removeRunData, USER, type VARIANTS } from './variants.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -133,7 +131,7 @@ interface Server {
   key: string;
   url: string;
   paths: Partial<Record<Route, string>>;
-  child: ChildProcess;
+  child: ServerChild;
   /** A signed-in session: its cookie and, where the server checks one, its CSRF token. */
   cookie: string;
   csrfToken: string | undefined;
@@ -155,18 +153,9 @@ function serverFor(variant: VariantName, backend: string): Promise<Server> {
 }
 
 async function startServer(key: string, variant: VariantName, backend: string): Promise<Server> {
-  const child = fork(
-    fileURLToPath(new URL('./server-process.ts', import.meta.url)),
-    [variant, backend],
-    {
-      // The insecure-cookie warning (plain HTTP here) once per server is noise in a bench.
-      execArgv: ['--import', 'tsx', '--no-warnings'],
-      // The gateway logs as configured (info, JSON lines); the bench throws the lines away.
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    },
-  );
-  const [ready] = (await once(child, 'message')) as [{ url: string; paths: Server['paths'] }];
-  const login = await fetch(`${ready.url}${ready.paths.login}`, {
+  // One run id for every server, so that the run's keys and schemas can be removed at the end.
+  const child = await startServerChild(variant, backend, { CLAWSESSION_BENCH_RUN: BENCH_RUN });
+  const login = await fetch(`${child.url}${child.paths.login}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(USER),
@@ -174,7 +163,7 @@ async function startServer(key: string, variant: VariantName, backend: string): 
   if (login.status !== 200) throw new Error(`${key}: login answered ${login.status}`);
   const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   const { csrfToken } = (await login.json()) as { csrfToken?: string };
-  return { key, ...ready, child, cookie, csrfToken };
+  return { key, url: child.url, paths: child.paths, child, cookie, csrfToken };
 }
 
 function loadOptions(server: Server, route: Route) {
@@ -310,11 +299,9 @@ async function main() {
   } finally {
     for (const server of servers.values()) {
       const { child } = await server.catch(() => ({ child: undefined }));
-      if (child && child.exitCode === null) {
-        child.send('close');
-        await once(child, 'exit');
-      }
+      await child?.close();
     }
+    await removeRunData();
     // What was measured before a failure is worth keeping too.
     writeReport(pairs);
   }
@@ -347,36 +334,15 @@ function targetRows(pairs: Pair[]): string[] {
 }
 
 function writeReport(pairs: Pair[]) {
-  const version = (name: string) =>
-    (
-      JSON.parse(
-        readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8'),
-      ) as { version: string }
-    ).version;
-  const serverVersion = (command: string, args: string[]) => {
-    try {
-      return execFileSync(command, args, { encoding: 'utf8' }).trim();
-    } catch {
-      return 'unknown';
-    }
-  };
   const report = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-    },
+    machine: machine(),
     versions: {
-      node: process.version,
-      clawsession: version('../'),
-      express: version('express4'),
-      'express-session': version('express-session'),
-      'connect-redis': version('connect-redis'),
-      'connect-pg-simple': version('connect-pg-simple'),
-      autocannon: version('autocannon'),
-      redis: serverVersion('redis-server', ['--version']),
-      postgres: serverVersion('psql', ['--version']),
+      ...versions(),
+      express: packageVersion('express4'),
+      'express-session': packageVersion('express-session'),
+      'connect-redis': packageVersion('connect-redis'),
+      'connect-pg-simple': packageVersion('connect-pg-simple'),
     },
     settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS },
     pairs,
