@@ -19,7 +19,7 @@ const PROBES = new Set(['/healthz', '/readyz']);
  * Health and readiness probes log at debug.
  */
 export function registerAccessLog(app: FastifyInstance): void {
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url;
     const principal = principalOf(request);
     const line = {
@@ -33,5 +33,6 @@ export function registerAccessLog(app: FastifyInstance): void {
     };
     if (route !== undefined && PROBES.has(route)) request.log.debug(line, 'request');
     else request.log.info(line, 'request');
+    done();
   });
 }

@@ -14,10 +14,11 @@ export function refuseWhileClosing(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async () => {
-    if (closing) throw new HttpError('ERR_SHUTTING_DOWN', 'the gateway is shutting down');
+  app.addHook('onRequest', (_request, _reply, done) => {
+    done(closing ? new HttpError('ERR_SHUTTING_DOWN', 'the gateway is shutting down') : undefined);
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 }

@@ -14,14 +14,15 @@ const LINGER_MAX_MS = 5_000;
  * LINGER_MAX_MS; past either bound the connection closes as before.
  */
 export function registerLingeringClose(app: FastifyInstance): void {
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     // A 408 is for a client too slow to wait for; any other early answer waits for the rest of the body.
     if (
       !request.raw.complete &&
       reply.getHeader('connection') === 'close' &&
       reply.statusCode !== 408
     )
-      await dropRestOfBody(request.raw);
+      void dropRestOfBody(request.raw).then(() => done(null, payload));
+    else done(null, payload);
   });
 }
 

@@ -166,8 +166,9 @@ export function requestIdOptions(): Pick<FastifyServerOptions, 'genReqId' | 'req
 
 /** Sends every response's request id back in `x-request-id`, so a client can quote it. */
 export function echoRequestId(app: FastifyInstance): void {
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header(REQUEST_ID_HEADER, request.id);
+    done(null, payload);
   });
 }
 

@@ -154,7 +154,7 @@ export class GatewayMetrics {
    */
   register(app: FastifyInstance, options: { guard?: onRequestAsyncHookHandler } = {}): void {
     this.#log = app.log;
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       const labels = {
         method: request.method,
         route: (!request.is404 && request.routeOptions.url) || UNMATCHED_ROUTE,
@@ -162,6 +162,7 @@ export class GatewayMetrics {
       };
       this.#httpRequests.inc(labels);
       this.#httpDuration.observe(labels, reply.elapsedTime / 1000);
+      done();
     });
     app.get(
       '/metrics',

@@ -16,16 +16,18 @@ export interface RequestHeadOptions {
  */
 export function registerRequestHeadChecks(app: FastifyInstance, options: RequestHeadOptions): void {
   const { maxHeaders } = options;
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     // Lines, not names: repeats of one name count, since each one takes a slot at the upstream.
     if (request.raw.rawHeaders.length / 2 > maxHeaders) {
-      throw new HttpError(
-        'ERR_HEADERS_TOO_MANY',
-        `a request may carry at most ${maxHeaders} header lines`,
+      done(
+        new HttpError(
+          'ERR_HEADERS_TOO_MANY',
+          `a request may carry at most ${maxHeaders} header lines`,
+        ),
       );
-    }
-    if (!hasOneValidHost(request))
-      throw new HttpError('ERR_HOST_INVALID', 'the Host header must be one valid host[:port]');
+    } else if (!hasOneValidHost(request)) {
+      done(new HttpError('ERR_HOST_INVALID', 'the Host header must be one valid host[:port]'));
+    } else done();
   });
 }
 

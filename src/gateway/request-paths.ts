@@ -33,8 +33,7 @@ export function normalizedPathOptions(): Pick<FastifyServerOptions, 'rewriteUrl'
  * Call it on the root instance before anything else adds a hook.
  */
 export function refuseInvalidPaths(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
-    const refusal = refusals.get(request.raw);
-    if (refusal !== undefined) throw refusal;
+  app.addHook('onRequest', (request, _reply, done) => {
+    done(refusals.get(request.raw));
   });
 }

@@ -55,9 +55,11 @@ export function applyRequestTimeouts(app: FastifyInstance, timeouts: RequestTime
   (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval =
     Math.max(10, Math.min(1_000, Math.floor(tightest / 4)));
 
-  app.addHook('preParsing', async (request, reply, payload) => {
-    if (!hasBody(request.raw)) return payload;
-    return watchedBody(request.raw, reply, timeouts.bodyTimeout);
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    done(
+      null,
+      hasBody(request.raw) ? watchedBody(request.raw, reply, timeouts.bodyTimeout) : payload,
+    );
   });
 }
 

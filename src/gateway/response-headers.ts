@@ -33,10 +33,11 @@ export function ownResponseHeaders(): Record<string, string> {
  * few minutes). Call once on the root instance, before routes are registered.
  */
 export function applyResponseHeaders(app: FastifyInstance): void {
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (!reply.hasHeader('x-content-type-options'))
       reply.header('x-content-type-options', OWN_RESPONSE_HEADERS['x-content-type-options']);
     if (!answeredUpstream.has(request) && !reply.hasHeader('cache-control'))
       reply.header('cache-control', OWN_RESPONSE_HEADERS['cache-control']);
+    done(null, payload);
   });
 }
