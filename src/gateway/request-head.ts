@@ -35,7 +35,8 @@ function hasOneValidHost(request: FastifyRequest): boolean {
   const raw = request.raw.rawHeaders;
   let hosts = 0;
   for (let at = 0; at < raw.length; at += 2) {
-    if (raw[at]?.toLowerCase() === 'host') hosts += 1;
+    const name = raw[at] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts += 1;
   }
   // With trustProxy, request.host is the proxy's X-Forwarded-Host; the CSRF origin check reads Host itself.
   return hosts === 1 && isValidHost(request.headers.host) && isValidHost(request.host);
