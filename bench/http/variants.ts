@@ -242,8 +242,9 @@ export async function expressDropIn(backend: string): Promise<Variant> {
 export async function removeRunData(): Promise<void> {
   const client = await createClient({ url: REDIS_URL }).connect();
   const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
-  for await (const keys of binary.scanIterator({ MATCH: `csbench:${run}:*`, COUNT: 1000 }))
-    if (keys.length > 0) await client.unlink(keys);
+  for (const prefix of [`csbench:${run}:`, `anchor:${run}:`])
+    for await (const keys of binary.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 }))
+      if (keys.length > 0) await client.unlink(keys);
   await client.close();
   const pool = new Pool({ connectionString: POSTGRES_URL });
   await pool.query(`DROP SCHEMA IF EXISTS csbench_${run} CASCADE`);
