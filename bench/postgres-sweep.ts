@@ -16,8 +16,7 @@
  * every plan, the ratios) and bench/results/postgres-sweep.md.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { createCodec, type SessionData, SessionManager } from '../src/core/index.js';
@@ -28,6 +27,7 @@ import {
   type SessionStore,
 } from '../src/stores/index.js';
 import { type PostgresTable, postgresTable } from '../src/stores/postgres-schema.js';
+import { machine, median, packageVersion } from './report.js';
 
 const POSTGRES_URL =
   process.env.CLAWSESSION_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -268,14 +268,6 @@ function unqualified(query: string): string {
   return query.replace(new RegExp(`"${SCHEMA_PREFIX}\\w+"\\.`, 'g'), '').replace(/\s+/g, ' ');
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
 async function main() {
   const runs: Run[] = [];
   const explained: Explained[] = [];
@@ -303,9 +295,6 @@ async function main() {
 }
 
 async function writeReport(runs: Run[], explained: Explained[]) {
-  const version = (path: string) =>
-    (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string })
-      .version;
   const setting = async (name: string) =>
     (await admin.query<{ value: string }>(`SELECT current_setting($1) AS value`, [name])).rows[0]
       ?.value;
@@ -350,15 +339,11 @@ async function writeReport(runs: Run[], explained: Explained[]) {
   }));
   const report = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-    },
+    machine: machine(),
     versions: {
       node: process.version,
-      clawsession: version('../package.json'),
-      pg: version('../node_modules/pg/package.json'),
+      clawsession: packageVersion('../'),
+      pg: packageVersion('pg'),
       postgres: await setting('server_version'),
       sharedBuffers: await setting('shared_buffers'),
       autovacuum: await setting('autovacuum'),

@@ -26,8 +26,7 @@
  * Writes bench/results/redis-footprint.json and bench/results/redis-footprint.md.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import expressSession from 'express-session';
@@ -37,6 +36,7 @@ import { CSRF_DATA_KEY, newCsrfToken } from '../src/http/csrf.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { freePort, startRedisServer, stopRedisServer } from '../test/stores/fixtures/redis.js';
 import { REFERENCE_USER, referenceCart } from './reference-session.js';
+import { machine, median, packageVersion } from './report.js';
 
 const REDIS_URL = process.env.CLAWSESSION_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const FOOTPRINT_URL = process.env.BENCH_FOOTPRINT_REDIS_URL;
@@ -72,14 +72,6 @@ function referenceData(withCsrf: boolean): SessionData {
 
 /** User ids of one length, so every session of a run is the same size. */
 const userIdOf = (i: number) => String(100_000 + i);
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
 
 // ---- read cost ---------------------------------------------------------------------------------
 
@@ -404,28 +396,18 @@ async function writeReport(
   footprints: FootprintSummary[],
   footprintRuns: FootprintRun[],
 ) {
-  const version = (name: string) =>
-    (
-      JSON.parse(
-        readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8'),
-      ) as { version: string }
-    ).version;
   const info = await createClient({ url: REDIS_URL }).connect();
   const server = /^redis_version:(\S+)/m.exec(await info.info('server'))?.[1] ?? 'unknown';
   await info.close();
   const report = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-    },
+    machine: machine(),
     versions: {
       node: process.version,
-      clawsession: version('../'),
-      redis: version('redis'),
-      'connect-redis': version('connect-redis'),
-      'express-session': version('express-session'),
+      clawsession: packageVersion('../'),
+      redis: packageVersion('redis'),
+      'connect-redis': packageVersion('connect-redis'),
+      'express-session': packageVersion('express-session'),
       'redis-server': server,
     },
     settings: {

@@ -20,20 +20,31 @@ export function packageVersion(name: string): string {
   ).version;
 }
 
+/** What `command args` prints (a server's `--version`), or 'unknown' where it cannot run. */
+export function commandOutput(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** The versions a bench's figures depend on: Node, clawsession, autocannon and the servers. */
 export function versions() {
-  const serverVersion = (command: string, args: string[]) => {
-    try {
-      return execFileSync(command, args, { encoding: 'utf8' }).trim();
-    } catch {
-      return 'unknown';
-    }
-  };
   return {
     node: process.version,
     clawsession: packageVersion('../'),
     autocannon: packageVersion('autocannon'),
-    redis: serverVersion('redis-server', ['--version']),
-    postgres: serverVersion('psql', ['--version']),
+    redis: commandOutput('redis-server', ['--version']),
+    postgres: commandOutput('psql', ['--version']),
   };
+}
+
+/** The middle value, or the mean of the two middle ones. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }

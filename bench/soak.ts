@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type LoadResult, load } from './http/load.js';
 import { startServerChild } from './http/server-child.js';
 import { BENCH_RUN, removeRunData, USER } from './http/variants.js';
-import { machine, versions } from './report.js';
+import { machine, median, versions } from './report.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
 const SESSION_RATE = Number(process.env.SOAK_SESSION_RATE ?? 800);
@@ -46,14 +46,6 @@ interface Trend {
   slopeMBPerMinute: number;
   maxMB: number;
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
 
 /** Least-squares slope of `y` over `x`. */
 function slope(x: number[], y: number[]): number {

@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { createCodec } from '../../src/core/index.js';
+import { commandOutput, machine, packageVersion } from '../report.js';
 import type { PostgresOpCost, PostgresResult, PostgresStorage } from './postgres.js';
 import { busyBetween, type MachineReading, machineReading } from './process-cpu.js';
 import type { RedisOpCost, RedisResult } from './redis.js';
@@ -29,19 +29,6 @@ function referenceSizes() {
   };
 }
 
-function version(path: string): string {
-  const url = new URL(`../../${path}/package.json`, import.meta.url);
-  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
-}
-
-function command(binary: string, args: string[]): string {
-  try {
-    return execFileSync(binary, args, { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** Writes bench/results/capacity.json (everything) and capacity.md (the tables), and returns the markdown. */
 export function writeReport(measured: Measurements, start: MachineReading): string {
   const date = new Date().toISOString();
@@ -50,17 +37,15 @@ export function writeReport(measured: Measurements, start: MachineReading): stri
     date,
     command: 'npm run bench:capacity',
     machine: {
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      ...machine(),
       loadAverage1m: { start: start.loadAverage, end: loadavg()[0] },
       /** Share of both cores busy over the run, everyone's work included: the bench ran beside it. */
       busyShare: busyBetween(start, machineReading()),
     },
     versions: {
       node: process.version,
-      clawsession: version(''),
-      redis: command('redis-server', ['--version']),
+      clawsession: packageVersion('../'),
+      redis: commandOutput('redis-server', ['--version']),
       postgres: measured.postgres?.server,
     },
     settings: { ...settings, mixShares: measured.settings.mix },

@@ -13,7 +13,7 @@
  * and bench/results/http.md (the table the README shows).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { machine, packageVersion, versions } from '../report.js';
+import { machine, median, packageVersion, versions } from '../report.js';
 import { type LoadResult, load } from './load.js';
 import { type ServerChild, startServerChild } from './server-child.js';
 import { BENCH_RUN, type Route, removeRunData, USER, type VARIANTS } from './variants.js';
@@ -240,14 +240,6 @@ async function measure(server: Server, route: Route, round: number): Promise<Loa
     );
   return result;
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
 
 interface Pair {
   route: Route;
