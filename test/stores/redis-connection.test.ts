@@ -1,51 +1,14 @@
-import { once } from 'node:events';
-import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/index.js';
 import { openConnection } from '../../src/stores/redis/connection.js';
-import { dropKeys, freshPrefix, REDIS_URL, RUN_PREFIX } from './fixtures/redis.js';
+import { dropKeys, freshPrefix, REDIS_URL, RUN_PREFIX, startProxy } from './fixtures/redis.js';
 
 afterAll(() => dropKeys(REDIS_URL, RUN_PREFIX));
 
-/** A proxy to Redis that can stop reading what clients send, so that their sockets stop draining. */
-async function startStallingProxy() {
-  const clients = new Set<Socket>();
-  const target = new URL(REDIS_URL);
-  const server = createServer((client) => {
-    const upstream = tcpConnect(Number(target.port || 6379), target.hostname);
-    clients.add(client);
-    client.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => client.write(chunk));
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stall: () => {
-      for (const client of clients) client.pause();
-    },
-    resume: () => {
-      for (const client of clients) client.resume();
-    },
-    async close() {
-      for (const client of clients) client.destroy();
-      server.close();
-      await once(server, 'close');
-    },
-  };
-}
-
 describe('the Redis store connection', () => {
   it('once commands time out, drops those still unwritten when their wait ends: a server that stops reading gets only what was already sent', async () => {
-    const proxy = await startStallingProxy();
+    const proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379));
     const connection = await openConnection({
       url: proxy.url,
       commandTimeout: 300,
