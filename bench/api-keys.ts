@@ -13,13 +13,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bench, type Task } from 'tinybench';
+import type { RecordStore } from '../src/core/index.js';
 import { ApiKeys } from '../src/keys/index.js';
-import {
-  MemoryRecordStore,
-  type RecordStore,
-  RedisRecordStore,
-  SqliteRecordStore,
-} from '../src/stores/index.js';
+import { MemoryRecordStore, RedisRecordStore, SqliteRecordStore } from '../src/stores/index.js';
 
 const TASK_TIME_MS = 1000;
 const WARMUP_TIME_MS = 200;

@@ -16,7 +16,7 @@ import {
   SessionManager,
   type SessionStore,
 } from '../src/core/index.js';
-import { PostgresStore } from '../src/stores/postgres.js';
+import { PostgresStore } from '../src/stores/postgres/session-store.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { TieredStore } from '../src/stores/tiered.js';
 import { freePort, startRedisServer, stopRedisServer } from '../test/stores/fixtures/redis.js';

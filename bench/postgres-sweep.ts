@@ -26,7 +26,7 @@ import {
   PostgresStore,
   type SessionStore,
 } from '../src/stores/index.js';
-import { type PostgresTable, postgresTable } from '../src/stores/postgres-schema.js';
+import { type PostgresTable, postgresTable } from '../src/stores/postgres/schema.js';
 import { machine, median, packageVersion } from './report.js';
 
 const POSTGRES_URL =

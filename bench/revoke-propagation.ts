@@ -20,8 +20,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { InvalidationBus } from '../src/core/index.js';
 import { openSessionInvalidationBus } from '../src/gateway/shared-services.js';
-import type { InvalidationBus } from '../src/stores/index.js';
 import { type ServerChild, startServerChild } from './http/server-child.js';
 import { BENCH_RUN, removeRunData, storeUrl, USER } from './http/variants.js';
 import { machine, versions } from './report.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Pool } from 'pg';
 import { SessionManager, sessionIdOf } from '../../src/core/index.js';
 import { PostgresStore } from '../../src/stores/index.js';
-import { postgresTable } from '../../src/stores/postgres-schema.js';
+import { postgresTable } from '../../src/stores/postgres/schema.js';
 import { cpuBetween, cpuByPid } from './process-cpu.js';
 import type { Settings } from './settings.js';
 import { WalReader, type WalShare } from './wal.js';

@@ -1,5 +1,5 @@
+import { redactUrl } from '../core/index.js';
 import { loadConfig } from '../gateway/index.js';
-import { redactUrl } from '../stores/index.js';
 import { UsageError } from './usage-error.js';
 
 /**

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
+import { redactUrl } from '../core/index.js';
 import { createGateway, loadConfig } from '../gateway/index.js';
-import { redactUrl } from '../stores/index.js';
 import { version } from './version.js';
 
 /** Log levels at which Fastify's own info line announces the address. */

@@ -122,3 +122,18 @@ export class ConfigError extends ClawsessionError {
     super('ERR_CONFIG_INVALID', message);
   }
 }
+
+/** A backend's driver package is not installed; the message names the package to install. */
+export class MissingDriverError extends ClawsessionError {
+  /** The npm package the backend needs, such as `redis`. */
+  readonly packageName: string;
+
+  constructor(backend: string, packageName: string, options?: ErrorOptions) {
+    super(
+      'ERR_DRIVER_MISSING',
+      `the ${backend} backend needs the package ${JSON.stringify(packageName)}: npm install ${packageName}`,
+      options,
+    );
+    this.packageName = packageName;
+  }
+}

@@ -1,4 +1,12 @@
 export {
+  type Backend,
+  type BackendDefinition,
+  openBackend,
+  type RateLimiters,
+  redactUrl,
+  registerBackend,
+} from './backend.js';
+export {
   type CodecOptions,
   createCodec,
   type DataFormat,
@@ -10,7 +18,9 @@ export { assertSessionData, MAX_SESSION_DATA_DEPTH } from './data.js';
 export { DURATION_UNITS, parseDuration } from './duration.js';
 export * from './errors.js';
 export type { SessionEventName, SessionEvents } from './events.js';
+export type { InvalidationBus } from './invalidation-bus.js';
 export { generateEncryptionKey, Keyring, type KeyringConfig } from './keyring.js';
+export type { Lease, LeaseOutcome } from './lease.js';
 export {
   type CreateSessionInput,
   type IssuedSession,
@@ -23,7 +33,14 @@ export {
   type SweepOptions,
 } from './manager.js';
 export { applyPatch, type PatchOperation, parsePatch, parsePointer } from './patch.js';
-export { renamedSession, updatedSession } from './record.js';
+export {
+  RateLimitedError,
+  type RateLimiter,
+  type RateLimitPolicy,
+  type RateLimitResult,
+  retryAfterSeconds,
+} from './rate-limiter.js';
+export type { PutOptions, RecordStore, RecordValue, StoredRecord } from './record-store.js';
 export {
   expiresAt,
   isExpired,
@@ -33,6 +50,7 @@ export {
   type SessionValue,
   sessionTimes,
 } from './session.js';
+export { renamedSession, updatedSession } from './session-update.js';
 export type {
   Activity,
   ArchiveSink,

@@ -1,4 +1,4 @@
-import type { RecordStore } from '../stores/index.js';
+import type { RecordStore } from '../core/index.js';
 import { type CredentialSource, UpstreamCredentials, UserDirectory } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
 

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { RateLimiter, RateLimitResult } from '../http/index.js';
+import type { RateLimiter, RateLimitResult } from '../core/index.js';
 
 /** Addresses remembered as over their limit, per process; the oldest are forgotten past this. */
 const MAX_BLOCKED = 10_000;

@@ -1,11 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { z } from 'zod';
-import {
-  HttpError,
-  type RateLimitResult,
-  rateLimitedResponse,
-  toErrorResponse,
-} from '../http/index.js';
+import type { RateLimitResult } from '../core/index.js';
+import { HttpError, rateLimitedResponse, toErrorResponse } from '../http/index.js';
 import { applyResponseHeaders } from './response-headers.js';
 
 /**

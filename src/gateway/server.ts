@@ -4,9 +4,9 @@ import { SessionManager } from '../core/index.js';
 import { HttpSessions } from '../http/index.js';
 import {
   InstrumentedStore,
+  openBackend,
   openRecordStore,
   openSweepLease,
-  parseStoreUrl,
 } from '../stores/index.js';
 import {
   AccessTokens,
@@ -41,7 +41,7 @@ import { applyRequestTimeouts, requestTimeoutServerOptions } from './request-tim
 import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { openSessionStore } from './session-store.js';
-import { isShareable, openSharedServices } from './shared-services.js';
+import { openSharedServices } from './shared-services.js';
 import { startSweeper } from './sweeper.js';
 import { fastifyTrustProxy, trustProxyWarning } from './trust-proxy.js';
 
@@ -86,7 +86,7 @@ export async function createGateway(
     ? await SigningKeys.fromPrivateJwk(config.signingKey, { clock })
     : await SigningKeys.generate({ clock });
   // Only a store that several gateways can share needs them to share these too.
-  const shareable = isShareable(parseStoreUrl(config.store));
+  const shareable = openBackend(config.store).shared;
   if (!config.signingKey && shareable) {
     warnings.push(
       'signingKey is not set: a key was generated for this process, so identity contexts and access tokens from other gateways will not verify here',

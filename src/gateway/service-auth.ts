@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { constantTimeEqual } from '../core/index.js';
-import { HttpError, type RateLimiter, rateLimitAddress } from '../http/index.js';
+import { constantTimeEqual, type RateLimiter } from '../core/index.js';
+import { HttpError, rateLimitAddress } from '../http/index.js';
 import {
   ApiKeyInvalidError,
   ApiKeyScopeError,

@@ -1,7 +1,7 @@
-import type { SessionStore } from '../core/index.js';
-import { type InvalidationBus, NearCache, parseStoreUrl } from '../stores/index.js';
+import type { InvalidationBus, SessionStore } from '../core/index.js';
+import { NearCache, openBackend } from '../stores/index.js';
 import { type GatewayConfig, openConfiguredStore } from './config.js';
-import { isShareable, openSessionInvalidationBus } from './shared-services.js';
+import { openSessionInvalidationBus } from './shared-services.js';
 
 /** A near-cache that keeps nothing: it only publishes what changes. */
 const NOTHING_CACHED = { max: 1, ttl: 1 };
@@ -28,7 +28,7 @@ export async function openSessionStore(
     bus = (await openSessionInvalidationBus(config.store)) ?? undefined;
     if (!config.nearCache && !bus) return { store };
     const cached = await NearCache.create(store, { ...nearCache, bus });
-    return bus || !isShareable(parseStoreUrl(config.store))
+    return bus || !openBackend(config.store).shared
       ? { store: cached }
       : {
           store: cached,

@@ -1,24 +1,12 @@
-import { createClient } from 'redis';
-import {
-  MemoryRateLimiter,
-  PostgresRateLimiter,
-  type RateLimiter,
-  type RateLimitPolicy,
-  type RedisRateLimitClient,
-  RedisRateLimiter,
-} from '../http/index.js';
+import type {
+  InvalidationBus,
+  RateLimiter,
+  RateLimiters,
+  RateLimitPolicy,
+  RecordStore,
+} from '../core/index.js';
 import { ApiKeys } from '../keys/index.js';
-import {
-  connectOrFail,
-  connectRedisCluster,
-  createPool,
-  type InvalidationBus,
-  PostgresInvalidationBus,
-  parseStoreUrl,
-  type RecordStore,
-  RedisInvalidationBus,
-  type StoreUrl,
-} from '../stores/index.js';
+import { MemoryRateLimiter, openBackend } from '../stores/index.js';
 import type { LoginLimiters } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
 
@@ -36,75 +24,42 @@ export interface SharedServices {
 
 /**
  * What several gateways must share besides the stores: rate limits and API
- * key invalidations. On a standalone Redis store (or a tiered store whose hot
- * tier is one) both go through that Redis, under the store's key prefix. On
- * PostgreSQL, limits are counted in a table of the store's schema (on one pool
- * of their own) and invalidations go through LISTEN/NOTIFY; elsewhere both are
- * per process. The warnings say which.
+ * key invalidations, on the store's backend where it can share them (on
+ * Redis under the store's key prefix, on PostgreSQL in a table of the store's
+ * schema on a pool of their own, with LISTEN/NOTIFY for invalidations; a
+ * tiered store's hot tier first, else its durable tier); elsewhere per
+ * process. The warnings say which.
  */
 export async function openSharedServices(
   config: Pick<GatewayConfig, 'store' | 'rateLimits' | 'keyCacheTtl'>,
   options: { clock: () => number; onRejected: (limiter: string) => void },
 ): Promise<SharedServices> {
-  const parsed = parseStoreUrl(config.store);
-  const redis = standaloneRedisOf(parsed);
-  const postgres = postgresOf(parsed);
+  const backend = openBackend(config.store);
   const warnings: string[] = [];
-  const shareable = isShareable(parsed);
-  /** Where Redis-backed limits go: a standalone client or a cluster, and the store's key prefix. */
-  let redisLimits:
-    | { client: RedisRateLimitClient & { close(): Promise<void>; destroy(): void }; prefix: string }
-    | undefined;
-  let pool: ReturnType<typeof createPool> | undefined;
+  let limiters: RateLimiters | undefined;
   let bus: InvalidationBus | undefined;
   try {
-    if (redis) {
-      const client = createClient({ url: redis.url, disableOfflineQueue: true });
-      await connectOrFail(client, 'rate limits');
-      redisLimits = { client, prefix: redis.prefix };
-    } else if (parsed.scheme === 'redis+cluster') {
-      const client = await connectRedisCluster(parsed.rootNodes, 'rate limits');
-      redisLimits = { client, prefix: parsed.prefix ?? 'cs:' };
-    } else if (postgres) {
-      pool = createPool(
-        { connectionString: postgres.connectionString },
-        { idleInTransaction: false },
-      );
-      await PostgresRateLimiter.prepare({ pool, schema: postgres.schema });
-    } else if (shareable) {
+    limiters = await backend.openLimiters?.();
+    if (!limiters && backend.shared) {
       warnings.push(
         'login, service credential and API key rate limits count per process; a Redis, Redis Cluster or PostgreSQL store (or a tiered one with a Redis hot tier or a PostgreSQL durable tier) shares them',
       );
     }
     bus = (await openKeyInvalidationBus(config.store)) ?? undefined;
-    if (!bus && shareable) {
+    if (!bus && backend.shared) {
       warnings.push(
         `other gateways refuse a revoked or rotated API key only after keyCacheTtl (${config.keyCacheTtl} ms); a Redis or PostgreSQL store tells them at once`,
       );
     }
   } catch (error) {
-    await redisLimits?.client.close().catch(() => redisLimits?.client.destroy());
-    await pool?.end().catch(() => undefined);
+    await limiters?.close().catch(() => undefined);
     await bus?.close();
     throw error;
   }
   const limiter = (name: string, policy: RateLimitPolicy): RateLimiter =>
-    redisLimits
-      ? new RedisRateLimiter({
-          client: redisLimits.client,
-          prefix: `${redisLimits.prefix}rl:${name}:`,
-          clock: options.clock,
-          ...policy,
-        })
-      : pool && postgres
-        ? new PostgresRateLimiter({
-            pool,
-            schema: postgres.schema,
-            prefix: `${name}:`,
-            clock: options.clock,
-            ...policy,
-          })
-        : new MemoryRateLimiter({ clock: options.clock, ...policy });
+    limiters
+      ? limiters.create(name, { clock: options.clock, ...policy })
+      : new MemoryRateLimiter({ clock: options.clock, ...policy });
   const counted = (name: string, inner: RateLimiter): RateLimiter =>
     countingRejections(inner, () => options.onRejected(name));
 
@@ -134,8 +89,7 @@ export async function openSharedServices(
       }),
     async close() {
       await bus?.close();
-      await redisLimits?.client.close().catch(() => redisLimits?.client.destroy());
-      await pool?.end();
+      await limiters?.close();
     },
   };
 }
@@ -179,45 +133,5 @@ async function openInvalidationBus(
   storeUrl: string,
   topic: 'keys' | 'sessions',
 ): Promise<InvalidationBus | null> {
-  const parsed = parseStoreUrl(storeUrl);
-  const redis = standaloneRedisOf(parsed);
-  if (redis)
-    return RedisInvalidationBus.connect({ url: redis.url, channel: `${redis.prefix}${topic}` });
-  const postgres = postgresOf(parsed);
-  if (postgres) {
-    return PostgresInvalidationBus.connect({
-      connectionString: postgres.connectionString,
-      channel: postgresChannel(topic, postgres.schema),
-    });
-  }
-  return null;
-}
-
-/**
- * Whether several gateway processes can serve one store: not SQLite or
- * memory, which serve one process, so nothing there is per process that
- * could be shared.
- */
-export function isShareable(store: StoreUrl): boolean {
-  return store.scheme !== 'sqlite' && store.scheme !== 'memory';
-}
-
-/** The standalone Redis of a store (a tiered store's hot tier), with its key prefix; null for others. */
-function standaloneRedisOf(store: StoreUrl): { url: string; prefix: string } | null {
-  const redis = store.scheme === 'tiered' ? store.hot : store;
-  return redis.scheme === 'redis' ? { url: redis.url, prefix: redis.prefix ?? 'cs:' } : null;
-}
-
-/** The PostgreSQL of a store (a tiered store's durable tier); null for others. */
-function postgresOf(
-  store: StoreUrl,
-): { connectionString: string; schema: string | undefined } | null {
-  const postgres = store.scheme === 'tiered' ? store.durable : store;
-  return postgres.scheme === 'postgres' ? postgres : null;
-}
-
-/** One NOTIFY channel per schema, so deployments sharing a database do not hear each other. */
-function postgresChannel(topic: string, schema: string | undefined): string {
-  const name = (schema ?? 'public').toLowerCase().replace(/[^a-z0-9_]/g, '_');
-  return `clawsession_${topic}_${name}`.slice(0, 63);
+  return (await openBackend(storeUrl).openBus?.(topic)) ?? null;
 }

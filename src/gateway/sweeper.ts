@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Lease } from '../stores/index.js';
+import type { Lease } from '../core/index.js';
 
 export interface SweeperOptions {
   interval: number;

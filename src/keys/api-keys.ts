@@ -2,17 +2,16 @@ import { randomBytes } from 'node:crypto';
 import {
   ConfigError,
   constantTimeEqual,
+  type InvalidationBus,
   type RandomSource,
-  StoreUnavailableError,
-  ValidationError,
-} from '../core/index.js';
-import {
-  MemoryRateLimiter,
   RateLimitedError,
   type RateLimiter,
   type RateLimitPolicy,
-} from '../http/index.js';
-import type { InvalidationBus, RecordStore } from '../stores/index.js';
+  type RecordStore,
+  StoreUnavailableError,
+  ValidationError,
+} from '../core/index.js';
+import { MemoryRateLimiter } from '../stores/memory/index.js';
 import { ApiKeyInvalidError, ApiKeyNotFoundError, ApiKeyScopeError } from './errors.js';
 import {
   assertPrefix,
@@ -23,14 +22,14 @@ import {
   type ParsedKey,
   parseKey,
 } from './key-format.js';
+import { assertScope, type Scope } from './scopes.js';
 import {
   type ApiKeyInfo,
   infoOf,
   KEY_COLLECTION,
   type KeyRecord,
   keyRecordOf,
-} from './key-record.js';
-import { assertScope, type Scope } from './scopes.js';
+} from './stored-key.js';
 import { type ApiKeyPrincipal, type Verified, VerifiedCache } from './verified-cache.js';
 
 export interface ApiKeysOptions {

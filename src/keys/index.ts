@@ -12,6 +12,6 @@ export {
   ApiKeyScopeError,
 } from './errors.js';
 export { isApiKeyLike, isPrefix } from './key-format.js';
-export type { ApiKeyInfo } from './key-record.js';
 export { API_KEY_SCOPES, isScope, type Scope } from './scopes.js';
+export type { ApiKeyInfo } from './stored-key.js';
 export type { ApiKeyPrincipal } from './verified-cache.js';

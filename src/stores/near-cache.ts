@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import {
   type Activity,
   type ArchiveSink,
+  type InvalidationBus,
   isExpired,
   type PatchOperation,
   type RenameOptions,
@@ -11,17 +12,6 @@ import {
   type SessionStore,
   type UpdateOptions,
 } from '../core/index.js';
-
-/** Carries "this session changed" between the instances that share a store. */
-export interface InvalidationBus {
-  publish(id: string): Promise<void>;
-  /**
-   * `handler(id)` on every published id; `handler(null)` when messages may
-   * have been missed (a reconnect), meaning "drop everything".
-   */
-  subscribe(handler: (id: string | null) => void): Promise<void>;
-  close(): Promise<void>;
-}
 
 export interface NearCacheOptions {
   /** Most sessions cached in this process. Default 10,000. */

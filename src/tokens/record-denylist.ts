@@ -1,4 +1,4 @@
-import type { RecordStore } from '../stores/index.js';
+import type { RecordStore } from '../core/index.js';
 import type { TokenDenylist } from './denylist.js';
 
 const COLLECTION = 'revoked-jti';

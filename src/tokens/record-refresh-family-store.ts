@@ -1,4 +1,4 @@
-import type { RecordStore, RecordValue } from '../stores/index.js';
+import type { RecordStore, RecordValue } from '../core/index.js';
 import type { RefreshFamily, RefreshFamilyStore } from './refresh-family-store.js';
 
 const COLLECTION = 'refresh-families';

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/core/index.js';
-import type { RecordStore, RecordValue } from '../../src/stores/index.js';
+import { type RecordStore, type RecordValue, ValidationError } from '../../src/core/index.js';
 
 /** Builds a fresh, empty store; the suite closes it. */
 export type RecordStoreFactory = () => Promise<RecordStore>;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { RateLimiter } from '../../src/core/index.js';
 import { FailureThrottle } from '../../src/gateway/failure-throttle.js';
-import { MemoryRateLimiter, type RateLimiter } from '../../src/http/index.js';
+import { MemoryRateLimiter } from '../../src/stores/index.js';
 
 const MINUTE = 60_000;
 

@@ -5,22 +5,27 @@ import type { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { createClient, createCluster } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StoreUnavailableError, ValidationError } from '../../src/core/index.js';
-import { toErrorResponse } from '../../src/http/index.js';
 import {
-  consumeAll,
-  MemoryRateLimiter,
-  PostgresRateLimiter,
-  type PostgresRateLimiterConnectOptions,
   RateLimitedError,
   type RateLimiter,
   type RateLimitPolicy,
   type RateLimitResult,
-  RedisRateLimiter,
-  type RedisRateLimiterOptions,
+  StoreUnavailableError,
+  ValidationError,
+} from '../../src/core/index.js';
+import { toErrorResponse } from '../../src/http/index.js';
+import {
+  consumeAll,
   rateLimitedResponse,
   rateLimitHeaders,
 } from '../../src/http/rate-limit/index.js';
+import {
+  MemoryRateLimiter,
+  PostgresRateLimiter,
+  type PostgresRateLimiterConnectOptions,
+  RedisRateLimiter,
+  type RedisRateLimiterOptions,
+} from '../../src/stores/index.js';
 import {
   CLUSTER_ROOT_NODES,
   dropClusterKeys,

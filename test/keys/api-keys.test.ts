@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { ValidationError } from '../../src/core/index.js';
-import { RateLimitedError } from '../../src/http/index.js';
+import { RateLimitedError, type RecordStore, ValidationError } from '../../src/core/index.js';
 import {
   ApiKeyInvalidError,
   ApiKeyNotFoundError,
@@ -17,7 +16,6 @@ import {
 import {
   MemoryRecordStore,
   PostgresRecordStore,
-  type RecordStore,
   RedisInvalidationBus,
   RedisRecordStore,
   SqliteRecordStore,

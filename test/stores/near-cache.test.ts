@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createCodec, SessionManager } from '../../src/core/index.js';
 import { SqliteStore } from '../../src/stores/index.js';
 import { NearCache } from '../../src/stores/near-cache.js';
-import { RedisInvalidationBus } from '../../src/stores/redis-invalidation-bus.js';
+import { RedisInvalidationBus } from '../../src/stores/redis/invalidation-bus.js';
 import { describeSessionStore } from '../conformance/session-store.js';
 import { countingStore } from '../support/counting-store.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Pool } from 'pg';
 import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, SessionManager } from '../../src/core/index.js';
+import { ConfigError, redactUrl, SessionManager } from '../../src/core/index.js';
 import {
   MemoryRecordStore,
   openRecordStore,
@@ -13,7 +13,6 @@ import {
   openSweepLease,
   PostgresRecordStore,
   RedisRecordStore,
-  redactUrl,
   SqliteRecordStore,
 } from '../../src/stores/index.js';
 import { CLUSTER_ROOT_NODES, dropClusterKeys, dropKeys, REDIS_URL } from './fixtures/redis.js';

@@ -12,8 +12,11 @@ import {
   SessionManager,
   StoreUnavailableError,
 } from '../../src/core/index.js';
-import { PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.js';
-import { PostgresLease } from '../../src/stores/postgres-lease.js';
+import { PostgresLease } from '../../src/stores/postgres/lease.js';
+import {
+  PostgresStore,
+  type PostgresStoreOptions,
+} from '../../src/stores/postgres/session-store.js';
 import { describeSessionStore } from '../conformance/session-store.js';
 import { appendFromProcesses } from '../support/patch-processes.js';
 

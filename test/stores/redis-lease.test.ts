@@ -1,7 +1,7 @@
 import { createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, StoreUnavailableError } from '../../src/core/index.js';
-import { RedisLease } from '../../src/stores/redis-lease.js';
+import { RedisLease } from '../../src/stores/redis/lease.js';
 import { CLUSTER_ROOT_NODES } from './fixtures/redis.js';
 
 const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionManager } from '../../src/core/index.js';
-import { PostgresStore } from '../../src/stores/postgres.js';
+import { PostgresStore } from '../../src/stores/postgres/session-store.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { TieredStore } from '../../src/stores/tiered.js';
 import { describeSessionStore } from '../conformance/session-store.js';

@@ -1,10 +1,5 @@
-import {
-  consumeAll,
-  type RateLimitCheck,
-  type RateLimiter,
-  type RateLimitResult,
-  rateLimitAddress,
-} from '../../http/index.js';
+import type { RateLimiter, RateLimitResult } from '../../core/index.js';
+import { consumeAll, type RateLimitCheck, rateLimitAddress } from '../../http/index.js';
 import type { CredentialSource, VerifiedUser } from './credentials.js';
 import { LoginFailedError } from './errors.js';
 import type {

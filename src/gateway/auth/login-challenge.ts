@@ -1,5 +1,5 @@
 import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { RateLimiter } from '../../http/index.js';
+import type { RateLimiter } from '../../core/index.js';
 
 /**
  * What a client must solve to try an account that is past its failed-login

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { DecodeError, ValidationError } from '../../core/index.js';
-import type { RecordStore, StoredRecord } from '../../stores/index.js';
+import {
+  DecodeError,
+  type RecordStore,
+  type StoredRecord,
+  ValidationError,
+} from '../../core/index.js';
 import type { CredentialSource } from './credentials.js';
 import { UserExistsError, UserNotFoundError } from './errors.js';
 import {

@@ -1,5 +1,4 @@
-import { ValidationError } from '../../core/index.js';
-import type { RateLimiter, RateLimitResult } from './limiter.js';
+import { type RateLimiter, type RateLimitResult, ValidationError } from '../../core/index.js';
 
 /** One limit of several checked together: which limiter, charged to which key. */
 export interface RateLimitCheck {

@@ -1,5 +1,4 @@
-import { RateLimitedError, retryAfterSeconds } from './errors.js';
-import type { RateLimitResult } from './limiter.js';
+import { RateLimitedError, type RateLimitResult, retryAfterSeconds } from '../../core/index.js';
 
 export interface RateLimitedResponse {
   status: 429;

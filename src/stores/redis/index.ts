@@ -1,2 +1,12 @@
-export { connectRedisCluster } from './connection.js';
-export { RedisStore, type RedisStoreOptions } from './store.js';
+export { redisBackend } from './backend.js';
+export { connectOrFail, connectRedisCluster, redisCommand } from './connection.js';
+export { RedisInvalidationBus, type RedisInvalidationBusOptions } from './invalidation-bus.js';
+export { RedisLease, type RedisLeaseOptions } from './lease.js';
+export {
+  type RedisRateLimitClient,
+  RedisRateLimiter,
+  type RedisRateLimiterConnectOptions,
+  type RedisRateLimiterOptions,
+} from './rate-limiter.js';
+export { RedisRecordStore, type RedisRecordStoreOptions } from './record-store.js';
+export { RedisStore, type RedisStoreOptions } from './session-store.js';

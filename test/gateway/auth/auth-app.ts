@@ -9,8 +9,8 @@ import {
   UserDirectory,
 } from '../../../src/gateway/auth/index.js';
 import { applyApiDefaults } from '../../../src/gateway/fastify-defaults.js';
-import { HttpSessions, MemoryRateLimiter } from '../../../src/http/index.js';
-import { MemoryRecordStore, MemoryStore } from '../../../src/stores/index.js';
+import { HttpSessions } from '../../../src/http/index.js';
+import { MemoryRateLimiter, MemoryRecordStore, MemoryStore } from '../../../src/stores/index.js';
 import {
   AccessTokens,
   MemoryRefreshFamilyStore,

@@ -5,7 +5,7 @@ import {
   leadingZeroBits,
   type ProofOfWork,
 } from '../../../src/gateway/auth/index.js';
-import { MemoryRateLimiter } from '../../../src/http/index.js';
+import { MemoryRateLimiter } from '../../../src/stores/index.js';
 import { solveProofOfWork } from '../../security/support.js';
 
 const TTL = 5 * 60_000;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DecodeError, ValidationError } from '../../../src/core/index.js';
+import { DecodeError, type RecordStore, ValidationError } from '../../../src/core/index.js';
 import {
   hashPassword,
   normalizeUsername,
@@ -11,11 +11,7 @@ import {
   UserExistsError,
   UserNotFoundError,
 } from '../../../src/gateway/auth/index.js';
-import {
-  MemoryRecordStore,
-  type RecordStore,
-  SqliteRecordStore,
-} from '../../../src/stores/index.js';
+import { MemoryRecordStore, SqliteRecordStore } from '../../../src/stores/index.js';
 import { TEST_HASHING } from './auth-app.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-users-'));

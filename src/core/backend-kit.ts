@@ -1,0 +1,29 @@
+/**
+ * What backends in `src/stores/<backend>/` share beyond the public contracts:
+ * argument checks that make every backend refuse the same bad input, the
+ * group commit of concurrent updates, and optional-driver loading. Not
+ * exported from the package root.
+ */
+export { importDriver, requireDriver } from './driver.js';
+export {
+  type AppliedBatch,
+  applyInOrder,
+  type CommitBatch,
+  GROUP_COMMIT_LIMITS,
+  GroupCommit,
+  type GroupCommitLimits,
+  type QueuedUpdate,
+  readClock,
+  type UpdateOutcome,
+} from './group-commit.js';
+export { assertCost, assertPolicy, failedOpen, storageKey } from './rate-limiter.js';
+export {
+  assertIfVersion,
+  assertLimit,
+  assertListOptions,
+  assertName,
+  assertNow,
+  assertPutOptions,
+  encodeValue,
+} from './record-validation.js';
+export { splitQuery } from './store-url.js';

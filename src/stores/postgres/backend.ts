@@ -1,0 +1,55 @@
+import { splitQuery } from '../../core/backend-kit.js';
+import { type BackendDefinition, redactUrl } from '../../core/index.js';
+import { createPool } from './connection.js';
+import { PostgresInvalidationBus } from './invalidation-bus.js';
+import { PostgresLease } from './lease.js';
+import { PostgresRateLimiter } from './rate-limiter.js';
+import { PostgresRecordStore } from './record-store.js';
+import { PostgresStore } from './session-store.js';
+
+/**
+ * `postgres://user@host:5432/db` or `postgresql://…`, optionally with
+ * `?schema=…&table=…` for the sessions and `recordsTable=…` for the records
+ * (default `clawsession_records`); other parameters go to the driver.
+ */
+export const postgresBackend: BackendDefinition = {
+  schemes: ['postgres:', 'postgresql:'],
+  usage: 'postgres://…',
+  parse(url) {
+    const { base: connectionString, params } = splitQuery(url, ['schema', 'table', 'recordsTable']);
+    const { schema, table, recordsTable } = params;
+    return {
+      name: 'postgres',
+      displayUrl: redactUrl(url),
+      shared: true,
+      openSessions: ({ codec } = {}) =>
+        PostgresStore.connect({ connectionString, schema, table, codec }),
+      openRecords: () =>
+        PostgresRecordStore.connect({ connectionString, schema, table: recordsTable }),
+      openLease: async () => new PostgresLease({ connectionString }),
+      openBus: (topic) =>
+        PostgresInvalidationBus.connect({ connectionString, channel: channelOf(topic, schema) }),
+      async openLimiters() {
+        // A pool of their own, so that limits are counted while the sessions' pool is saturated.
+        const pool = createPool({ connectionString }, { idleInTransaction: false });
+        try {
+          await PostgresRateLimiter.prepare({ pool, schema });
+        } catch (error) {
+          await pool.end().catch(() => undefined);
+          throw error;
+        }
+        return {
+          create: (name, options) =>
+            new PostgresRateLimiter({ pool, schema, prefix: `${name}:`, ...options }),
+          close: () => pool.end(),
+        };
+      },
+    };
+  },
+};
+
+/** One NOTIFY channel per schema, so deployments sharing a database do not hear each other. */
+function channelOf(topic: string, schema: string | undefined): string {
+  const name = (schema ?? 'public').toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return `clawsession_${topic}_${name}`.slice(0, 63);
+}

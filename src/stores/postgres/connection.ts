@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
+import { ConfigError, StoreUnavailableError } from '../../core/index.js';
+
+/*
+ * The few connection steps every PostgreSQL module here shares: check a
+ * client out and always give it back, run a transaction that always ends, and
+ * turn "the server is not there" into StoreUnavailableError while letting
+ * "the statement was refused" (a unique violation, say) through as it is.
+ */
+
+/** Runs one statement on the checked-out client; failures of the server itself come back as `StoreUnavailableError`. */
+export type Run = <R extends QueryResultRow = QueryResultRow>(
+  text: string,
+  values?: unknown[],
+) => Promise<QueryResult<R>>;
+
+/**
+ * SQLSTATEs that say the server could not serve the statement, not that the
+ * statement was wrong: connection exceptions (08), insufficient resources
+ * (53), shutdown (57P01-04), statement or lock timeouts (57014, 55P03) and the
+ * idle-in-transaction timeout (25P03).
+ */
+const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0[1-4]|57014|55P03|25P03)$/;
+
+/** A PostgreSQL error report (duck-typed, so a pool from another copy of `pg` works too). */
+export function sqlStateOf(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { code, severity } = error as { code?: unknown; severity?: unknown };
+  return typeof code === 'string' && typeof severity === 'string' ? code : undefined;
+}
+
+/** A failure of the connection or the server, as opposed to a refused statement. */
+function isUnavailable(error: unknown): boolean {
+  const state = sqlStateOf(error);
+  // Anything else `pg` throws without a SQLSTATE is a socket, timeout or pool failure.
+  return state === undefined ? error instanceof Error : UNAVAILABLE_SQLSTATE.test(state);
+}
+
+export function unavailable(error: unknown): StoreUnavailableError {
+  if (error instanceof StoreUnavailableError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new StoreUnavailableError(`PostgreSQL is unavailable: ${reason}`, { cause: error });
+}
+
+/** Checks a client out for `fn` and always releases it, discarding it if its connection failed. */
+export async function withConnection<T>(pool: Pool, fn: (run: Run) => Promise<T>): Promise<T> {
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    // Refused, timed out, bad credentials or a closed pool: nothing was done either way.
+    throw unavailable(error);
+  }
+  let broken: Error | undefined;
+  // A checked-out client whose socket fails emits 'error'; unheard, that would end the process.
+  const onError = (error: Error) => {
+    broken ??= error;
+  };
+  client.on('error', onError);
+  const run: Run = async (text, values) => {
+    try {
+      return await client.query(text, values);
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      broken ??= error as Error;
+      throw unavailable(error);
+    }
+  };
+  try {
+    return await fn(run);
+  } catch (error) {
+    // Whatever made the store unavailable may have left this session mid-statement or mid-transaction.
+    if (error instanceof StoreUnavailableError) broken ??= error;
+    throw error;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
+/**
+ * Runs `fn` between BEGIN and COMMIT on one connection. Anything thrown,
+ * by SQL or by `fn` (a patch error, a version conflict), rolls it all back.
+ */
+export function inTransaction<T>(pool: Pool, fn: (run: Run) => Promise<T>): Promise<T> {
+  return withConnection(pool, async (run) => {
+    await run('BEGIN');
+    try {
+      const result = await fn(run);
+      await run('COMMIT');
+      return result;
+    } catch (error) {
+      // An unavailable connection is discarded rather than rolled back: closing it aborts the
+      // transaction on the server, and a ROLLBACK could wait behind a statement that never ends.
+      if (!(error instanceof StoreUnavailableError)) await run('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+/** A 64-bit advisory lock key for a name, the same in every process and server version. */
+export function advisoryKey(name: string): string {
+  return createHash('sha256').update(name).digest().readBigInt64BE(0).toString();
+}
+
+export interface PoolSettings {
+  connectionString?: string;
+  poolSize?: number;
+  connectTimeout?: number;
+  statementTimeout?: number;
+}
+
+/**
+ * A pool with the timeouts every store here relies on: a bounded connect, a
+ * server-side statement timeout, and a client-side one a second longer for a
+ * server that stops answering altogether. `idleInTransaction` also ends
+ * transactions left idle that long (they would hold row locks).
+ */
+export function createPool(settings: PoolSettings, options: { idleInTransaction: boolean }): Pool {
+  const statementTimeout = positive(settings.statementTimeout ?? 5000, 'statementTimeout');
+  const pool = new Pool({
+    connectionString: settings.connectionString,
+    max: positive(settings.poolSize ?? 10, 'poolSize'),
+    connectionTimeoutMillis: positive(settings.connectTimeout ?? 5000, 'connectTimeout'),
+    statement_timeout: statementTimeout,
+    ...(options.idleInTransaction ? { idle_in_transaction_session_timeout: statementTimeout } : {}),
+    query_timeout: statementTimeout + 1000,
+    keepAlive: true,
+    fallback_application_name: 'clawsession',
+  });
+  // An idle connection that drops (a server restart) is replaced on the next checkout;
+  // unheard, its error would end the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+function positive(value: number, name: string): number {
+  if (!(Number.isSafeInteger(value) && value > 0))
+    throw new ConfigError(`postgres ${name} must be a positive integer`);
+  return value;
+}

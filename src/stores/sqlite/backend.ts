@@ -1,0 +1,27 @@
+import { resolve } from 'node:path';
+import { type BackendDefinition, ConfigError } from '../../core/index.js';
+import { SqliteRecordStore } from './record-store.js';
+import { SqliteStore } from './session-store.js';
+
+/**
+ * `sqlite:<path>` (relative to the working directory) or `sqlite::memory:`:
+ * sessions and records in one embedded database file, for one process.
+ */
+export const sqliteBackend: BackendDefinition = {
+  schemes: ['sqlite:'],
+  usage: 'sqlite:<path>',
+  parse(url) {
+    const rest = url.slice('sqlite:'.length);
+    if (rest === '')
+      throw new ConfigError('a sqlite store URL needs a path, e.g. sqlite:./data/clawsession.db');
+    const filename = rest === ':memory:' ? rest : resolve(rest.replace(/^\/\/(?=\/)/, ''));
+    return {
+      name: 'sqlite',
+      displayUrl: url,
+      // A sweep by two processes is harmless (SQLite re-checks expiry as it deletes), so no lease.
+      shared: false,
+      openSessions: async ({ codec } = {}) => new SqliteStore({ filename, codec }),
+      openRecords: async () => new SqliteRecordStore({ filename }),
+    };
+  },
+};

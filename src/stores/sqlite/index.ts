@@ -1,0 +1,3 @@
+export { sqliteBackend } from './backend.js';
+export { SqliteRecordStore, type SqliteRecordStoreOptions } from './record-store.js';
+export { SqliteStore, type SqliteStoreOptions } from './session-store.js';
