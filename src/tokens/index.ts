@@ -1,5 +1,5 @@
 export { type AccessTokenClaims, AccessTokens, type AccessTokensOptions } from './access-tokens.js';
-export { MemoryTokenDenylist, RedisTokenDenylist, type TokenDenylist } from './denylist.js';
+export type { TokenDenylist } from './denylist.js';
 export {
   RefreshTokenInvalidError,
   RefreshTokenReusedError,
@@ -23,12 +23,7 @@ export {
 } from './identity-context.js';
 export { RecordTokenDenylist } from './record-denylist.js';
 export { RecordRefreshFamilyStore } from './record-refresh-family-store.js';
-export {
-  MemoryRefreshFamilyStore,
-  RedisRefreshFamilyStore,
-  type RefreshFamily,
-  type RefreshFamilyStore,
-} from './refresh-family-store.js';
+export type { RefreshFamily, RefreshFamilyStore } from './refresh-family-store.js';
 export {
   type IssuedRefreshToken,
   RefreshTokens,

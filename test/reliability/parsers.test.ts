@@ -5,11 +5,11 @@ import { ClawsessionError, parsePatch, SessionManager, sessionIdOf } from '../..
 import { assertCsrfToken, assertSameOrigin } from '../../src/http/csrf.js';
 import { csrfTokenMatches, parseIfMatch, SessionCookie } from '../../src/http/index.js';
 import { parseKey } from '../../src/keys/key-format.js';
-import { MemoryStore } from '../../src/stores/index.js';
+import { MemoryRecordStore, MemoryStore } from '../../src/stores/index.js';
 import {
   AccessTokens,
-  MemoryRefreshFamilyStore,
-  MemoryTokenDenylist,
+  RecordRefreshFamilyStore,
+  RecordTokenDenylist,
   RefreshTokens,
   SigningKeys,
   verifyIdentityContext,
@@ -124,11 +124,11 @@ describe('parsers of client input', () => {
       keys,
       issuer: 'clawsession',
       audience: 'clawsession',
-      denylist: new MemoryTokenDenylist(),
+      denylist: new RecordTokenDenylist(new MemoryRecordStore()),
     });
     const manager = new SessionManager({ store: new MemoryStore() });
     const refreshTokens = new RefreshTokens({
-      store: new MemoryRefreshFamilyStore(),
+      store: new RecordRefreshFamilyStore(new MemoryRecordStore()),
       manager,
       secret: 'a-refresh-secret-of-at-least-32-bytes!!',
     });

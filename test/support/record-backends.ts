@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'pg';
 import { afterAll } from 'vitest';
-import { PostgresRecordStore, SqliteRecordStore } from '../../src/stores/index.js';
+import {
+  PostgresRecordStore,
+  RedisRecordStore,
+  SqliteRecordStore,
+} from '../../src/stores/index.js';
 import { dropKeys, REDIS_URL } from '../stores/fixtures/redis.js';
 
 export const POSTGRES_URL =
@@ -12,8 +16,9 @@ export const POSTGRES_URL =
 
 /**
  * Where state that instances share can live, fresh for one test file and
- * removed after it: a Redis key prefix, a SQLite record store and a
- * PostgreSQL record store (in a schema of its own, opened on first use).
+ * removed after it: a Redis key prefix (with a Redis record store under it,
+ * opened on first use), a SQLite record store and a PostgreSQL record store
+ * (in a schema of its own, opened on first use).
  */
 export function sharedBackends(tag: string) {
   const run = randomBytes(4).toString('hex');
@@ -22,7 +27,9 @@ export function sharedBackends(tag: string) {
   const schema = `clawsession_${tag}_${run}`;
   const sqliteRecords = new SqliteRecordStore({ filename: join(dir, 'records.db') });
   let postgresRecords: Promise<PostgresRecordStore> | undefined;
+  let redisRecords: Promise<RedisRecordStore> | undefined;
   afterAll(async () => {
+    await (await redisRecords)?.close();
     await dropKeys(REDIS_URL, redisPrefix);
     await sqliteRecords.close();
     rmSync(dir, { recursive: true, force: true });
@@ -34,6 +41,8 @@ export function sharedBackends(tag: string) {
   return {
     redisUrl: REDIS_URL,
     redisPrefix,
+    redisRecords: () =>
+      (redisRecords ??= RedisRecordStore.connect({ url: REDIS_URL, prefix: `${redisPrefix}rec:` })),
     sqliteRecords,
     postgresRecords: () =>
       (postgresRecords ??= PostgresRecordStore.connect({ connectionString: POSTGRES_URL, schema })),

@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SessionManager, ValidationError } from '../../src/core/index.js';
-import { MemoryStore } from '../../src/stores/index.js';
+import { MemoryRecordStore, MemoryStore } from '../../src/stores/index.js';
 import {
-  MemoryRefreshFamilyStore,
   RecordRefreshFamilyStore,
-  RedisRefreshFamilyStore,
   type RefreshFamilyStore,
   RefreshTokenInvalidError,
   RefreshTokenReusedError,
@@ -16,11 +14,8 @@ import { sharedBackends } from '../support/record-backends.js';
 const backends = sharedBackends('rt');
 
 const stores: [string, () => Promise<RefreshFamilyStore>][] = [
-  ['memory', async () => new MemoryRefreshFamilyStore()],
-  [
-    'Redis',
-    () => RedisRefreshFamilyStore.connect({ url: backends.redisUrl, prefix: backends.redisPrefix }),
-  ],
+  ['memory record', async () => new RecordRefreshFamilyStore(new MemoryRecordStore())],
+  ['Redis record', async () => new RecordRefreshFamilyStore(await backends.redisRecords())],
   ['SQLite record', async () => new RecordRefreshFamilyStore(backends.sqliteRecords)],
   ['PostgreSQL record', async () => new RecordRefreshFamilyStore(await backends.postgresRecords())],
 ];
@@ -142,6 +137,11 @@ for (const [name, openStore] of stores) {
 it('refuses a refresh secret shorter than 32 bytes', () => {
   const manager = new SessionManager({ store: new MemoryStore() });
   expect(
-    () => new RefreshTokens({ store: new MemoryRefreshFamilyStore(), manager, secret: 'short' }),
+    () =>
+      new RefreshTokens({
+        store: new RecordRefreshFamilyStore(new MemoryRecordStore()),
+        manager,
+        secret: 'short',
+      }),
   ).toThrow(ValidationError);
 });

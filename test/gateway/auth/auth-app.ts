@@ -13,8 +13,8 @@ import { HttpSessions } from '../../../src/http/index.js';
 import { MemoryRateLimiter, MemoryRecordStore, MemoryStore } from '../../../src/stores/index.js';
 import {
   AccessTokens,
-  MemoryRefreshFamilyStore,
-  MemoryTokenDenylist,
+  RecordRefreshFamilyStore,
+  RecordTokenDenylist,
   RefreshTokens,
   SigningKeys,
 } from '../../../src/tokens/index.js';
@@ -57,11 +57,11 @@ export async function startAuthApp(options: AuthAppOptions = {}) {
     keys: signingKeys,
     issuer: 'https://gateway.test',
     audience: 'services',
-    denylist: new MemoryTokenDenylist(),
+    denylist: new RecordTokenDenylist(new MemoryRecordStore()),
     clock: now,
   });
   const refreshTokens = new RefreshTokens({
-    store: new MemoryRefreshFamilyStore(),
+    store: new RecordRefreshFamilyStore(new MemoryRecordStore()),
     manager,
     secret: randomBytes(32),
     clock: now,
