@@ -2,7 +2,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../core/index.js';
 import { loadConfig, openConfiguredStore } from '../gateway/index.js';
-import { type CopyProgress, copySessions } from '../stores/migrate.js';
+import { type CopyProgress, copySessions } from '../stores/index.js';
 
 /** `clawsession migrate --from URL --to URL`: copies live sessions in resumable batches. */
 export async function migrate(args: string[]): Promise<void> {

@@ -1,8 +1,14 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { SessionManager, ValidationError } from '../core/index.js';
-import { presentUser, UserDirectory, UserLifecycle } from '../gateway/auth/index.js';
-import { type GatewayConfig, loadConfig, openSessionStore } from '../gateway/index.js';
+import {
+  type GatewayConfig,
+  loadConfig,
+  openSessionStore,
+  presentUser,
+  UserDirectory,
+  UserLifecycle,
+} from '../gateway/index.js';
 import { openRecordStore } from '../stores/index.js';
 
 /** Where the command talks; the process's own streams unless a caller (a test) passes others. */

@@ -11,7 +11,7 @@ import {
   StoreUnavailableError,
   ValidationError,
 } from '../core/index.js';
-import { MemoryRateLimiter } from '../stores/memory/index.js';
+import { MemoryRateLimiter } from '../stores/index.js';
 import { ApiKeyInvalidError, ApiKeyNotFoundError, ApiKeyScopeError } from './errors.js';
 import {
   assertPrefix,

@@ -6,6 +6,7 @@ export {
   type StoreOperation,
 } from './instrumented.js';
 export * from './memory/index.js';
+export { type CopyOptions, type CopyProgress, copySessions } from './migrate.js';
 export { NearCache, type NearCacheOptions } from './near-cache.js';
 export { openBackend, openRecordStore, openStore, openSweepLease } from './open.js';
 export * from './postgres/index.js';

@@ -6,10 +6,10 @@ import {
   type SessionCodec,
   type SessionStore,
 } from '../core/index.js';
-import { memoryBackend } from './memory/backend.js';
-import { postgresBackend } from './postgres/backend.js';
-import { redisBackend } from './redis/backend.js';
-import { sqliteBackend } from './sqlite/backend.js';
+import { memoryBackend } from './memory/index.js';
+import { postgresBackend } from './postgres/index.js';
+import { redisBackend } from './redis/index.js';
+import { sqliteBackend } from './sqlite/index.js';
 import { tieredBackend } from './tiered-backend.js';
 
 // The built-in backends, in the order the "unsupported store URL" message lists them.
