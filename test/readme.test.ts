@@ -7,7 +7,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 // The README's code blocks are run as written, against the built package, so they stay true.
 const readme = readFileSync('README.md', 'utf8');
 const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
-const dist = resolve('dist/index.js');
+// Each `clawsession` or `clawsession/<entry>` import goes to the built file that package.json exports it as.
+const entryPoints: Record<string, { import: string }> = JSON.parse(
+  readFileSync('package.json', 'utf8'),
+).exports;
+function builtFile(subpath = ''): string {
+  const entry = entryPoints[`.${subpath}`];
+  if (!entry) throw new Error(`package.json exports no clawsession${subpath}`);
+  return resolve(entry.import);
+}
 // Inside the project, so that the examples' framework imports (express, hono…) resolve.
 mkdirSync('node_modules/.cache', { recursive: true });
 const dir = mkdtempSync(join(resolve('node_modules/.cache'), 'clawsession-readme-'));
@@ -17,9 +25,10 @@ async function runExample(index: number) {
   const file = join(dir, `example-${index}.mjs`);
   writeFileSync(
     file,
-    (examples[index] as string)
-      .replaceAll("from 'clawsession'", `from '${dist}'`)
-      .replaceAll("from 'clawsession/gateway'", `from '${resolve('dist/gateway/index.js')}'`),
+    (examples[index] as string).replace(
+      /from 'clawsession(\/[\w-]+)?'/g,
+      (_, subpath?: string) => `from '${builtFile(subpath)}'`,
+    ),
   );
   return promisify(execFile)(process.execPath, [file], { cwd: dir });
 }

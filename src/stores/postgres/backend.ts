@@ -1,6 +1,7 @@
 import { splitQuery } from '../../core/backend-kit.js';
 import { type BackendDefinition, redactUrl } from '../../core/index.js';
 import { createPool } from './connection.js';
+import { loadPg } from './driver.js';
 import { PostgresInvalidationBus } from './invalidation-bus.js';
 import { PostgresLease } from './lease.js';
 import { PostgresRateLimiter } from './rate-limiter.js';
@@ -30,6 +31,7 @@ export const postgresBackend: BackendDefinition = {
       openBus: (topic) =>
         PostgresInvalidationBus.connect({ connectionString, channel: channelOf(topic, schema) }),
       async openLimiters() {
+        await loadPg();
         // A pool of their own, so that limits are counted while the sessions' pool is saturated.
         const pool = createPool({ connectionString }, { idleInTransaction: false });
         try {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { ConfigError, StoreUnavailableError } from '../../core/index.js';
+import { requirePg } from './driver.js';
 
 /*
  * The few connection steps every PostgreSQL module here shares: check a
@@ -119,6 +120,8 @@ export interface PoolSettings {
  */
 export function createPool(settings: PoolSettings, options: { idleInTransaction: boolean }): Pool {
   const statementTimeout = positive(settings.statementTimeout ?? 5000, 'statementTimeout');
+  // By require: creating a pool opens nothing, so this stays synchronous.
+  const { Pool } = requirePg();
   const pool = new Pool({
     connectionString: settings.connectionString,
     max: positive(settings.poolSize ?? 10, 'poolSize'),

@@ -1,6 +1,7 @@
-import { Client, type ClientConfig, type Notification } from 'pg';
+import type { Client, ClientConfig, Notification } from 'pg';
 import { ConfigError, type InvalidationBus } from '../../core/index.js';
 import { unavailable } from './connection.js';
+import { loadPg, type PgDriver } from './driver.js';
 
 export interface PostgresInvalidationBusOptions {
   /** `postgres://user:password@host:5432/database`. */
@@ -28,6 +29,7 @@ const MAX_PAYLOAD_BYTES = 7999;
  * told to drop everything (`handler(null)`), as with the Redis bus.
  */
 export class PostgresInvalidationBus implements InvalidationBus {
+  readonly #pg: PgDriver;
   readonly #config: ClientConfig;
   readonly #channel: string;
   readonly #maxReconnectDelay: number;
@@ -37,7 +39,8 @@ export class PostgresInvalidationBus implements InvalidationBus {
   #closed = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
 
-  private constructor(options: PostgresInvalidationBusOptions, publisher: Client) {
+  private constructor(pg: PgDriver, options: PostgresInvalidationBusOptions, publisher: Client) {
+    this.#pg = pg;
     this.#config = configOf(options);
     this.#channel = options.channel ?? 'clawsession_invalidate';
     this.#maxReconnectDelay = options.maxReconnectDelay ?? 2000;
@@ -48,7 +51,8 @@ export class PostgresInvalidationBus implements InvalidationBus {
     const channel = options.channel ?? 'clawsession_invalidate';
     if (!CHANNEL.test(channel))
       throw new ConfigError('a postgres invalidation channel is [a-z_][a-z0-9_]*, at most 63 long');
-    const publisher = new Client(configOf(options));
+    const pg = await loadPg();
+    const publisher = new pg.Client(configOf(options));
     // A dropped publisher connection fails the next publish; unheard, its error would end the process.
     publisher.on('error', () => undefined);
     try {
@@ -56,7 +60,7 @@ export class PostgresInvalidationBus implements InvalidationBus {
     } catch (error) {
       throw unavailable(error);
     }
-    return new PostgresInvalidationBus(options, publisher);
+    return new PostgresInvalidationBus(pg, options, publisher);
   }
 
   async publish(id: string): Promise<void> {
@@ -82,7 +86,7 @@ export class PostgresInvalidationBus implements InvalidationBus {
 
   /** Opens the listening connection; on its loss, reopens it with backoff and says "drop everything". */
   async #listen(attempt = 0): Promise<void> {
-    const client = new Client(this.#config);
+    const client = new this.#pg.Client(this.#config);
     client.on('notification', (message: Notification) => {
       if (message.channel === this.#channel && message.payload !== undefined)
         this.#handler?.(message.payload);

@@ -1,4 +1,4 @@
-import { Client, type ClientConfig, type Pool } from 'pg';
+import type { ClientConfig, Pool } from 'pg';
 import {
   ConfigError,
   type Lease,
@@ -6,6 +6,7 @@ import {
   StoreUnavailableError,
 } from '../../core/index.js';
 import { advisoryKey, unavailable } from './connection.js';
+import { loadPg } from './driver.js';
 
 export interface PostgresLeaseOptions {
   /** `postgres://user:password@host:5432/database`. Give this or `pool`. */
@@ -46,6 +47,7 @@ export class PostgresLease implements Lease {
    * work should stop.
    */
   async run<T>(name: string, fn: (signal: AbortSignal) => Promise<T>): Promise<LeaseOutcome<T>> {
+    const { Client } = await loadPg();
     const client = new Client({ fallback_application_name: 'clawsession lease', ...this.#config });
     const lost = new AbortController();
     client.on('error', (error) => lost.abort(unavailable(error)));

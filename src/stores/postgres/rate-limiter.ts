@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { escapeIdentifier, escapeLiteral, type Pool } from 'pg';
+import type { Pool } from 'pg';
 import { assertCost, assertPolicy, failedOpen, storageKey } from '../../core/backend-kit.js';
 import {
   ConfigError,
@@ -9,6 +9,7 @@ import {
   StoreUnavailableError,
 } from '../../core/index.js';
 import { createPool, withConnection } from './connection.js';
+import { loadPg, requirePg } from './driver.js';
 import { postgresNames } from './schema.js';
 
 /** Where the charges live: one table (and its consume function) that any number of limiters can share. */
@@ -79,6 +80,8 @@ interface Table {
 
 function rateLimitTable(schema: string, table: string): Table {
   const names = postgresNames(schema, table);
+  // By require: the limiter's constructor builds its statements, synchronously.
+  const { escapeIdentifier, escapeLiteral } = requirePg();
   const s = names.schema;
   const t = names.qualified(table);
   const consume = names.qualified(`${table}_consume`);
@@ -257,6 +260,7 @@ export class PostgresRateLimiter implements RateLimiter {
       throw new ConfigError(
         'a postgres rate limiter needs exactly one of connectionString or pool',
       );
+    await loadPg();
     const pool =
       options.pool ??
       createPool(

@@ -17,6 +17,7 @@ import {
   type StoredRecord,
 } from '../../core/index.js';
 import { advisoryKey, createPool, inTransaction, withConnection } from './connection.js';
+import { loadPg } from './driver.js';
 import { postgresTable } from './schema.js';
 
 export interface PostgresRecordStoreOptions {
@@ -66,6 +67,7 @@ export class PostgresRecordStore implements RecordStore {
       throw new ConfigError(
         'a postgres record store needs exactly one of connectionString or pool',
       );
+    await loadPg();
     // The session table's naming rules, and its `<table>_by_expiry` index name.
     const names = postgresTable(options.schema ?? 'public', options.table ?? 'clawsession_records');
     const pool = options.pool ?? createPool(options, { idleInTransaction: false });

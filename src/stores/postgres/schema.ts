@@ -1,6 +1,7 @@
-import { escapeIdentifier, type Pool } from 'pg';
+import type { Pool } from 'pg';
 import { ConfigError } from '../../core/index.js';
 import { advisoryKey, inTransaction } from './connection.js';
+import { requirePg } from './driver.js';
 
 /** Where a PostgresStore keeps its sessions; every name is already quoted for SQL. */
 export interface PostgresTable {
@@ -33,6 +34,8 @@ export function postgresNames(schema: string, table: string) {
         `postgres ${what} ${JSON.stringify(name)} must be 1-48 letters, digits or underscores, not starting with a digit`,
       );
   }
+  // By require: naming a table is synchronous, and may come before anything connects.
+  const { escapeIdentifier } = requirePg();
   return {
     schema: escapeIdentifier(schema),
     qualified: (name: string) => `${escapeIdentifier(schema)}.${escapeIdentifier(name)}`,
@@ -41,6 +44,7 @@ export function postgresNames(schema: string, table: string) {
 
 export function postgresTable(schema: string, table: string): PostgresTable {
   const { schema: quotedSchema, qualified } = postgresNames(schema, table);
+  const { escapeIdentifier } = requirePg();
   return {
     schema: quotedSchema,
     sessions: qualified(table),

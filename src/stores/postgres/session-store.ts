@@ -24,6 +24,7 @@ import {
   type UpdateOptions,
 } from '../../core/index.js';
 import { createPool, inTransaction, sqlStateOf, withConnection } from './connection.js';
+import { loadPg } from './driver.js';
 import { PostgresLease } from './lease.js';
 import { migrate, type PostgresTable, postgresTable } from './schema.js';
 
@@ -90,6 +91,7 @@ export class PostgresStore implements SessionStore {
   static async connect(options: PostgresStoreOptions): Promise<PostgresStore> {
     if ((options.connectionString === undefined) === (options.pool === undefined))
       throw new ConfigError('a postgres store needs exactly one of connectionString or pool');
+    await loadPg();
     const table = postgresTable(
       options.schema ?? 'public',
       options.table ?? 'clawsession_sessions',

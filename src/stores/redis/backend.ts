@@ -1,7 +1,7 @@
-import { createClient } from 'redis';
 import { splitQuery } from '../../core/backend-kit.js';
 import { type BackendDefinition, ConfigError, redactUrl } from '../../core/index.js';
 import { connectOrFail, connectRedisCluster } from './connection.js';
+import { loadRedis } from './driver.js';
 import { RedisInvalidationBus } from './invalidation-bus.js';
 import { RedisLease } from './lease.js';
 import { RedisRateLimiter } from './rate-limiter.js';
@@ -41,7 +41,7 @@ export const redisBackend: BackendDefinition = {
       async openLimiters() {
         const client = cluster
           ? await connectRedisCluster(cluster.rootNodes, 'rate limits')
-          : createClient({ url: base, disableOfflineQueue: true });
+          : (await loadRedis()).createClient({ url: base, disableOfflineQueue: true });
         if (!cluster) await connectOrFail(client, 'rate limits');
         return {
           create: (name, options) =>

@@ -1,21 +1,6 @@
-import {
-  ClientClosedError,
-  ClientOfflineError,
-  ConnectionTimeoutError,
-  createClient,
-  createCluster,
-  DisconnectsClientError,
-  ErrorReply,
-  MaxCommandRedirectionsError,
-  RESP_TYPES,
-  ReconnectStrategyError,
-  type RedisArgument,
-  RootNodesUnavailableError,
-  SocketClosedUnexpectedlyError,
-  SocketTimeoutError,
-  TimeoutError,
-} from 'redis';
+import type { RedisArgument } from 'redis';
 import { ConfigError, Deadline, StoreUnavailableError, withTimeout } from '../../core/index.js';
+import { loadRedis, type RedisDriver } from './driver.js';
 import type { Script } from './scripts.js';
 
 /** The little the store needs from a standalone server or a cluster: commands routed by key. */
@@ -24,6 +9,8 @@ export interface Connection {
   send(key: RedisArgument, args: RedisArgument[]): Promise<unknown>;
   /** Runs a one-key Lua script on the node that owns `key`. */
   run(script: Script, key: RedisArgument, args: RedisArgument[]): Promise<unknown>;
+  /** Whether `error` is Redis not knowing a script by its SHA-1 (NOSCRIPT), so its source must be sent. */
+  isScriptMissing(error: unknown): boolean;
   close(): Promise<void>;
 }
 
@@ -33,9 +20,6 @@ export interface ConnectionOptions {
   commandTimeout: number;
   connectTimeout: number;
 }
-
-/** Binary-safe replies: values and index members are bytes, not text. */
-const REPLIES = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
 
 /**
  * node-redis's own command timeout (5 s by default) covers only the wait
@@ -49,18 +33,40 @@ const COMMAND_OPTIONS = { timeout: 0 };
 /** Server replies that mean "not now" rather than "wrong command". */
 const TRANSIENT_REPLY = /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|BUSY|READONLY|OOM)\b/;
 
-const CONNECTION_ERRORS = [
-  ClientClosedError,
-  ClientOfflineError,
-  ConnectionTimeoutError,
-  DisconnectsClientError,
-  MaxCommandRedirectionsError,
-  ReconnectStrategyError,
-  RootNodesUnavailableError,
-  SocketClosedUnexpectedlyError,
-  SocketTimeoutError,
-  TimeoutError,
-];
+/** How the driver's errors read: which mean Redis is out of reach, which a missing script. */
+interface DriverErrors {
+  isScriptMissing(error: unknown): boolean;
+  /** Connection failures and time-outs become StoreUnavailableError; anything else passes through. */
+  unavailable(error: unknown): unknown;
+}
+
+function driverErrors(redis: RedisDriver): DriverErrors {
+  const connectionErrors = [
+    redis.ClientClosedError,
+    redis.ClientOfflineError,
+    redis.ConnectionTimeoutError,
+    redis.DisconnectsClientError,
+    redis.MaxCommandRedirectionsError,
+    redis.ReconnectStrategyError,
+    redis.RootNodesUnavailableError,
+    redis.SocketClosedUnexpectedlyError,
+    redis.SocketTimeoutError,
+    redis.TimeoutError,
+  ];
+  return {
+    isScriptMissing: (error) =>
+      error instanceof redis.ErrorReply && error.message.startsWith('NOSCRIPT'),
+    unavailable(error) {
+      const isUnavailable =
+        error instanceof redis.ErrorReply
+          ? TRANSIENT_REPLY.test(error.message)
+          : connectionErrors.some((type) => error instanceof type) || isSystemError(error);
+      if (!isUnavailable) return error;
+      const reason = error instanceof Error ? error.message : String(error);
+      return new StoreUnavailableError(`Redis is unavailable: ${reason}`, { cause: error });
+    },
+  };
+}
 
 /**
  * Connects within `connectTimeout`; after that the client reconnects on its
@@ -78,6 +84,10 @@ const CONNECTION_ERRORS = [
  * to no more than the commands of the first `commandTimeout` of its silence.
  */
 export async function openConnection(options: ConnectionOptions): Promise<Connection> {
+  const redis = await loadRedis();
+  const errors = driverErrors(redis);
+  // Binary-safe replies: values and index members are bytes, not text.
+  const replies = { typeMapping: { [redis.RESP_TYPES.BLOB_STRING]: Buffer } };
   const socket: SocketOptions = {
     connectTimeout: options.connectTimeout,
     reconnectStrategy: (retries: number) =>
@@ -92,13 +102,14 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
     );
     return connection(
       (key, args, abortSignal) =>
-        cluster.sendCommand(key, false, args, abortSignal ? { ...REPLIES, abortSignal } : REPLIES),
+        cluster.sendCommand(key, false, args, abortSignal ? { ...replies, abortSignal } : replies),
       () => cluster.close(),
       () => cluster.destroy(),
       options.commandTimeout,
+      errors,
     );
   }
-  const client = createClient({
+  const client = redis.createClient({
     url: options.url,
     socket,
     disableOfflineQueue: true,
@@ -107,10 +118,11 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
   await connectOrFail(client, 'sessions', options.connectTimeout);
   return connection(
     (_key, args, abortSignal) =>
-      client.sendCommand(args, abortSignal ? { ...REPLIES, abortSignal } : REPLIES),
+      client.sendCommand(args, abortSignal ? { ...replies, abortSignal } : replies),
     () => client.close(),
     () => client.destroy(),
     options.commandTimeout,
+    errors,
   );
 }
 
@@ -129,7 +141,8 @@ export async function connectRedisCluster(
   },
   commandOptions?: typeof COMMAND_OPTIONS,
 ) {
-  const cluster = createCluster({
+  const redis = await loadRedis();
+  const cluster = redis.createCluster({
     rootNodes: rootNodes.map((url) => ({ url })),
     commandOptions,
     // Discovered nodes take their settings from `defaults` only, so credentials and TLS go there.
@@ -165,12 +178,16 @@ function connection(
   close: () => Promise<void>,
   destroy: () => void,
   timeout: number,
+  errors: DriverErrors,
 ): Connection {
   let closed = false;
   const deadline = new Deadline(timeout);
   const timedOut = () => new StoreUnavailableError(`Redis did not answer within ${timeout} ms`);
   const bounded = (key: RedisArgument, args: RedisArgument[]) =>
     deadline.bound((signal) => send(key, args, signal), timedOut);
+  const rethrowUnavailable = (error: unknown): never => {
+    throw errors.unavailable(error);
+  };
   const sendMapped = (key: RedisArgument, args: RedisArgument[]) =>
     bounded(key, args).catch(rethrowUnavailable);
   return {
@@ -179,11 +196,11 @@ function connection(
       try {
         return await bounded(key, ['EVALSHA', script.sha, '1', key, ...args]);
       } catch (error) {
-        if (!(error instanceof ErrorReply && error.message.startsWith('NOSCRIPT')))
-          throw unavailable(error);
+        if (!errors.isScriptMissing(error)) throw errors.unavailable(error);
       }
       return sendMapped(key, ['EVAL', script.source, '1', key, ...args]);
     },
+    isScriptMissing: errors.isScriptMissing,
     async close() {
       if (closed) return;
       closed = true;
@@ -199,21 +216,6 @@ function connection(
       destroy();
     },
   };
-}
-
-function rethrowUnavailable(error: unknown): never {
-  throw unavailable(error);
-}
-
-/** Connection failures and time-outs become StoreUnavailableError; anything else passes through. */
-function unavailable(error: unknown): unknown {
-  const isUnavailable =
-    error instanceof ErrorReply
-      ? TRANSIENT_REPLY.test(error.message)
-      : CONNECTION_ERRORS.some((type) => error instanceof type) || isSystemError(error);
-  if (!isUnavailable) return error;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new StoreUnavailableError(`Redis is unavailable: ${reason}`, { cause: error });
 }
 
 /** ECONNREFUSED, ECONNRESET, EHOSTUNREACH and the like, from the socket. */

@@ -1,6 +1,7 @@
-import { createClient, type RedisClientType } from 'redis';
+import type { RedisClientType } from 'redis';
 import type { InvalidationBus } from '../../core/index.js';
 import { connectOrFail, redisCommand } from './connection.js';
+import { loadRedis } from './driver.js';
 
 export interface RedisInvalidationBusOptions {
   url: string;
@@ -25,6 +26,7 @@ export class RedisInvalidationBus implements InvalidationBus {
   }
 
   static async connect(options: RedisInvalidationBusOptions): Promise<RedisInvalidationBus> {
+    const { createClient } = await loadRedis();
     const socket = {
       connectTimeout: 2_000,
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createClient, createCluster, type RedisClientType } from 'redis';
+import type { RedisClientType } from 'redis';
 import {
   ConfigError,
   type Lease,
@@ -7,6 +7,7 @@ import {
   StoreUnavailableError,
 } from '../../core/index.js';
 import { connectOrFail, redisCommand } from './connection.js';
+import { loadRedis } from './driver.js';
 
 export interface RedisLeaseOptions {
   /** A standalone server. Give this or `cluster`. */
@@ -50,6 +51,7 @@ export class RedisLease implements Lease {
     if ((options.url === undefined) === (options.cluster === undefined)) {
       throw new ConfigError('a Redis lease needs exactly one of url or cluster');
     }
+    const { createClient, createCluster } = await loadRedis();
     const client = options.cluster
       ? createCluster({
           rootNodes: options.cluster.rootNodes.map((url) => ({ url })),

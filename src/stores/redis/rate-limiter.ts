@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createClient } from 'redis';
 import { assertCost, assertPolicy, failedOpen, storageKey } from '../../core/backend-kit.js';
 import {
   type RateLimiter,
@@ -8,6 +7,7 @@ import {
   StoreUnavailableError,
 } from '../../core/index.js';
 import { connectOrFail, redisCommand } from './connection.js';
+import { loadRedis } from './driver.js';
 
 /** The few commands used, which a node-redis client and a cluster both offer. */
 export interface RedisRateLimitClient {
@@ -121,6 +121,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** A limiter with a connection of its own, closed by `close()`. */
   static async connect(options: RedisRateLimiterConnectOptions): Promise<RedisRateLimiter> {
+    const { createClient } = await loadRedis();
     const client = createClient({ url: options.url, disableOfflineQueue: true });
     await connectOrFail(client, 'rate limits', options.connectTimeout);
     const limiter = new RedisRateLimiter({ ...options, client });

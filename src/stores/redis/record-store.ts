@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ErrorReply, type RedisArgument } from 'redis';
+import type { RedisArgument } from 'redis';
 import {
   assertIfVersion,
   assertLimit,
@@ -340,7 +340,7 @@ export class RedisRecordStore implements RecordStore {
     try {
       return await this.#redis.send(keys[0], ['EVALSHA', script.sha, count, ...keys, ...args]);
     } catch (error) {
-      if (!(error instanceof ErrorReply && error.message.startsWith('NOSCRIPT'))) throw error;
+      if (!this.#redis.isScriptMissing(error)) throw error;
     }
     return this.#redis.send(keys[0], ['EVAL', script.source, count, ...keys, ...args]);
   }

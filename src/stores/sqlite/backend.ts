@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { type BackendDefinition, ConfigError } from '../../core/index.js';
+import { loadSqlite } from './driver.js';
 import { SqliteRecordStore } from './record-store.js';
 import { SqliteStore } from './session-store.js';
 
@@ -20,8 +21,14 @@ export const sqliteBackend: BackendDefinition = {
       displayUrl: url,
       // A sweep by two processes is harmless (SQLite re-checks expiry as it deletes), so no lease.
       shared: false,
-      openSessions: async ({ codec } = {}) => new SqliteStore({ filename, codec }),
-      openRecords: async () => new SqliteRecordStore({ filename }),
+      async openSessions({ codec } = {}) {
+        await loadSqlite();
+        return new SqliteStore({ filename, codec });
+      },
+      async openRecords() {
+        await loadSqlite();
+        return new SqliteRecordStore({ filename });
+      },
     };
   },
 };

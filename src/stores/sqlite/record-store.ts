@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import {
   assertIfVersion,
   assertLimit,
@@ -11,6 +11,7 @@ import {
   encodeValue,
 } from '../../core/backend-kit.js';
 import type { PutOptions, RecordStore, RecordValue, StoredRecord } from '../../core/index.js';
+import { requireSqlite } from './driver.js';
 
 export type SqliteRecordStoreOptions =
   | {
@@ -68,6 +69,8 @@ export class SqliteRecordStore implements RecordStore {
       if (options.filename !== ':memory:') {
         mkdirSync(dirname(options.filename), { recursive: true });
       }
+      // By require: the constructor opens the file, synchronously.
+      const Database = requireSqlite();
       this.#db = new Database(options.filename);
       this.#ownsDatabase = true;
       this.#db.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import {
   type Activity,
   type ArchiveSink,
@@ -17,6 +17,7 @@ import {
   type UpdateOptions,
   updatedSession,
 } from '../../core/index.js';
+import { requireSqlite } from './driver.js';
 
 export interface SqliteStoreOptions {
   /** Database file, created with its folder if missing; `:memory:` for a private in-memory database. */
@@ -87,6 +88,8 @@ export class SqliteStore implements SessionStore {
 
   constructor(options: SqliteStoreOptions) {
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
+    // By require: the constructor opens the file, synchronously.
+    const Database = requireSqlite();
     this.#db = new Database(options.filename);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -298,7 +301,7 @@ function prepareStatements(db: Database.Database) {
 
 function isPrimaryKeyConflict(error: unknown): boolean {
   return (
-    error instanceof Database.SqliteError &&
+    error instanceof requireSqlite().SqliteError &&
     (error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || error.code === 'SQLITE_CONSTRAINT_UNIQUE')
   );
 }
