@@ -1,3 +1,4 @@
+import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 import {
   type CryptoKey,
   calculateJwkThumbprint,
@@ -52,8 +53,7 @@ export class SigningKeys {
    * unless `algorithm` says otherwise; a key that cannot sign it is a ConfigError.
    */
   static async fromPrivateJwk(jwk: JWK, options: SigningKeysOptions = {}): Promise<SigningKeys> {
-    if (typeof jwk.d !== 'string') throw new ConfigError('the signing JWK must be a private key');
-    const algorithm = options.algorithm ?? algorithmOf(jwk);
+    const algorithm = options.algorithm ?? checkSigningJwk(jwk);
     const keys = new SigningKeys(algorithm, options.clock ?? Date.now);
     const { d: _private, ...publicFields } = jwk;
     let privateKey: CryptoKey;
@@ -125,6 +125,24 @@ export class SigningKeys {
 }
 
 /** The algorithm a private JWK's key type signs with here. */
+/**
+ * The algorithm of a private signing JWK, or ConfigError when it is not a
+ * whole Ed25519 or P-256 private key. Synchronous, so configuration checks
+ * refuse a bad key before anything starts.
+ */
+export function checkSigningJwk(jwk: JWK): SigningAlgorithm {
+  if (typeof jwk.d !== 'string') throw new ConfigError('the signing JWK must be a private key');
+  const algorithm = algorithmOf(jwk);
+  try {
+    createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  } catch (error) {
+    throw new ConfigError(
+      `the signing JWK is not a usable ${algorithm} key: ${(error as Error).message}`,
+    );
+  }
+  return algorithm;
+}
+
 function algorithmOf(jwk: JWK): SigningAlgorithm {
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA';
   if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256';
