@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createCodec, SessionManager } from '../../src/core/index.js';
-import { MemoryStore } from '../../src/stores/index.js';
-import { describeSessionStore } from '../conformance/session-store.js';
+import { MemoryStore, openBackend } from '../../src/stores/index.js';
+import { describeBackend } from '../conformance/backend.js';
 
-describeSessionStore('MemoryStore', async ({ codec }) => new MemoryStore({ codec }));
+describeBackend('memory', () => openBackend('memory:'));
 
 describe('MemoryStore', () => {
   it('evicts the least recently used session beyond its bound, and its user index with it', async () => {

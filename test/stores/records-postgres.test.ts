@@ -3,7 +3,6 @@ import { Pool } from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, StoreUnavailableError } from '../../src/core/index.js';
 import { PostgresRecordStore, type PostgresRecordStoreOptions } from '../../src/stores/index.js';
-import { describeRecordStore } from '../conformance/record-store.js';
 import { freePort } from './fixtures/redis.js';
 
 // A real server, always: without one these tests fail, they are never skipped.
@@ -29,8 +28,6 @@ function open(options: Partial<PostgresRecordStoreOptions> = {}): Promise<Postgr
     ...options,
   });
 }
-
-describeRecordStore('PostgresRecordStore', () => open());
 
 describe('PostgresRecordStore', () => {
   const cleanups: (() => Promise<unknown>)[] = [];

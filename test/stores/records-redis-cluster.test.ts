@@ -1,7 +1,6 @@
 import { createCluster } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisRecordStore } from '../../src/stores/index.js';
-import { describeRecordStore } from '../conformance/record-store.js';
 import { CLUSTER_ROOT_NODES, dropClusterKeys, freshPrefix, RUN_PREFIX } from './fixtures/redis.js';
 
 const T = Date.UTC(2026, 0, 1);
@@ -10,8 +9,6 @@ afterAll(() => dropClusterKeys(CLUSTER_ROOT_NODES, RUN_PREFIX));
 
 const connect = (prefix = freshPrefix()) =>
   RedisRecordStore.connect({ cluster: { rootNodes: CLUSTER_ROOT_NODES }, prefix });
-
-describeRecordStore('RedisRecordStore on a Redis Cluster', () => connect());
 
 describe('RedisRecordStore on a Redis Cluster', () => {
   it('keeps each collection on one slot and spreads collections over the nodes', async () => {

@@ -2,7 +2,6 @@ import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, StoreUnavailableError } from '../../src/core/index.js';
 import { RedisRecordStore } from '../../src/stores/index.js';
-import { describeRecordStore } from '../conformance/record-store.js';
 import {
   dropKeys,
   freePort,
@@ -17,10 +16,6 @@ const T = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
 
 afterAll(() => dropKeys(REDIS_URL, RUN_PREFIX));
-
-describeRecordStore('RedisRecordStore', () =>
-  RedisRecordStore.connect({ url: REDIS_URL, prefix: freshPrefix(), connectTimeout: 2_000 }),
-);
 
 describe('RedisRecordStore', () => {
   async function opened() {

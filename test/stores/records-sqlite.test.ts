@@ -5,18 +5,12 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionManager } from '../../src/core/index.js';
 import { SqliteRecordStore, SqliteStore } from '../../src/stores/index.js';
-import { describeRecordStore } from '../conformance/record-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-records-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let counter = 0;
 const freshFile = () => join(dir, `nested/${++counter}/records.db`);
 const T = Date.UTC(2026, 0, 1);
-
-describeRecordStore(
-  'SqliteRecordStore',
-  async () => new SqliteRecordStore({ filename: freshFile() }),
-);
 
 describe('SqliteRecordStore', () => {
   it('shares a file with SqliteStore without touching its schema version', async () => {

@@ -9,6 +9,7 @@ import {
   SessionManager,
   StoreUnavailableError,
 } from '../../src/core/index.js';
+import { openBackend } from '../../src/stores/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.js';
 import {
   DAY,
@@ -19,7 +20,7 @@ import {
   userMember,
   userSlot,
 } from '../../src/stores/redis/layout.js';
-import { describeSessionStore } from '../conformance/session-store.js';
+import { describeBackend } from '../conformance/backend.js';
 import { appendFromProcesses } from '../support/patch-processes.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import {
@@ -38,9 +39,7 @@ const T = Date.UTC(2026, 0, 1);
 
 afterAll(() => dropKeys(REDIS_URL, RUN_PREFIX));
 
-describeSessionStore('RedisStore', ({ codec }) =>
-  RedisStore.connect({ url: REDIS_URL, prefix: freshPrefix(), codec, connectTimeout: 2_000 }),
-);
+describeBackend('redis', () => openBackend(`${REDIS_URL}?prefix=${freshPrefix()}`));
 
 describe('RedisStore', () => {
   const cleanups: (() => Promise<unknown>)[] = [];

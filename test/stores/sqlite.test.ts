@@ -4,18 +4,15 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCodec, SessionManager } from '../../src/core/index.js';
-import { SqliteStore } from '../../src/stores/index.js';
-import { describeSessionStore } from '../conformance/session-store.js';
+import { openBackend, SqliteStore } from '../../src/stores/index.js';
+import { describeBackend } from '../conformance/backend.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let counter = 0;
 const freshFile = () => join(dir, `nested/${++counter}/sessions.db`);
 
-describeSessionStore(
-  'SqliteStore',
-  async ({ codec }) => new SqliteStore({ filename: freshFile(), codec }),
-);
+describeBackend('sqlite', () => openBackend(`sqlite:${freshFile()}`));
 
 describe('SqliteStore', () => {
   it('creates its schema once and keeps sessions across reopen', async () => {

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionManager } from '../../src/core/index.js';
+import { openBackend } from '../../src/stores/index.js';
 import { PostgresStore } from '../../src/stores/postgres/session-store.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { TieredStore } from '../../src/stores/tiered.js';
-import { describeSessionStore } from '../conformance/session-store.js';
+import { describeBackend } from '../conformance/backend.js';
 import {
   dropKeys,
   freePort,
@@ -37,12 +38,12 @@ function durable(codec?: Parameters<typeof PostgresStore.connect>[0]['codec']) {
   });
 }
 
-describeSessionStore('TieredStore(Redis, PostgreSQL)', async ({ codec }) => {
+describeBackend('tiered:redis|postgres', () => {
   const prefix = freshPrefix();
   prefixes.push(prefix);
-  return new TieredStore(
-    await RedisStore.connect({ url: REDIS_URL, prefix, codec }),
-    await durable(codec),
+  const table = `sessions_${++tables}`;
+  return openBackend(
+    `tiered:${REDIS_URL}?prefix=${prefix}|${POSTGRES_URL}?schema=${schema}&table=${table}&recordsTable=${table}_records`,
   );
 });
 

@@ -34,7 +34,8 @@ export const redisBackend: BackendDefinition = {
       // Session keys start `<prefix>s:`, `a:`, `exp:`, `u:` or `ud:`; `rec:` is free.
       openRecords: () => RedisRecordStore.connect({ ...target, prefix: `${keyPrefix}rec:` }),
       openLease: () => RedisLease.connect(target),
-      // Pub/sub on a cluster reaches only the node it was published on, so a cluster has no bus.
+      // RedisInvalidationBus connects to one server, so a cluster has no bus (yet: on a
+      // cluster, a PUBLISH to any node reaches the subscribers of every node).
       openBus: cluster
         ? undefined
         : (topic) => RedisInvalidationBus.connect({ url: base, channel: `${keyPrefix}${topic}` }),
