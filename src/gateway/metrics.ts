@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { withTimeout } from '../core/index.js';
-import type { StoreObserver } from '../stores/index.js';
+import { isStoreFault, type StoreObserver } from '../stores/index.js';
 
 /** The outcome of checking an internal API key, as the key-verification counter labels it. */
 export type KeyVerificationResult = 'ok' | 'invalid' | 'forbidden' | 'rate_limited';
@@ -90,14 +90,15 @@ export class GatewayMetrics {
     });
     const storeErrors = new Counter({
       name: 'clawsession_store_operation_errors_total',
-      help: 'Session store operations that threw, by operation and error code.',
+      help: 'Session store operations that failed for a fault of the store (unreachable, broken, unreadable data), by operation and error code; refusals such as a stale version or a failed test are not counted.',
       labelNames: ['operation', 'code'],
       registers,
     });
     this.storeObserver = {
       onOperation(operation, seconds, errorCode) {
         storeDuration.observe({ operation }, seconds);
-        if (errorCode !== null) storeErrors.inc({ operation, code: errorCode });
+        if (errorCode !== null && isStoreFault(errorCode))
+          storeErrors.inc({ operation, code: errorCode });
       },
     };
     this.#keyVerifications = new Counter({

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,9 +6,18 @@ import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SessionManager, SessionNotFoundError, ValidationError } from '../../src/core/index.js';
+import {
+  createGateway,
+  type Gateway,
+  type GatewayConfigInput,
+  parseConfig,
+} from '../../src/gateway/index.js';
 import { GatewayMetrics, UNMATCHED_ROUTE } from '../../src/gateway/metrics.js';
 import { toErrorResponse } from '../../src/http/index.js';
 import { InstrumentedStore, SqliteStore } from '../../src/stores/index.js';
+import { dropKeys, freshPrefix, REDIS_URL, RUN_PREFIX } from '../stores/fixtures/redis.js';
+import { parseExposition, type Sample, sampleSum, sampleValue } from '../support/exposition.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-metrics-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,40 +27,6 @@ const apps: FastifyInstance[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
 });
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** The samples of a Prometheus text exposition; a line that is neither a sample nor HELP/TYPE fails the test. */
-function parseExposition(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`not a sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? '').matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g))
-      labels[key as string] = value as string;
-    samples.push({ name: match[1] as string, labels, value: Number(match[3]) });
-  }
-  return samples;
-}
-
-/** The value of the one sample with exactly these labels, or undefined. */
-function sampleValue(
-  samples: Sample[],
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  const wanted = JSON.stringify(Object.entries(labels).sort());
-  return samples.find(
-    (sample) =>
-      sample.name === name && JSON.stringify(Object.entries(sample.labels).sort()) === wanted,
-  )?.value;
-}
 
 async function start() {
   const store = new SqliteStore({ filename: join(dir, `${++counter}.db`) });
@@ -183,7 +159,7 @@ describe('GatewayMetrics', () => {
     expect(counts(samples)).toBe(2);
   });
 
-  it('times store operations and counts their errors by code', async () => {
+  it('times store operations, refused ones included, and counts no refusal as a store error', async () => {
     const { url, instrumented, manager, scrape } = await start();
     await fetch(`${url}/sessions`, { method: 'POST' });
     const { session } = await manager.create({ userId: 'carol' });
@@ -197,14 +173,8 @@ describe('GatewayMetrics', () => {
       }),
     ).toBe(3);
     expect(
-      sampleValue(samples, 'clawsession_store_operation_errors_total', {
-        operation: 'create',
-        code: 'ERR_SESSION_EXISTS',
-      }),
-    ).toBe(1);
-    expect(
       samples.filter((sample) => sample.name === 'clawsession_store_operation_errors_total'),
-    ).toHaveLength(1);
+    ).toEqual([]);
   });
 
   it('a store that cannot count leaves the scrape whole, reports NaN and logs why', async () => {
@@ -263,5 +233,91 @@ describe('GatewayMetrics', () => {
     expect(sampleValue(secondSamples, 'clawsession_http_requests_total', created)).toBeUndefined();
     expect(sampleValue(firstSamples, 'clawsession_sessions_active')).toBe(1);
     expect(sampleValue(secondSamples, 'clawsession_sessions_active')).toBe(0);
+  });
+});
+
+const ROOT = randomBytes(32).toString('base64url');
+const gateways: Gateway[] = [];
+afterEach(async () => {
+  await Promise.all(gateways.splice(0).map((gateway) => gateway.close()));
+});
+afterAll(() => dropKeys(REDIS_URL, RUN_PREFIX));
+
+async function startGateway(overrides: GatewayConfigInput = {}) {
+  const gateway = await createGateway(
+    parseConfig({ port: 0, store: 'memory:', adminToken: ROOT, logLevel: 'silent', ...overrides }),
+  );
+  gateways.push(gateway);
+  const url = await gateway.listen();
+  const call = async (
+    method: string,
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string>; credential?: string | null } = {},
+  ) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.credential !== null) headers.authorization = `Bearer ${options.credential ?? ROOT}`;
+    if (options.body !== undefined) headers['content-type'] ??= 'application/json';
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, text };
+  };
+  const scrape = async (credential: string = ROOT) => {
+    const response = await call('GET', '/metrics', { credential });
+    expect(response.status).toBe(200);
+    return parseExposition(response.text);
+  };
+  return { gateway, url, call, scrape };
+}
+
+describe("the gateway's store error counter", () => {
+  it('counts no stale If-Match or failed test op on a real store, and counts an outage', async () => {
+    const network = await startTcpProxy('127.0.0.1', Number(new URL(REDIS_URL).port || 6379));
+    let cut: Promise<void> | undefined;
+    const cutNetwork = () => {
+      cut ??= network.close();
+      return cut;
+    };
+    try {
+      const { call, scrape } = await startGateway({
+        store: `redis://127.0.0.1:${network.port}?prefix=${freshPrefix()}`,
+      });
+      const created = await call('POST', '/v1/sessions', {
+        body: { userId: 'alice', data: { cart: [] } },
+      });
+      expect(created.status).toBe(201);
+      const { id } = (JSON.parse(created.text) as { session: { id: string } }).session;
+      const patch = (ops: unknown[], headers: Record<string, string> = {}) =>
+        call('PATCH', `/v1/sessions/${id}`, { body: ops, headers });
+      const add = [{ op: 'add', path: '/cart/-', value: 'sku-1' }];
+      expect((await patch(add, { 'if-match': '"7"' })).status).toBe(412);
+      expect((await patch([{ op: 'test', path: '/cart', value: ['x'] }, ...add])).status).toBe(409);
+      expect((await patch([{ op: 'remove', path: '/missing' }])).status).toBe(422);
+      expect((await call('GET', `/v1/sessions/${'0'.repeat(64)}`)).status).toBe(404);
+
+      let samples = await scrape();
+      expect(
+        sampleValue(samples, 'clawsession_store_operation_duration_seconds_count', {
+          operation: 'update',
+        }),
+      ).toBe(3);
+      expect(sampleSum(samples, 'clawsession_store_operation_errors_total')).toBe(0);
+
+      await cutNetwork();
+      const refused = await call('GET', `/v1/sessions/${id}`);
+      expect(refused.status).toBe(503);
+      samples = await scrape();
+      expect(
+        sampleValue(samples, 'clawsession_store_operation_errors_total', {
+          operation: 'get',
+          code: 'ERR_STORE_UNAVAILABLE',
+        }),
+      ).toBe(1);
+    } finally {
+      await cutNetwork();
+    }
   });
 });
