@@ -197,7 +197,7 @@ export async function createGateway(
   registerAccessLog(app);
   registerRequestHeadChecks(app, { maxHeaders: config.maxRequestHeaders });
   refuseWhileClosing(app);
-  metrics.register(app, { guard: requireScope('sessions:admin') });
+  metrics.register(app, { guard: requireScope('metrics:read') });
 
   registerHealthRoutes(app, { ready: pingStore(manager.store) });
   registerAuthRoutes(app, {

@@ -321,3 +321,49 @@ describe("the gateway's store error counter", () => {
     }
   });
 });
+
+describe('who may scrape the gateway', () => {
+  async function mintKey(call: Awaited<ReturnType<typeof startGateway>>['call'], scopes: string[]) {
+    const minted = await call('POST', '/admin/keys', { body: { owner: 'prometheus', scopes } });
+    expect(minted.status).toBe(201);
+    return (JSON.parse(minted.text) as { key: string }).key;
+  }
+
+  it('a metrics:read key scrapes and may do nothing else; the admin token scrapes too', async () => {
+    const { call, scrape } = await startGateway();
+    const scraper = await mintKey(call, ['metrics:read']);
+    const created = await call('POST', '/v1/sessions', { body: { userId: 'alice' } });
+    const { id } = (JSON.parse(created.text) as { session: { id: string } }).session;
+
+    expect(sampleValue(await scrape(scraper), 'clawsession_sessions_active')).toBe(1);
+    expect(sampleValue(await scrape(ROOT), 'clawsession_sessions_active')).toBe(1);
+    const refusals = [
+      ['POST', '/v1/sessions', { userId: 'mallory' }],
+      ['GET', `/v1/sessions/${id}`],
+      ['DELETE', `/v1/sessions/${id}`],
+      ['DELETE', '/v1/users/alice/sessions'],
+      ['GET', '/admin/keys'],
+      ['POST', '/admin/keys', { owner: 'mallory', scopes: ['metrics:read'] }],
+      ['GET', '/admin/users'],
+    ] as const;
+    for (const [method, path, body] of refusals) {
+      const refused = await call(method, path, { body, credential: scraper });
+      expect({ method, path, status: refused.status, text: refused.text }).toMatchObject({
+        status: 403,
+        text: expect.stringContaining('ERR_API_KEY_SCOPE'),
+      });
+    }
+    expect((await call('GET', `/v1/sessions/${id}`)).status).toBe(200);
+  });
+
+  it('refuses a key without metrics:read, sessions:admin included, and a request without credential', async () => {
+    const { call } = await startGateway();
+    const admin = await mintKey(call, ['sessions:admin', 'sessions:read', 'keys:admin']);
+    const refused = await call('GET', '/metrics', { credential: admin });
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.text)).toMatchObject({
+      error: { code: 'ERR_API_KEY_SCOPE', message: expect.stringContaining('metrics:read') },
+    });
+    expect((await call('GET', '/metrics', { credential: null })).status).toBe(401);
+  });
+});
