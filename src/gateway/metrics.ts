@@ -149,9 +149,8 @@ export class GatewayMetrics {
 
   /**
    * Counts every response of `app` (call it on the root instance, before it
-   * is ready) and serves `GET /metrics` in the Prometheus text format,
-   * behind `guard` when one is given (the gateway passes its admin
-   * credential check). Failures to count sessions are logged to `app.log`.
+   * is ready) and serves `GET /metrics` there (see `serve`). Failures to
+   * count sessions are logged to `app.log`.
    */
   register(app: FastifyInstance, options: { guard?: onRequestAsyncHookHandler } = {}): void {
     this.#log = app.log;
@@ -165,6 +164,15 @@ export class GatewayMetrics {
       this.#httpDuration.observe(labels, reply.elapsedTime / 1000);
       done();
     });
+    this.serve(app, options);
+  }
+
+  /**
+   * Serves `GET /metrics` on `app` in the Prometheus text format, behind
+   * `guard` when one is given (the gateway's main port passes its credential
+   * check; its metrics listener passes none).
+   */
+  serve(app: FastifyInstance, options: { guard?: onRequestAsyncHookHandler } = {}): void {
     app.get(
       '/metrics',
       options.guard ? { onRequest: options.guard } : {},

@@ -10,6 +10,7 @@ import {
   createGateway,
   type Gateway,
   type GatewayConfigInput,
+  loadConfig,
   parseConfig,
 } from '../../src/gateway/index.js';
 import { GatewayMetrics, UNMATCHED_ROUTE } from '../../src/gateway/metrics.js';
@@ -365,5 +366,66 @@ describe('who may scrape the gateway', () => {
       error: { code: 'ERR_API_KEY_SCOPE', message: expect.stringContaining('metrics:read') },
     });
     expect((await call('GET', '/metrics', { credential: null })).status).toBe(401);
+  });
+});
+
+describe('the metrics listener', () => {
+  it('is off unless configured, and defaults to loopback when it is', () => {
+    expect(parseConfig({}).metrics).toBeUndefined();
+    expect(parseConfig({ metrics: { port: 9464 } }).metrics).toEqual({
+      port: 9464,
+      host: '127.0.0.1',
+    });
+    expect(
+      loadConfig({ env: { CLAWSESSION_METRICS: '{"port":9464,"host":"10.0.0.5"}' } }).metrics,
+    ).toEqual({ port: 9464, host: '10.0.0.5' });
+    expect(() => parseConfig({ metrics: { port: 9464, path: '/m' } })).toThrow(/metrics/);
+    expect(() => parseConfig({ metrics: { host: '0.0.0.0' } })).toThrow(/metrics\.port/);
+  });
+
+  it('serves /metrics without auth on its own port, while the main port keeps asking for a credential', async () => {
+    const { gateway, call, scrape } = await startGateway({ metrics: { port: 0 } });
+    const origin = gateway.metricsApp?.listeningOrigin as string;
+    expect(origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(origin).not.toBe(new URL(gateway.app.listeningOrigin).origin);
+    await call('POST', '/v1/sessions', { body: { userId: 'alice' } });
+
+    const open = await fetch(`${origin}/metrics`);
+    expect(open.status).toBe(200);
+    expect(open.headers.get('content-type')).toContain('text/plain');
+    const samples = parseExposition(await open.text());
+    expect(sampleValue(samples, 'clawsession_sessions_active')).toBe(1);
+    expect(
+      sampleValue(samples, 'clawsession_http_requests_total', {
+        method: 'POST',
+        route: '/v1/sessions',
+        status: '201',
+      }),
+    ).toBe(1);
+
+    expect((await call('GET', '/metrics', { credential: null })).status).toBe(401);
+    const onMain = await scrape();
+    // The listener's own scrapes are not the gateway's traffic.
+    expect(
+      sampleSum(onMain, 'clawsession_http_requests_total', { route: '/metrics', status: '200' }),
+    ).toBe(0);
+    for (const path of ['/v1/sessions', '/healthz', '/admin/keys']) {
+      const other = await fetch(`${origin}${path}`, {
+        headers: { authorization: `Bearer ${ROOT}` },
+      });
+      expect({ path, status: other.status, body: await other.json() }).toMatchObject({
+        status: 404,
+        body: { error: { code: 'ERR_ROUTE_NOT_FOUND' } },
+      });
+    }
+    expect((await fetch(`${origin}/metrics`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('closes with the gateway', async () => {
+    const { gateway } = await startGateway({ metrics: { port: 0 } });
+    const origin = gateway.metricsApp?.listeningOrigin as string;
+    expect((await fetch(`${origin}/metrics`)).status).toBe(200);
+    await gateway.close();
+    await expect(fetch(`${origin}/metrics`)).rejects.toThrow();
   });
 });
