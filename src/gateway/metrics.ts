@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, onRequestAsyncHookHandler } fr
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { withTimeout } from '../core/index.js';
 import { isStoreFault, type StoreObserver } from '../stores/index.js';
+import { routeLabel } from './route-label.js';
 
 /** The outcome of checking an internal API key, as the key-verification counter labels it. */
 export type KeyVerificationResult = 'ok' | 'invalid' | 'forbidden' | 'rate_limited';
@@ -17,8 +18,7 @@ export interface GatewayMetricsOptions {
   clock?: () => number;
 }
 
-/** What a request matched no route is labelled with: raw URLs would make the series unbounded. */
-export const UNMATCHED_ROUTE = '(unmatched)';
+export { UNMATCHED_ROUTE } from './route-label.js';
 
 const KEY_VERIFICATION_RESULTS: readonly KeyVerificationResult[] = [
   'ok',
@@ -66,13 +66,13 @@ export class GatewayMetrics {
 
     this.#httpRequests = new Counter({
       name: 'clawsession_http_requests_total',
-      help: 'HTTP requests answered, by method, route pattern and status.',
+      help: 'HTTP requests answered, by method, route (pattern, or proxy route prefix) and status.',
       labelNames: ['method', 'route', 'status'],
       registers,
     });
     this.#httpDuration = new Histogram({
       name: 'clawsession_http_request_duration_seconds',
-      help: 'Time from receiving a request to sending its response, by method, route pattern and status.',
+      help: 'Time from receiving a request to sending its response, by method, route (pattern, or proxy route prefix) and status.',
       labelNames: ['method', 'route', 'status'],
       registers,
     });
@@ -116,13 +116,13 @@ export class GatewayMetrics {
     });
     this.#upstreamRequests = new Counter({
       name: 'clawsession_upstream_requests_total',
-      help: 'Responses from upstream services through the proxy, by route pattern and status.',
+      help: 'Responses from upstream services through the proxy, by route (prefix) and status.',
       labelNames: ['route', 'status'],
       registers,
     });
     this.#upstreamCookiesDropped = new Counter({
       name: 'clawsession_upstream_cookies_dropped_total',
-      help: 'Set-Cookie headers from upstream services dropped for naming a gateway cookie, by route pattern.',
+      help: 'Set-Cookie headers from upstream services dropped for naming a gateway cookie, by route (prefix).',
       labelNames: ['route'],
       registers,
     });
@@ -137,12 +137,12 @@ export class GatewayMetrics {
     this.#rateLimitRejections.inc({ limiter });
   }
 
-  /** `route` is the proxy route's pattern, as for HTTP requests. */
+  /** `route` is the proxy route's prefix, the label its requests have (see `routeLabel`). */
   recordUpstreamResponse(route: string, status: number): void {
     this.#upstreamRequests.inc({ route, status: String(status) });
   }
 
-  /** `route` is the proxy route's pattern, as for HTTP requests. */
+  /** `route` is the proxy route's prefix, the label its requests have (see `routeLabel`). */
   recordUpstreamCookieDropped(route: string): void {
     this.#upstreamCookiesDropped.inc({ route });
   }
@@ -157,7 +157,7 @@ export class GatewayMetrics {
     app.addHook('onResponse', (request, reply, done) => {
       const labels = {
         method: request.method,
-        route: (!request.is404 && request.routeOptions.url) || UNMATCHED_ROUTE,
+        route: routeLabel(request),
         status: String(reply.statusCode),
       };
       this.#httpRequests.inc(labels);

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -203,7 +206,7 @@ describe('GatewayMetrics', () => {
     metrics.recordKeyVerification('ok');
     metrics.recordKeyVerification('forbidden');
     metrics.recordRateLimitRejection('login');
-    metrics.recordUpstreamResponse('/api/*', 502);
+    metrics.recordUpstreamResponse('/api', 502);
     samples = await scrape();
     expect(sampleValue(samples, 'clawsession_key_verifications_total', { result: 'ok' })).toBe(2);
     expect(
@@ -217,7 +220,7 @@ describe('GatewayMetrics', () => {
     ).toBe(1);
     expect(
       sampleValue(samples, 'clawsession_upstream_requests_total', {
-        route: '/api/*',
+        route: '/api',
         status: '502',
       }),
     ).toBe(1);
@@ -427,5 +430,54 @@ describe('the metrics listener', () => {
     expect((await fetch(`${origin}/metrics`)).status).toBe(200);
     await gateway.close();
     await expect(fetch(`${origin}/metrics`)).rejects.toThrow();
+  });
+});
+
+describe('the route label', () => {
+  it('is the registered pattern for gateway routes and the configured prefix for proxy routes, in request and upstream metrics alike', async () => {
+    const upstream = createServer((_request, response) => response.end('ok'));
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const port = (upstream.address() as AddressInfo).port;
+    const gone = createServer();
+    gone.listen(0, '127.0.0.1');
+    await once(gone, 'listening');
+    const gonePort = (gone.address() as AddressInfo).port;
+    gone.close();
+    try {
+      const { call, scrape } = await startGateway({
+        routes: [
+          { prefix: '/api/orders/', upstream: `http://127.0.0.1:${port}`, auth: 'none' },
+          { prefix: '/api', upstream: `http://127.0.0.1:${port}`, auth: 'none' },
+          { prefix: '/gone', upstream: `http://127.0.0.1:${gonePort}`, auth: 'none' },
+        ],
+      });
+      for (const path of ['/api/orders', '/api/orders/7', '/api/orders/7/lines?page=2'])
+        expect((await call('GET', path, { credential: null })).status).toBe(200);
+      expect((await call('POST', '/api/users/1', { credential: null })).status).toBe(200);
+      expect((await call('GET', '/gone/x', { credential: null })).status).toBe(502);
+      expect((await call('GET', `/v1/sessions/${'0'.repeat(64)}`)).status).toBe(404);
+
+      const samples = await scrape();
+      const requests = (route: string, status: string) =>
+        sampleSum(samples, 'clawsession_http_requests_total', { route, status });
+      const upstreamResponses = (route: string, status: string) =>
+        sampleValue(samples, 'clawsession_upstream_requests_total', { route, status });
+      expect(requests('/api/orders', '200')).toBe(3);
+      expect(upstreamResponses('/api/orders', '200')).toBe(3);
+      expect(requests('/api', '200')).toBe(1);
+      expect(upstreamResponses('/api', '200')).toBe(1);
+      expect(requests('/gone', '502')).toBe(1);
+      expect(upstreamResponses('/gone', '502')).toBe(1);
+      expect(requests('/v1/sessions/:id', '404')).toBe(1);
+      const routes = new Set(
+        samples
+          .filter((sample) => sample.name === 'clawsession_http_requests_total')
+          .map((sample) => sample.labels.route),
+      );
+      expect([...routes].filter((route) => route?.includes('*'))).toEqual([]);
+    } finally {
+      upstream.close();
+    }
   });
 });
