@@ -3,6 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { withTimeout } from '../core/index.js';
 import { isStoreFault, type StoreObserver } from '../stores/index.js';
 import { routeLabel } from './route-label.js';
+import type { SweepResult } from './sweeper.js';
 
 /** The outcome of checking an internal API key, as the key-verification counter labels it. */
 export type KeyVerificationResult = 'ok' | 'invalid' | 'forbidden' | 'rate_limited';
@@ -16,6 +17,8 @@ export interface GatewayMetricsOptions {
   countTimeout?: number;
   /** Milliseconds since the epoch, for the cache. Default `Date.now`. */
   clock?: () => number;
+  /** The gateway's `sweepInterval` in ms, exported so that an alert can tell a lagging sweeper. */
+  sweepInterval?: number;
 }
 
 export { UNMATCHED_ROUTE } from './route-label.js';
@@ -26,6 +29,7 @@ const KEY_VERIFICATION_RESULTS: readonly KeyVerificationResult[] = [
   'forbidden',
   'rate_limited',
 ];
+const SWEEP_RESULTS: readonly SweepResult[] = ['swept', 'skipped', 'failed'];
 
 /** Store calls are mostly sub-millisecond to tens of milliseconds; the default buckets start too high. */
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -35,7 +39,7 @@ const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
  * global one, so two gateways in one process do not collide): process
  * metrics, HTTP requests by route pattern and status, active sessions, store
  * operations, key verifications, rate-limit rejections, upstream
- * responses and the gateway cookies upstreams tried to set.
+ * responses, the gateway cookies upstreams tried to set, and sweeps.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -47,6 +51,9 @@ export class GatewayMetrics {
   readonly #rateLimitRejections: Counter<'limiter'>;
   readonly #upstreamRequests: Counter<'route' | 'status'>;
   readonly #upstreamCookiesDropped: Counter<'route'>;
+  readonly #sweeps: Counter<'result'>;
+  readonly #sweptRecords: Counter;
+  readonly #lastSweep: Gauge;
   readonly #activeSessions: Gauge;
   readonly #countLiveSessions: () => Promise<number>;
   readonly #cacheTtl: number;
@@ -126,6 +133,30 @@ export class GatewayMetrics {
       labelNames: ['route'],
       registers,
     });
+    this.#sweeps = new Counter({
+      name: 'clawsession_sweeps_total',
+      help: 'Sweeps of expired sessions and records this gateway tried, by result: swept, skipped (another gateway held the sweep lease) or failed.',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of SWEEP_RESULTS) this.#sweeps.inc({ result }, 0);
+    this.#sweptRecords = new Counter({
+      name: 'clawsession_swept_records_total',
+      help: "Expired sessions and records this gateway's sweeps removed.",
+      registers,
+    });
+    this.#lastSweep = new Gauge({
+      name: 'clawsession_sweep_last_success_timestamp_seconds',
+      help: 'When this gateway last completed a sweep, in seconds since the epoch; 0 before its first.',
+      registers,
+    });
+    if (options.sweepInterval !== undefined) {
+      new Gauge({
+        name: 'clawsession_sweep_interval_seconds',
+        help: 'How often each gateway tries to sweep (sweepInterval); one of them at a time does.',
+        registers,
+      }).set(options.sweepInterval / 1000);
+    }
   }
 
   recordKeyVerification(result: KeyVerificationResult): void {
@@ -140,6 +171,14 @@ export class GatewayMetrics {
   /** `route` is the proxy route's prefix, the label its requests have (see `routeLabel`). */
   recordUpstreamResponse(route: string, status: number): void {
     this.#upstreamRequests.inc({ route, status: String(status) });
+  }
+
+  /** How a sweep went, how many records it removed, and when it ended (ms since the epoch). */
+  recordSweep(result: SweepResult, removed: number, at: number): void {
+    this.#sweeps.inc({ result });
+    if (result !== 'swept') return;
+    this.#sweptRecords.inc(removed);
+    this.#lastSweep.set(at / 1000);
   }
 
   /** `route` is the proxy route's prefix, the label its requests have (see `routeLabel`). */

@@ -111,6 +111,7 @@ export async function createGateway(
 
   const metrics: GatewayMetrics = new GatewayMetrics({
     countLiveSessions: () => manager.countLive(),
+    sweepInterval: config.sweepInterval,
   });
   const opened = await openBackends(config, {
     clock,
@@ -251,6 +252,7 @@ export async function createGateway(
     lease,
     log: app.log,
     sweep: async () => (await manager.sweepExpired()) + (await sweepRecords()),
+    onSweep: (result, removed) => metrics.recordSweep(result, removed, clock()),
   });
   async function sweepRecords(): Promise<number> {
     let total = 0;
