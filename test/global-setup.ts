@@ -8,9 +8,10 @@ const script = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta
 /**
  * Runs once before any test file: starts whatever server the suite talks to
  * that is not running yet (Redis, PostgreSQL, the 3-master Redis Cluster on
- * 7000-7002) and installs the browser the e2e tests drive, so that `npm test`
- * passes by itself and no test file races another to start one. What cannot
- * be started or installed stops the run here, saying what is missing.
+ * 7000-7002) and installs the browser the e2e tests drive and the promtool
+ * the alert rule tests run, so that `npm test` passes by itself and no test
+ * file races another to start one. What cannot be started or installed stops
+ * the run here, saying what is missing.
  */
 export default async function prepareTestMachine(): Promise<void> {
   await step(
@@ -20,6 +21,10 @@ export default async function prepareTestMachine(): Promise<void> {
   await step(
     'scripts/install-chromium.sh',
     "the browser tests need Debian's chromium, and scripts/install-chromium.sh could not install it",
+  );
+  await step(
+    'scripts/install-promtool.sh',
+    "the alert rule tests need promtool (Debian's prometheus package), and scripts/install-promtool.sh could not install it",
   );
 }
 

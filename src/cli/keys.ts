@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration, ValidationError } from '../core/index.js';
 import { loadConfig, openKeyInvalidationBus, presentApiKey } from '../gateway/index.js';
 import {
+  API_KEY_SCOPES,
   type ApiKeyInfo,
   ApiKeyNotFoundError,
   ApiKeys,
@@ -19,7 +20,7 @@ export const KEYS_USAGE = `Usage: clawsession keys <create|list|rotate|revoke> [
   keys rotate <prefix> [--grace <duration, e.g. 10m>]   (default 0: the old secret stops at once)
   keys revoke <prefix>
 
-Scopes: sessions:read, sessions:write, sessions:admin, keys:admin.
+Scopes: ${API_KEY_SCOPES.join(', ')}.
 Options for every subcommand:
   --store <url>      Store URL (default: the config's store)
   --config <file>    JSON or YAML config file

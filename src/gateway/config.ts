@@ -101,6 +101,7 @@ const structuredSettings = new Set([
   'rotation',
   'trustedOrigins',
   'nearCache',
+  'metrics',
 ]);
 
 export const configSchema = z.strictObject({
@@ -241,6 +242,18 @@ export const configSchema = z.strictObject({
     .strictObject({
       max: integer(1, 10_000_000).default(10_000),
       ttl: duration.default(5 * UNITS.s),
+    })
+    .optional(),
+  /**
+   * A listener of its own serving `GET /metrics` without any credential, for
+   * a scraper on a private network; off when unset. `/metrics` stays on the
+   * main port too, behind `metrics:read`. Anyone who reaches `host` can read
+   * the metrics, so it is loopback unless set.
+   */
+  metrics: z
+    .strictObject({
+      port: integer(0, 65_535),
+      host: z.string().min(1).default('127.0.0.1'),
     })
     .optional(),
 });

@@ -1,14 +1,15 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { z } from 'zod';
-import type { RateLimitResult } from '../core/index.js';
+import { RateLimitedError, type RateLimitResult } from '../core/index.js';
 import { HttpError, rateLimitedResponse, toErrorResponse } from '../http/index.js';
 import { applyResponseHeaders } from './response-headers.js';
 
 /**
  * The conventions of this JSON API on a Fastify instance: only JSON bodies
  * (and JSON Patch) are parsed, every error becomes `{ "error": { code,
- * message } }` with the status from the error table, an unknown route is a
- * JSON 404 too, and responses carry the headers of `applyResponseHeaders`.
+ * message } }` with the status from the error table (a RateLimitedError with
+ * the headers of `sendRateLimited`), an unknown route is a JSON 404 too, and
+ * responses carry the headers of `applyResponseHeaders`.
  * No error message quotes the request. Call it once on the root instance,
  * before routes are registered.
  */
@@ -22,6 +23,8 @@ export function applyApiDefaults(app: FastifyInstance): void {
     app.getDefaultJsonParser('error', 'error'),
   );
   app.setErrorHandler((error, request, reply) => {
+    // Wherever a limit refused (an API key's own limit, say), the client learns when to come back.
+    if (error instanceof RateLimitedError) return sendRateLimited(reply, error.result);
     const { status, body } = toErrorResponse(error);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     return reply.code(status).send(body);

@@ -1,7 +1,9 @@
 import type { FastifyBaseLogger, FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { withTimeout } from '../core/index.js';
-import type { StoreObserver } from '../stores/index.js';
+import { isStoreFault, type StoreObserver } from '../stores/index.js';
+import { routeLabel } from './route-label.js';
+import type { SweepResult } from './sweeper.js';
 
 /** The outcome of checking an internal API key, as the key-verification counter labels it. */
 export type KeyVerificationResult = 'ok' | 'invalid' | 'forbidden' | 'rate_limited';
@@ -15,10 +17,11 @@ export interface GatewayMetricsOptions {
   countTimeout?: number;
   /** Milliseconds since the epoch, for the cache. Default `Date.now`. */
   clock?: () => number;
+  /** The gateway's `sweepInterval` in ms, exported so that an alert can tell a lagging sweeper. */
+  sweepInterval?: number;
 }
 
-/** What a request matched no route is labelled with: raw URLs would make the series unbounded. */
-export const UNMATCHED_ROUTE = '(unmatched)';
+export { UNMATCHED_ROUTE } from './route-label.js';
 
 const KEY_VERIFICATION_RESULTS: readonly KeyVerificationResult[] = [
   'ok',
@@ -26,6 +29,7 @@ const KEY_VERIFICATION_RESULTS: readonly KeyVerificationResult[] = [
   'forbidden',
   'rate_limited',
 ];
+const SWEEP_RESULTS: readonly SweepResult[] = ['swept', 'skipped', 'failed'];
 
 /** Store calls are mostly sub-millisecond to tens of milliseconds; the default buckets start too high. */
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -35,7 +39,7 @@ const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
  * global one, so two gateways in one process do not collide): process
  * metrics, HTTP requests by route pattern and status, active sessions, store
  * operations, key verifications, rate-limit rejections, upstream
- * responses and the gateway cookies upstreams tried to set.
+ * responses, the gateway cookies upstreams tried to set, and sweeps.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -47,6 +51,9 @@ export class GatewayMetrics {
   readonly #rateLimitRejections: Counter<'limiter'>;
   readonly #upstreamRequests: Counter<'route' | 'status'>;
   readonly #upstreamCookiesDropped: Counter<'route'>;
+  readonly #sweeps: Counter<'result'>;
+  readonly #sweptRecords: Counter;
+  readonly #lastSweep: Gauge;
   readonly #activeSessions: Gauge;
   readonly #countLiveSessions: () => Promise<number>;
   readonly #cacheTtl: number;
@@ -66,13 +73,13 @@ export class GatewayMetrics {
 
     this.#httpRequests = new Counter({
       name: 'clawsession_http_requests_total',
-      help: 'HTTP requests answered, by method, route pattern and status.',
+      help: 'HTTP requests answered, by method, route (pattern, or proxy route prefix) and status.',
       labelNames: ['method', 'route', 'status'],
       registers,
     });
     this.#httpDuration = new Histogram({
       name: 'clawsession_http_request_duration_seconds',
-      help: 'Time from receiving a request to sending its response, by method, route pattern and status.',
+      help: 'Time from receiving a request to sending its response, by method, route (pattern, or proxy route prefix) and status.',
       labelNames: ['method', 'route', 'status'],
       registers,
     });
@@ -90,14 +97,15 @@ export class GatewayMetrics {
     });
     const storeErrors = new Counter({
       name: 'clawsession_store_operation_errors_total',
-      help: 'Session store operations that threw, by operation and error code.',
+      help: 'Session store operations that failed for a fault of the store (unreachable, broken, unreadable data), by operation and error code; refusals such as a stale version or a failed test are not counted.',
       labelNames: ['operation', 'code'],
       registers,
     });
     this.storeObserver = {
       onOperation(operation, seconds, errorCode) {
         storeDuration.observe({ operation }, seconds);
-        if (errorCode !== null) storeErrors.inc({ operation, code: errorCode });
+        if (errorCode !== null && isStoreFault(errorCode))
+          storeErrors.inc({ operation, code: errorCode });
       },
     };
     this.#keyVerifications = new Counter({
@@ -115,16 +123,40 @@ export class GatewayMetrics {
     });
     this.#upstreamRequests = new Counter({
       name: 'clawsession_upstream_requests_total',
-      help: 'Responses from upstream services through the proxy, by route pattern and status.',
+      help: 'Responses from upstream services through the proxy, by route (prefix) and status.',
       labelNames: ['route', 'status'],
       registers,
     });
     this.#upstreamCookiesDropped = new Counter({
       name: 'clawsession_upstream_cookies_dropped_total',
-      help: 'Set-Cookie headers from upstream services dropped for naming a gateway cookie, by route pattern.',
+      help: 'Set-Cookie headers from upstream services dropped for naming a gateway cookie, by route (prefix).',
       labelNames: ['route'],
       registers,
     });
+    this.#sweeps = new Counter({
+      name: 'clawsession_sweeps_total',
+      help: 'Sweeps of expired sessions and records this gateway tried, by result: swept, skipped (another gateway held the sweep lease) or failed.',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of SWEEP_RESULTS) this.#sweeps.inc({ result }, 0);
+    this.#sweptRecords = new Counter({
+      name: 'clawsession_swept_records_total',
+      help: "Expired sessions and records this gateway's sweeps removed.",
+      registers,
+    });
+    this.#lastSweep = new Gauge({
+      name: 'clawsession_sweep_last_success_timestamp_seconds',
+      help: 'When this gateway last completed a sweep, in seconds since the epoch; 0 before its first.',
+      registers,
+    });
+    if (options.sweepInterval !== undefined) {
+      new Gauge({
+        name: 'clawsession_sweep_interval_seconds',
+        help: 'How often each gateway tries to sweep (sweepInterval); one of them at a time does.',
+        registers,
+      }).set(options.sweepInterval / 1000);
+    }
   }
 
   recordKeyVerification(result: KeyVerificationResult): void {
@@ -136,34 +168,50 @@ export class GatewayMetrics {
     this.#rateLimitRejections.inc({ limiter });
   }
 
-  /** `route` is the proxy route's pattern, as for HTTP requests. */
+  /** `route` is the proxy route's prefix, the label its requests have (see `routeLabel`). */
   recordUpstreamResponse(route: string, status: number): void {
     this.#upstreamRequests.inc({ route, status: String(status) });
   }
 
-  /** `route` is the proxy route's pattern, as for HTTP requests. */
+  /** How a sweep went, how many records it removed, and when it ended (ms since the epoch). */
+  recordSweep(result: SweepResult, removed: number, at: number): void {
+    this.#sweeps.inc({ result });
+    if (result !== 'swept') return;
+    this.#sweptRecords.inc(removed);
+    this.#lastSweep.set(at / 1000);
+  }
+
+  /** `route` is the proxy route's prefix, the label its requests have (see `routeLabel`). */
   recordUpstreamCookieDropped(route: string): void {
     this.#upstreamCookiesDropped.inc({ route });
   }
 
   /**
    * Counts every response of `app` (call it on the root instance, before it
-   * is ready) and serves `GET /metrics` in the Prometheus text format,
-   * behind `guard` when one is given (the gateway passes its admin
-   * credential check). Failures to count sessions are logged to `app.log`.
+   * is ready) and serves `GET /metrics` there (see `serve`). Failures to
+   * count sessions are logged to `app.log`.
    */
   register(app: FastifyInstance, options: { guard?: onRequestAsyncHookHandler } = {}): void {
     this.#log = app.log;
     app.addHook('onResponse', (request, reply, done) => {
       const labels = {
         method: request.method,
-        route: (!request.is404 && request.routeOptions.url) || UNMATCHED_ROUTE,
+        route: routeLabel(request),
         status: String(reply.statusCode),
       };
       this.#httpRequests.inc(labels);
       this.#httpDuration.observe(labels, reply.elapsedTime / 1000);
       done();
     });
+    this.serve(app, options);
+  }
+
+  /**
+   * Serves `GET /metrics` on `app` in the Prometheus text format, behind
+   * `guard` when one is given (the gateway's main port passes its credential
+   * check; its metrics listener passes none).
+   */
+  serve(app: FastifyInstance, options: { guard?: onRequestAsyncHookHandler } = {}): void {
     app.get(
       '/metrics',
       options.guard ? { onRequest: options.guard } : {},

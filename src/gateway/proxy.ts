@@ -23,6 +23,7 @@ import {
 } from './proxy-routes.js';
 import { requestTimeoutOf } from './request-timeouts.js';
 import { markAnsweredUpstream } from './response-headers.js';
+import { proxyRouteLabel } from './route-label.js';
 
 export type { ProxyRoute } from './proxy-routes.js';
 
@@ -102,7 +103,8 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
           disableCache: true,
           disableRequestLogging: true,
         });
-        for (const url of routerPaths(route)) routeScope.all(url, forward);
+        for (const url of routerPaths(route))
+          routeScope.all(url, proxyRouteLabel(route.prefix), forward);
       });
     }
   });

@@ -33,6 +33,7 @@ import { registerKeyRoutes } from './key-routes.js';
 import { registerLingeringClose } from './lingering-close.js';
 import { asyncStdout, echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
 import { GatewayMetrics } from './metrics.js';
+import { createMetricsListener, listenMetrics } from './metrics-listener.js';
 import { protocolErrorOptions } from './protocol-errors.js';
 import { registerProxy } from './proxy.js';
 import { registerRequestHeadChecks } from './request-head.js';
@@ -54,6 +55,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   app: FastifyInstance;
+  /** The listener of `config.metrics`, serving `GET /metrics` without auth; null when unset. */
+  metricsApp: FastifyInstance | null;
   manager: SessionManager;
   /** The root credential, from config or generated for this run; null when turned off. */
   adminToken: string | null;
@@ -62,7 +65,8 @@ export interface Gateway {
   warnings: string[];
   /**
    * Listens and resolves with the address, e.g. `http://127.0.0.1:8080`,
-   * logging one line that says so: `message(address)`, or Fastify's own.
+   * logging one line that says so: `message(address)`, or Fastify's own;
+   * then the metrics listener, when configured, with a line of its own.
    */
   listen(options?: { message?: (address: string) => string }): Promise<string>;
   /** Stops accepting, lets in-flight requests finish, then closes the stores. Idempotent. */
@@ -107,6 +111,7 @@ export async function createGateway(
 
   const metrics: GatewayMetrics = new GatewayMetrics({
     countLiveSessions: () => manager.countLive(),
+    sweepInterval: config.sweepInterval,
   });
   const opened = await openBackends(config, {
     clock,
@@ -197,7 +202,10 @@ export async function createGateway(
   registerAccessLog(app);
   registerRequestHeadChecks(app, { maxHeaders: config.maxRequestHeaders });
   refuseWhileClosing(app);
-  metrics.register(app, { guard: requireScope('sessions:admin') });
+  metrics.register(app, { guard: requireScope('metrics:read') });
+  const metricsApp = config.metrics
+    ? createMetricsListener(metrics, { log: app.log, timeouts: config })
+    : null;
 
   registerHealthRoutes(app, { ready: pingStore(manager.store) });
   registerAuthRoutes(app, {
@@ -244,6 +252,7 @@ export async function createGateway(
     lease,
     log: app.log,
     sweep: async () => (await manager.sweepExpired()) + (await sweepRecords()),
+    onSweep: (result, removed) => metrics.recordSweep(result, removed, clock()),
   });
   async function sweepRecords(): Promise<number> {
     let total = 0;
@@ -257,22 +266,25 @@ export async function createGateway(
   let closed: Promise<void> | undefined;
   return {
     app,
+    metricsApp,
     manager,
     adminToken,
     adminTokenGenerated,
     warnings,
     async listen(listenOptions = {}) {
       const { message } = listenOptions;
-      return app.listen({
+      const address = await app.listen({
         host: config.host,
         port: config.port,
         ...(message ? { listenTextResolver: message } : {}),
       });
+      if (metricsApp && config.metrics) await listenMetrics(metricsApp, config.metrics);
+      return address;
     },
     close() {
       closed ??= (async () => {
         sweeper.stop();
-        await app.close();
+        await Promise.all([app.close(), metricsApp?.close()]);
         await apiKeys.close();
         await manager.close();
         await records.close();

@@ -2,13 +2,15 @@ import { ValidationError } from '../core/index.js';
 
 /**
  * What an API key may do. Scopes do not imply one another: a key that should
- * read and write sessions is given both.
+ * read and write sessions is given both. `metrics:read` is for scrapers: it
+ * reads `/metrics` and nothing else.
  */
 export const API_KEY_SCOPES = [
   'sessions:read',
   'sessions:write',
   'sessions:admin',
   'keys:admin',
+  'metrics:read',
 ] as const;
 
 export type Scope = (typeof API_KEY_SCOPES)[number];

@@ -2,6 +2,7 @@ export type { ArchiveSink, SessionStore } from '../core/index.js';
 export { type GzipJsonlArchiveOptions, gzipJsonlArchive } from './archive.js';
 export {
   InstrumentedStore,
+  isStoreFault,
   type StoreObserver,
   type StoreOperation,
 } from './instrumented.js';

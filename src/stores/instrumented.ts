@@ -19,10 +19,39 @@ export interface StoreObserver {
   /**
    * Called when an operation settles, with how long it took in seconds and,
    * if it threw, the error's code: a `ClawsessionError`'s own (expected
-   * outcomes such as `ERR_SESSION_EXISTS` included, so a consumer can tell
-   * them from `ERR_STORE_UNAVAILABLE`), else `ERR_INTERNAL`. Must not throw.
+   * outcomes such as `ERR_SESSION_EXISTS` included; `isStoreFault` tells
+   * them from faults such as `ERR_STORE_UNAVAILABLE`), else `ERR_INTERNAL`.
+   * Must not throw.
    */
   onOperation(operation: StoreOperation, seconds: number, errorCode: string | null): void;
+}
+
+/**
+ * Codes a store throws for what it was asked, not for how it is: the store
+ * answered, and said no (a stale version, a failed `test`, a patch that does
+ * not apply, data over the size cap, a missing or taken id).
+ */
+const CLIENT_OUTCOMES: ReadonlySet<string> = new Set([
+  'ERR_SESSION_NOT_FOUND',
+  'ERR_SESSION_EXISTS',
+  'ERR_SESSION_VERSION_CONFLICT',
+  'ERR_SESSION_DATA_TOO_LARGE',
+  'ERR_SESSION_TOKEN_INVALID',
+  'ERR_VALIDATION',
+  'ERR_PATCH_MALFORMED',
+  'ERR_PATCH_FORBIDDEN_PATH',
+  'ERR_PATCH_TARGET',
+  'ERR_PATCH_TEST_FAILED',
+]);
+
+/**
+ * Whether an error code an observer was given is a fault of the store (it
+ * could not be reached, it broke, its data cannot be read) rather than a
+ * refusal of what the caller asked. Codes not known to be refusals are
+ * faults, so that an alert on faults errs towards firing.
+ */
+export function isStoreFault(errorCode: string): boolean {
+  return !CLIENT_OUTCOMES.has(errorCode);
 }
 
 /**

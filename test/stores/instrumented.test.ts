@@ -1,9 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SessionExistsError, SessionManager, StoreUnavailableError } from '../../src/core/index.js';
+import {
+  type ClawsessionError,
+  ConfigError,
+  DecodeError,
+  ForbiddenPathError,
+  InvalidTokenError,
+  PatchMalformedError,
+  PatchTargetError,
+  PatchTestFailedError,
+  SessionDataTooLargeError,
+  SessionExistsError,
+  SessionManager,
+  SessionNotFoundError,
+  StoreUnavailableError,
+  ValidationError,
+  VersionConflictError,
+} from '../../src/core/index.js';
 import {
   InstrumentedStore,
+  isStoreFault,
   MemoryStore,
   PostgresStore,
   type StoreOperation,
@@ -110,5 +127,29 @@ describe('InstrumentedStore', () => {
       ['countLive', 'ERR_STORE_UNAVAILABLE'],
     ]);
     await store.close();
+  });
+
+  it('tells the faults of a store from its refusals of what it was asked', () => {
+    const refusals: ClawsessionError[] = [
+      new VersionConflictError(1, 2),
+      new PatchTestFailedError('/cart'),
+      new PatchTargetError('no such member'),
+      new PatchMalformedError('not a list'),
+      new ForbiddenPathError('/__proto__'),
+      new ValidationError('bad id'),
+      new InvalidTokenError(),
+      new SessionNotFoundError(),
+      new SessionExistsError(),
+      new SessionDataTooLargeError(2, 1),
+    ];
+    for (const error of refusals)
+      expect([error.code, isStoreFault(error.code)]).toEqual([error.code, false]);
+    const faults = [
+      new StoreUnavailableError('redis is down'),
+      new DecodeError('unknown key id'),
+      new ConfigError('no schema'),
+    ].map((error) => error.code);
+    for (const code of [...faults, 'ERR_INTERNAL', 'ERR_SOMETHING_NEW'])
+      expect([code, isStoreFault(code)]).toEqual([code, true]);
   });
 });
