@@ -10,10 +10,26 @@ import {
   type SessionStore,
   DURATION_UNITS as UNITS,
 } from '../core/index.js';
-import { openStore } from '../stores/index.js';
+import { openBackend, openStore } from '../stores/index.js';
+import { checkSigningJwk } from '../tokens/index.js';
 import { isValidHost } from './host-header.js';
 import { normalizedPrefix, proxyRouteSchema } from './proxy-routes.js';
 import { weakSecretReason } from './secret-strength.js';
+
+/**
+ * A zod refinement from a check that throws ConfigError, so that the config
+ * is refused by the same check `serve` would meet later, under the field's name.
+ */
+function refusedBy<T>(check: (value: T) => unknown) {
+  return (value: T, ctx: z.RefinementCtx): void => {
+    try {
+      check(value);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.message });
+    }
+  };
+}
 
 /** A positive duration in ms: a number, or a string such as `500`, `500ms`, `90s`, `30m`, `24h`, `7d`. */
 const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
@@ -64,6 +80,7 @@ const privateJwk = z.string().transform((text, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'must be a private JWK as JSON (with "d")' });
     return z.NEVER;
   }
+  refusedBy(checkSigningJwk)(jwk as JWK, ctx);
   return jwk as JWK;
 });
 
@@ -104,159 +121,185 @@ const structuredSettings = new Set([
   'metrics',
 ]);
 
-export const configSchema = z.strictObject({
-  host: z.string().min(1).default('127.0.0.1'),
-  /** 0 picks a free port. */
-  port: integer(0, 65_535).default(8080),
-  /** A store URL (see `openStore`): `sqlite:<path>` (the embedded default), `memory:`, `redis://…`, `redis+cluster://…`, `postgres://…`, `tiered:<hot>|<durable>`. */
-  store: z.string().min(1).default('sqlite:./data/clawsession.db'),
-  /**
-   * Bearer credential for the /v1 API; generated at start and printed once when
-   * unset. Refused when weak (see `weakSecretReason`): it holds every scope.
-   */
-  adminToken: z
-    .string()
-    .superRefine((token, ctx) => {
-      const reason = weakSecretReason(token);
-      if (reason !== null)
-        ctx.addIssue({ code: 'custom', message: `is too weak: ${reason}; ${GENERATE_A_TOKEN}` });
-    })
-    .optional(),
-  idleTimeout: duration.default(30 * UNITS.m),
-  absoluteTimeout: duration.default(24 * UNITS.h),
-  touchThreshold: z.coerce.number().min(0).max(1).default(0.1),
-  /** Live sessions one user may hold; a login beyond it revokes that user's earliest-created session. */
-  maxSessionsPerUser: integer(1, 10_000).default(10),
-  codec: z.enum(['msgpack', 'json']).default('msgpack'),
-  maxDataBytes: integer(64, 16 * 1024 * 1024).default(64 * 1024),
-  /**
-   * `id:base64key` pairs separated by commas; the first is the active key,
-   * the rest stay readable. Unset means no encryption at rest.
-   */
-  encryptionKeys: z.string().optional(),
-  /** Largest accepted request body in bytes. */
-  bodyLimit: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
-  /** The longest a whole request, headers and body, may take to arrive (408 after it). */
-  requestTimeout: duration.default(30 * UNITS.s),
-  /** The longest silence between two chunks of a request body (408 after it). */
-  bodyTimeout: duration.default(10 * UNITS.s),
-  sweepInterval: duration.default(60 * UNITS.s),
-  shutdownTimeout: duration.default(10 * UNITS.s),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /**
-   * Whether `X-Forwarded-*` from the peer is believed (for client IPs in rate
-   * limits, binding and session lists): false; true (the peer is the one
-   * proxy: the right-most X-Forwarded-For entry is the client); a number of
-   * proxy hops; or a comma-separated list of proxy addresses or CIDRs.
-   */
-  trustProxy: z.union([flag, hopCount, proxyAddresses]).default(false),
-  /** Set false to refuse `adminToken` (and not generate one): then only API keys authenticate. */
-  adminTokenEnabled: flag.default(true),
-  cookie: z
-    .strictObject({
-      name: z.string().min(1).max(64).optional(),
-      sameSite: z.enum(['lax', 'strict', 'none']).optional(),
-      /** Persistent cookie lifetime; unset for a browser-session cookie. */
-      maxAge: duration.optional(),
-      /** Plain HTTP for local development: drops Secure and the __Host- prefix. */
-      insecureDevelopmentMode: z.boolean().optional(),
-    })
-    .default({}),
-  /** Origins besides the gateway's own allowed to send unsafe requests with the cookie. */
-  trustedOrigins: z.array(z.url()).default([]),
-  /** Scheduled token rotation of cookie sessions; off when unset. */
-  rotation: z.strictObject({ interval: duration, grace: duration.optional() }).optional(),
-  auth: credentials.default({ source: 'users' }),
-  /**
-   * The private JWK (JSON) that signs access tokens and identity contexts.
-   * Gateways serving one store must share it; generated per process when unset.
-   */
-  signingKey: privateJwk.optional(),
-  /** Key for deriving refresh-token successors (32+ bytes, base64url); shared like signingKey. */
-  refreshSecret: z.string().min(43, 'must be at least 32 bytes in base64url').optional(),
-  /** `iss` of access tokens and identity contexts. */
-  issuer: z.string().min(1).default('clawsession'),
-  /** `aud` of access tokens (clients of this gateway). */
-  tokenAudience: z.string().min(1).default('clawsession'),
-  /** `aud` of identity contexts (upstream services). */
-  contextAudience: z.string().min(1).default('clawsession-upstream'),
-  accessTokenTtl: duration.default(5 * UNITS.m),
-  refreshTokenTtl: duration.default(30 * UNITS.d),
-  contextTtl: duration.default(60 * UNITS.s),
-  routes: z
-    .array(proxyRouteSchema)
-    .default([])
-    .refine(
-      (routes) => new Set(routes.map((r) => normalizedPrefix(r.prefix))).size === routes.length,
-      { message: 'two routes have the same prefix' },
-    ),
-  proxyTimeout: duration.default(30 * UNITS.s),
-  /**
-   * The gateway's host as clients reach it (`gateway.example.com`, optionally
-   * with a port): when set, upstreams always get it as X-Forwarded-Host.
-   */
-  publicHost: z
-    .string()
-    .refine(isValidHost, 'must be a host name or IP address with an optional port')
-    .optional(),
-  /**
-   * Most header lines a request may carry (repeats count); more is a 431.
-   * Below Node's own limit of 1,000, beyond which it drops headers silently,
-   * so that an excess is always seen.
-   */
-  maxRequestHeaders: integer(10, 999).default(100),
-  /**
-   * Failed logins per client address (`loginPerIp`) and per account and
-   * address (`loginPerAccountAddress`) are refused past their limit; past
-   * `loginPerAccount`, failed logins of an account from every address, the
-   * account is not locked: each attempt needs a proof of work of
-   * `loginProofOfWork.difficulty` bits. `loginSuccessPerAccount` bounds
-   * successful logins, `serviceAuthPerIp` failed service credentials (admin
-   * token, API keys) per address. IPv6 addresses count by their /64.
-   */
-  rateLimits: z
-    .strictObject({
-      loginPerIp: rateLimit.default(RATE_LIMIT_DEFAULTS.loginPerIp),
-      loginPerAccountAddress: rateLimit.default(RATE_LIMIT_DEFAULTS.loginPerAccountAddress),
-      loginPerAccount: rateLimit.default(RATE_LIMIT_DEFAULTS.loginPerAccount),
-      loginSuccessPerAccount: rateLimit.default(RATE_LIMIT_DEFAULTS.loginSuccessPerAccount),
-      loginProofOfWork: z
-        .strictObject({
-          /** Leading zero bits of SHA-256: 20 is about a million hashes, a second or so of one core. */
-          difficulty: integer(1, 32).default(RATE_LIMIT_DEFAULTS.loginProofOfWork.difficulty),
-          /** How long a challenge may be answered. */
-          ttl: duration.default(RATE_LIMIT_DEFAULTS.loginProofOfWork.ttl),
-        })
-        .default(RATE_LIMIT_DEFAULTS.loginProofOfWork),
-      serviceAuthPerIp: rateLimit.default(RATE_LIMIT_DEFAULTS.serviceAuthPerIp),
-    })
-    .default(RATE_LIMIT_DEFAULTS),
-  /** How long a verified API key is trusted without a store read. */
-  keyCacheTtl: duration.default(5 * UNITS.s),
-  /**
-   * A bounded cache of sessions in each gateway process, in front of the
-   * store; off when unset. Other gateways' changes reach it at once over the
-   * store's invalidation bus (Redis or PostgreSQL), and after `ttl` at worst.
-   */
-  nearCache: z
-    .strictObject({
-      max: integer(1, 10_000_000).default(10_000),
-      ttl: duration.default(5 * UNITS.s),
-    })
-    .optional(),
-  /**
-   * A listener of its own serving `GET /metrics` without any credential, for
-   * a scraper on a private network; off when unset. `/metrics` stays on the
-   * main port too, behind `metrics:read`. Anyone who reaches `host` can read
-   * the metrics, so it is loopback unless set.
-   */
-  metrics: z
-    .strictObject({
-      port: integer(0, 65_535),
-      host: z.string().min(1).default('127.0.0.1'),
-    })
-    .optional(),
-});
+export const configSchema = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 picks a free port. */
+    port: integer(0, 65_535).default(8080),
+    /** A store URL (see `openStore`): `sqlite:<path>` (the embedded default), `memory:`, `redis://…`, `redis+cluster://…`, `postgres://…`, `tiered:<hot>|<durable>`. */
+    store: z
+      .string()
+      .min(1)
+      .default('sqlite:./data/clawsession.db')
+      .superRefine(refusedBy(openBackend)),
+    /**
+     * Bearer credential for the /v1 API; generated at start and printed once when
+     * unset. Refused when weak (see `weakSecretReason`): it holds every scope.
+     */
+    adminToken: z
+      .string()
+      .superRefine((token, ctx) => {
+        const reason = weakSecretReason(token);
+        if (reason !== null)
+          ctx.addIssue({ code: 'custom', message: `is too weak: ${reason}; ${GENERATE_A_TOKEN}` });
+      })
+      .optional(),
+    idleTimeout: duration.default(30 * UNITS.m),
+    absoluteTimeout: duration.default(24 * UNITS.h),
+    touchThreshold: z.coerce.number().min(0).max(1).default(0.1),
+    /** Live sessions one user may hold; a login beyond it revokes that user's earliest-created session. */
+    maxSessionsPerUser: integer(1, 10_000).default(10),
+    codec: z.enum(['msgpack', 'json']).default('msgpack'),
+    maxDataBytes: integer(64, 16 * 1024 * 1024).default(64 * 1024),
+    /**
+     * `id:base64key` pairs separated by commas; the first is the active key,
+     * the rest stay readable. Unset means no encryption at rest.
+     */
+    encryptionKeys: z
+      .string()
+      .optional()
+      .superRefine(refusedBy((spec) => spec && new Keyring(parseEncryptionKeys(spec)))),
+    /** Largest accepted request body in bytes. */
+    bodyLimit: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    /** The longest a whole request, headers and body, may take to arrive (408 after it). */
+    requestTimeout: duration.default(30 * UNITS.s),
+    /** The longest silence between two chunks of a request body (408 after it). */
+    bodyTimeout: duration.default(10 * UNITS.s),
+    sweepInterval: duration.default(60 * UNITS.s),
+    shutdownTimeout: duration.default(10 * UNITS.s),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+    /**
+     * Whether `X-Forwarded-*` from the peer is believed (for client IPs in rate
+     * limits, binding and session lists): false; true (the peer is the one
+     * proxy: the right-most X-Forwarded-For entry is the client); a number of
+     * proxy hops; or a comma-separated list of proxy addresses or CIDRs.
+     */
+    trustProxy: z.union([flag, hopCount, proxyAddresses]).default(false),
+    /** Set false to refuse `adminToken` (and not generate one): then only API keys authenticate. */
+    adminTokenEnabled: flag.default(true),
+    cookie: z
+      .strictObject({
+        name: z.string().min(1).max(64).optional(),
+        sameSite: z.enum(['lax', 'strict', 'none']).optional(),
+        /** Persistent cookie lifetime; unset for a browser-session cookie. */
+        maxAge: duration.optional(),
+        /** Plain HTTP for local development: drops Secure and the __Host- prefix. */
+        insecureDevelopmentMode: z.boolean().optional(),
+      })
+      .default({}),
+    /** Origins besides the gateway's own allowed to send unsafe requests with the cookie. */
+    trustedOrigins: z.array(z.url()).default([]),
+    /** Scheduled token rotation of cookie sessions; off when unset. */
+    rotation: z.strictObject({ interval: duration, grace: duration.optional() }).optional(),
+    auth: credentials.default({ source: 'users' }),
+    /**
+     * The private JWK (JSON) that signs access tokens and identity contexts.
+     * Gateways serving one store must share it; generated per process when unset.
+     */
+    signingKey: privateJwk.optional(),
+    /** Key for deriving refresh-token successors (32+ bytes, base64url); shared like signingKey. */
+    refreshSecret: z.string().min(43, 'must be at least 32 bytes in base64url').optional(),
+    /** `iss` of access tokens and identity contexts. */
+    issuer: z.string().min(1).default('clawsession'),
+    /** `aud` of access tokens (clients of this gateway). */
+    tokenAudience: z.string().min(1).default('clawsession'),
+    /** `aud` of identity contexts (upstream services). */
+    contextAudience: z.string().min(1).default('clawsession-upstream'),
+    accessTokenTtl: duration.default(5 * UNITS.m),
+    refreshTokenTtl: duration.default(30 * UNITS.d),
+    contextTtl: duration.default(60 * UNITS.s),
+    routes: z
+      .array(proxyRouteSchema)
+      .default([])
+      .refine(
+        (routes) => new Set(routes.map((r) => normalizedPrefix(r.prefix))).size === routes.length,
+        { message: 'two routes have the same prefix' },
+      ),
+    proxyTimeout: duration.default(30 * UNITS.s),
+    /**
+     * The gateway's host as clients reach it (`gateway.example.com`, optionally
+     * with a port): when set, upstreams always get it as X-Forwarded-Host.
+     */
+    publicHost: z
+      .string()
+      .refine(isValidHost, 'must be a host name or IP address with an optional port')
+      .optional(),
+    /**
+     * Most header lines a request may carry (repeats count); more is a 431.
+     * Below Node's own limit of 1,000, beyond which it drops headers silently,
+     * so that an excess is always seen.
+     */
+    maxRequestHeaders: integer(10, 999).default(100),
+    /**
+     * Failed logins per client address (`loginPerIp`) and per account and
+     * address (`loginPerAccountAddress`) are refused past their limit; past
+     * `loginPerAccount`, failed logins of an account from every address, the
+     * account is not locked: each attempt needs a proof of work of
+     * `loginProofOfWork.difficulty` bits. `loginSuccessPerAccount` bounds
+     * successful logins, `serviceAuthPerIp` failed service credentials (admin
+     * token, API keys) per address. IPv6 addresses count by their /64.
+     */
+    rateLimits: z
+      .strictObject({
+        loginPerIp: rateLimit.default(RATE_LIMIT_DEFAULTS.loginPerIp),
+        loginPerAccountAddress: rateLimit.default(RATE_LIMIT_DEFAULTS.loginPerAccountAddress),
+        loginPerAccount: rateLimit.default(RATE_LIMIT_DEFAULTS.loginPerAccount),
+        loginSuccessPerAccount: rateLimit.default(RATE_LIMIT_DEFAULTS.loginSuccessPerAccount),
+        loginProofOfWork: z
+          .strictObject({
+            /** Leading zero bits of SHA-256: 20 is about a million hashes, a second or so of one core. */
+            difficulty: integer(1, 32).default(RATE_LIMIT_DEFAULTS.loginProofOfWork.difficulty),
+            /** How long a challenge may be answered. */
+            ttl: duration.default(RATE_LIMIT_DEFAULTS.loginProofOfWork.ttl),
+          })
+          .default(RATE_LIMIT_DEFAULTS.loginProofOfWork),
+        serviceAuthPerIp: rateLimit.default(RATE_LIMIT_DEFAULTS.serviceAuthPerIp),
+      })
+      .default(RATE_LIMIT_DEFAULTS),
+    /** How long a verified API key is trusted without a store read. */
+    keyCacheTtl: duration.default(5 * UNITS.s),
+    /**
+     * A bounded cache of sessions in each gateway process, in front of the
+     * store; off when unset. Other gateways' changes reach it at once over the
+     * store's invalidation bus (Redis or PostgreSQL), and after `ttl` at worst.
+     */
+    nearCache: z
+      .strictObject({
+        max: integer(1, 10_000_000).default(10_000),
+        ttl: duration.default(5 * UNITS.s),
+      })
+      .optional(),
+    /**
+     * A listener of its own serving `GET /metrics` without any credential, for
+     * a scraper on a private network; off when unset. `/metrics` stays on the
+     * main port too, behind `metrics:read`. Anyone who reaches `host` can read
+     * the metrics, so it is loopback unless set.
+     */
+    metrics: z
+      .strictObject({
+        port: integer(0, 65_535),
+        host: z.string().min(1).default('127.0.0.1'),
+      })
+      .optional(),
+  })
+  .superRefine((config, ctx) => {
+    if (config.idleTimeout > config.absoluteTimeout) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['idleTimeout'],
+        message: `must not be longer than absoluteTimeout (${config.absoluteTimeout} ms), which would end every session before it could idle out`,
+      });
+    }
+    if (config.metrics && config.metrics.port !== 0 && config.metrics.port === config.port) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics', 'port'],
+        message: `must differ from port (${config.port})`,
+      });
+    }
+  });
 
 export type GatewayConfig = z.output<typeof configSchema>;
 export type GatewayConfigInput = z.input<typeof configSchema>;

@@ -29,4 +29,9 @@ export {
   RefreshTokens,
   type RefreshTokensOptions,
 } from './refresh-tokens.js';
-export { type SigningAlgorithm, SigningKeys, type SigningKeysOptions } from './signing-keys.js';
+export {
+  checkSigningJwk,
+  type SigningAlgorithm,
+  SigningKeys,
+  type SigningKeysOptions,
+} from './signing-keys.js';

@@ -1,4 +1,4 @@
-import { createPrivateKey, type JsonWebKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
 import {
   type CryptoKey,
   calculateJwkThumbprint,
@@ -133,13 +133,21 @@ export class SigningKeys {
 export function checkSigningJwk(jwk: JWK): SigningAlgorithm {
   if (typeof jwk.d !== 'string') throw new ConfigError('the signing JWK must be a private key');
   const algorithm = algorithmOf(jwk);
+  let derived: JsonWebKey;
   try {
-    createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    derived = createPublicKey(createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' })).export({
+      format: 'jwk',
+    });
   } catch (error) {
     throw new ConfigError(
       `the signing JWK is not a usable ${algorithm} key: ${(error as Error).message}`,
     );
   }
+  // Tokens are signed with `d` but verified with the published x (and y): they must be one key.
+  if (derived.x !== jwk.x || derived.y !== jwk.y)
+    throw new ConfigError(
+      `the signing JWK is not a usable ${algorithm} key: its public part does not match its private part`,
+    );
   return algorithm;
 }
 

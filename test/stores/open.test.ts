@@ -88,6 +88,34 @@ describe('openStore', () => {
     expect(await openSweepLease('memory:')).toBeNull();
   });
 
+  it('keeps the sweep leases of deployments under other prefixes or schemas apart', async () => {
+    const deployments = (url: (name: string) => string) =>
+      Promise.all(['a', 'a', 'b'].map((name) => openSweepLease(url(name))));
+    for (const [mine, same, other] of [
+      await deployments((name) => `redis://127.0.0.1:6379?prefix=${prefix}${name}:`),
+      await deployments((name) => `${POSTGRES_URL}?schema=${schema}_${name}`),
+    ]) {
+      let release = () => {};
+      const held = mine?.run(
+        'sweep',
+        () =>
+          new Promise<void>((resolve) => {
+            release = resolve;
+          }),
+      );
+      await expect
+        .poll(async () => (await same?.run('sweep', async () => 1))?.acquired)
+        .toBe(false);
+      expect(await other?.run('sweep', async () => 'swept')).toEqual({
+        acquired: true,
+        value: 'swept',
+      });
+      release();
+      expect(await held).toEqual({ acquired: true, value: undefined });
+      await Promise.all([mine, same, other].map((lease) => lease?.close()));
+    }
+  });
+
   it('redacts passwords in URLs', () => {
     expect(redactUrl('postgres://app:hunter2@db:5432/x')).toBe('postgres://app:***@db:5432/x');
     expect(redactUrl('redis://:hunter2@cache:6379')).toBe('redis://:***@cache:6379');

@@ -1,3 +1,4 @@
+import { splitQuery } from '../../core/backend-kit.js';
 import { type BackendDefinition, ConfigError } from '../../core/index.js';
 import { MemoryRecordStore } from './record-store.js';
 import { MemoryStore } from './session-store.js';
@@ -7,15 +8,15 @@ export const memoryBackend: BackendDefinition = {
   schemes: ['memory:'],
   usage: 'memory:',
   parse(url) {
-    const max = new URLSearchParams(url.slice('memory:'.length).replace(/^\?/, '')).get('max');
-    if (max !== null && !/^[1-9][0-9]*$/.test(max))
+    const { max } = splitQuery(url, ['max'], { backend: 'memory' }).params;
+    if (max !== undefined && !/^[1-9][0-9]*$/.test(max))
       throw new ConfigError('memory:?max= needs a positive integer');
     return {
       name: 'memory',
       displayUrl: url,
       shared: false,
       openSessions: async ({ codec } = {}) =>
-        new MemoryStore({ codec, max: max === null ? undefined : Number(max) }),
+        new MemoryStore({ codec, max: max === undefined ? undefined : Number(max) }),
       openRecords: async () => new MemoryRecordStore(),
     };
   },

@@ -13,11 +13,44 @@ import { PostgresStore } from './session-store.js';
  * `?schema=…&table=…` for the sessions and `recordsTable=…` for the records
  * (default `clawsession_records`); other parameters go to the driver.
  */
+/** The connection-string parameters node-postgres reads (pg-connection-string and ConnectionParameters). */
+const DRIVER_OPTIONS = [
+  'host',
+  'port',
+  'user',
+  'password',
+  'db',
+  'encoding',
+  'client_encoding',
+  'application_name',
+  'fallback_application_name',
+  'options',
+  'ssl',
+  'sslmode',
+  'sslcert',
+  'sslkey',
+  'sslrootcert',
+  'sslnegotiation',
+  'uselibpqcompat',
+  'statement_timeout',
+  'query_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'replication',
+];
+
 export const postgresBackend: BackendDefinition = {
   schemes: ['postgres:', 'postgresql:'],
   usage: 'postgres://…',
   parse(url) {
-    const { base: connectionString, params } = splitQuery(url, ['schema', 'table', 'recordsTable']);
+    const { base: connectionString, params } = splitQuery(
+      url,
+      ['schema', 'table', 'recordsTable'],
+      {
+        backend: 'postgres',
+        driverOptions: DRIVER_OPTIONS,
+      },
+    );
     const { schema, table, recordsTable } = params;
     return {
       name: 'postgres',
@@ -27,7 +60,8 @@ export const postgresBackend: BackendDefinition = {
         PostgresStore.connect({ connectionString, schema, table, codec }),
       openRecords: () =>
         PostgresRecordStore.connect({ connectionString, schema, table: recordsTable }),
-      openLease: async () => new PostgresLease({ connectionString }),
+      // Deployments in other schemas of the same database sweep on their own.
+      openLease: async () => new PostgresLease({ connectionString, namespace: schema }),
       openBus: (topic) =>
         PostgresInvalidationBus.connect({ connectionString, channel: channelOf(topic, schema) }),
       async openLimiters() {

@@ -15,6 +15,12 @@ export interface PostgresLeaseOptions {
   pool?: Pool;
   /** Longest wait for the lease's connection, in ms. Default 5000 (with `connectionString`). */
   connectTimeout?: number;
+  /**
+   * Keeps these leases apart from those of other deployments on the same
+   * database, such as the schema's name. Default: none, one set of leases
+   * per database.
+   */
+  namespace?: string;
 }
 
 /**
@@ -27,6 +33,7 @@ export interface PostgresLeaseOptions {
  */
 export class PostgresLease implements Lease {
   readonly #config: ClientConfig;
+  readonly #keyPrefix: string;
 
   constructor(options: PostgresLeaseOptions) {
     if ((options.connectionString === undefined) === (options.pool === undefined))
@@ -38,6 +45,10 @@ export class PostgresLease implements Lease {
           connectionTimeoutMillis: options.connectTimeout ?? 5000,
           keepAlive: true,
         };
+    this.#keyPrefix =
+      options.namespace === undefined
+        ? 'clawsession:lease:'
+        : `clawsession:${options.namespace}:lease:`;
   }
 
   /**
@@ -58,7 +69,7 @@ export class PostgresLease implements Lease {
         await client.connect();
         const { rows } = await client.query<{ acquired: boolean }>(
           'SELECT pg_try_advisory_lock($1::bigint) AS acquired',
-          [advisoryKey(`clawsession:lease:${name}`)],
+          [advisoryKey(this.#keyPrefix + name)],
         );
         acquired = rows[0]?.acquired === true;
       } catch (error) {

@@ -19,7 +19,7 @@ export const redisBackend: BackendDefinition = {
   schemes: ['redis:', 'rediss:', 'redis+cluster:'],
   usage: 'redis://host:port, redis+cluster://host:port,host:port',
   parse(url) {
-    const { base, params } = splitQuery(url, ['prefix']);
+    const { base, params } = splitQuery(url, ['prefix'], { backend: 'redis' });
     const prefix = params.prefix;
     const keyPrefix = prefix ?? DEFAULT_PREFIX;
     const cluster = url.startsWith('redis+cluster:')
@@ -33,7 +33,8 @@ export const redisBackend: BackendDefinition = {
       openSessions: ({ codec } = {}) => RedisStore.connect({ ...target, prefix, codec }),
       // Session keys start `<prefix>s:`, `a:`, `exp:`, `u:` or `ud:`; `rec:` is free.
       openRecords: () => RedisRecordStore.connect({ ...target, prefix: `${keyPrefix}rec:` }),
-      openLease: () => RedisLease.connect(target),
+      // Under the store's prefix, so that deployments sharing one Redis sweep on their own.
+      openLease: () => RedisLease.connect({ ...target, prefix: `${keyPrefix}lease:` }),
       // RedisInvalidationBus connects to one server, so a cluster has no bus (yet: on a
       // cluster, a PUBLISH to any node reaches the subscribers of every node).
       openBus: cluster

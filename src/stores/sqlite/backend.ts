@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { splitQuery } from '../../core/backend-kit.js';
 import { type BackendDefinition, ConfigError } from '../../core/index.js';
 import { loadSqlite } from './driver.js';
 import { SqliteRecordStore } from './record-store.js';
@@ -12,7 +13,7 @@ export const sqliteBackend: BackendDefinition = {
   schemes: ['sqlite:'],
   usage: 'sqlite:<path>',
   parse(url) {
-    const rest = url.slice('sqlite:'.length);
+    const rest = splitQuery(url, [], { backend: 'sqlite' }).base.slice('sqlite:'.length);
     if (rest === '')
       throw new ConfigError('a sqlite store URL needs a path, e.g. sqlite:./data/clawsession.db');
     const filename = rest === ':memory:' ? rest : resolve(rest.replace(/^\/\/(?=\/)/, ''));
