@@ -33,3 +33,4 @@ export { principalOf, type ServicePrincipal, serviceAuth } from './service-auth.
 export { presentSession } from './session-routes.js';
 export { openSessionStore } from './session-store.js';
 export { openKeyInvalidationBus } from './shared-services.js';
+export { type SweepCounts, sweepExpired, underSweepLease } from './sweeper.js';

@@ -42,7 +42,7 @@ import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { openSessionStore } from './session-store.js';
 import { openSharedServices } from './shared-services.js';
-import { startSweeper } from './sweeper.js';
+import { startSweeper, sweepExpired } from './sweeper.js';
 import { fastifyTrustProxy, trustProxyWarning } from './trust-proxy.js';
 
 export interface GatewayOptions {
@@ -243,16 +243,11 @@ export async function createGateway(
     interval: config.sweepInterval,
     lease,
     log: app.log,
-    sweep: async () => (await manager.sweepExpired()) + (await sweepRecords()),
+    sweep: async () => {
+      const { sessions, records: removed } = await sweepExpired({ manager, records, clock });
+      return sessions + removed;
+    },
   });
-  async function sweepRecords(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const removed = await records.sweepExpired(clock(), 500);
-      total += removed;
-      if (removed < 500) return total;
-    }
-  }
 
   let closed: Promise<void> | undefined;
   return {
