@@ -10,6 +10,7 @@ export {
   parseConfig,
 } from './config.js';
 export { applyApiDefaults, parseInput } from './fastify-defaults.js';
+export { generateFleetSecrets } from './fleet-secrets.js';
 export { type HealthOptions, pingStore, registerHealthRoutes } from './health.js';
 export {
   type Authenticate,

@@ -27,6 +27,7 @@ import type { GatewayConfig } from './config.js';
 import { credentialSource } from './credential-source.js';
 import { refuseWhileClosing } from './draining.js';
 import { applyApiDefaults } from './fastify-defaults.js';
+import { generateRefreshSecret } from './fleet-secrets.js';
 import { pingStore, registerHealthRoutes } from './health.js';
 import { createAuthenticator } from './identity.js';
 import { registerKeyRoutes } from './key-routes.js';
@@ -92,7 +93,7 @@ export async function createGateway(
       'signingKey is not set: a key was generated for this process, so identity contexts and access tokens from other gateways will not verify here',
     );
   }
-  const refreshSecret = config.refreshSecret ?? randomBytes(32).toString('base64url');
+  const refreshSecret = config.refreshSecret ?? generateRefreshSecret();
   if (!config.refreshSecret && shareable) {
     warnings.push(
       'refreshSecret is not set: one was generated for this process, so a refresh token repeated within its grace window on another gateway counts as reuse, and a login challenge issued by another gateway is refused here',
