@@ -15,8 +15,9 @@ import { version } from './version.js';
 
 const MORE_HELP = `
 Store URLs (--store, --from, --to, ${envName('store')}):
-  sqlite:<path>          one SQLite file, for one gateway; the default is
-                         sqlite:./data/clawsession.db (sqlite::memory: for none)
+  sqlite:<path>          one SQLite file, for one gateway (the default is
+                         sqlite:./data/clawsession.db; sqlite::memory: keeps
+                         no file)
   memory:[?max=<n>]      this process only, gone when it exits
   redis://[user:password@]host:port[/db][?prefix=cs:]
                          Redis (rediss:// for TLS); keys start with the prefix

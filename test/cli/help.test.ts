@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { commandPath, everyCommand } from '../../src/cli/command-tree.js';
@@ -85,6 +86,13 @@ describe('clawsession --help', () => {
     ])
       for (const scheme of backend.schemes) expect(top.text()).toContain(scheme);
     expect(top.text()).toContain('clawsession <command> --help');
+  });
+
+  it('is shown in the README as it prints', async () => {
+    const top = capture();
+    await runCli(['--help'], top.io);
+    const readme = readFileSync('README.md', 'utf8');
+    expect(readme).toContain(`\`clawsession --help\` prints:\n\n\`\`\`text\n${top.text()}\`\`\`\n`);
   });
 
   it('prints the version with --version and with the version command', async () => {
