@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { commandPath, everyCommand } from '../../src/cli/command-tree.js';
 import { createProgram, runCli } from '../../src/cli/program.js';
@@ -10,21 +9,12 @@ import {
   sqliteBackend,
   tieredBackend,
 } from '../../src/stores/index.js';
-import { cli } from './support.js';
+import { captured, cli } from './support.js';
 
-/** In-process streams: stdout collected, as wide as a terminal-less run. */
+/** In-process streams, stdout collected. */
 function capture() {
-  const out: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      out.push(String(chunk));
-      done();
-    },
-  });
-  return {
-    io: { stdin: Readable.from([]), stdout: sink, stderr: sink },
-    text: () => out.join(''),
-  };
+  const streams = captured();
+  return { io: streams.io, text: streams.stdout };
 }
 
 // The tree is read from the program itself, so a command added later is covered without a new row.

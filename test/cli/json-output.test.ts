@@ -1,35 +1,20 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { commandPath, everyCommand } from '../../src/cli/command-tree.js';
-import { createProgram, runCli } from '../../src/cli/program.js';
+import { createProgram } from '../../src/cli/program.js';
+import { runInProcess } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-cli-json-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const PASSWORD = 'correct horse battery staple';
 
-/** Runs the command line in process: what it printed on stdout and stderr. */
-async function run(args: string[], input = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        into.push(String(chunk));
-        done();
-      },
-    });
-  await runCli(args, { stdin: Readable.from([input]), stdout: sink(out), stderr: sink(err) });
-  return { stdout: out.join(''), stderr: err.join('') };
-}
-
 /** A SQLite store holding the user alice and one API key, and a config file naming it. */
 async function populated() {
   const store = `sqlite:${join(dir, `${crypto.randomUUID()}.db`)}`;
-  await run(['users', 'add', 'alice', '--password-stdin', '--store', store], PASSWORD);
-  const created = await run([
+  await runInProcess(['users', 'add', 'alice', '--password-stdin', '--store', store], PASSWORD);
+  const created = await runInProcess([
     'keys',
     'create',
     '--owner',
@@ -99,7 +84,7 @@ describe('--json', () => {
     '%s --json prints one JSON document',
     async (_name, invocation) => {
       const [args, input] = invocation(await populated());
-      const { stdout } = await run([...args, '--json'], input);
+      const { stdout } = await runInProcess([...args, '--json'], input);
       expect(stdout.endsWith('\n')).toBe(true);
       expect(stdout.trimEnd().split('\n')).toHaveLength(1);
       expect(JSON.parse(stdout)).toBeTypeOf('object');
@@ -115,8 +100,10 @@ describe('a listing', () => {
     async (listing) => {
       const store = `sqlite:${join(dir, `${crypto.randomUUID()}.db`)}`;
       const args = [...listing.split(' '), '--store', store];
-      expect((await run(args)).stdout).toMatch(/^No [a-zA-Z ]+\.\n$/);
-      expect(Object.values(JSON.parse((await run([...args, '--json'])).stdout))).toEqual([[]]);
+      expect((await runInProcess(args)).stdout).toMatch(/^No [a-zA-Z ]+\.\n$/);
+      expect(Object.values(JSON.parse((await runInProcess([...args, '--json'])).stdout))).toEqual([
+        [],
+      ]);
     },
   );
 });

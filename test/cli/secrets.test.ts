@@ -1,12 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
 import { createGateway, type Gateway, loadConfig } from '../../src/gateway/index.js';
 import { SigningKeys } from '../../src/tokens/index.js';
-import { cli } from './support.js';
+import { cli, runInProcess } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-cli-secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,16 +18,7 @@ function write(name: string, text: string): string {
 
 /** `clawsession …` in process; its stdout. */
 async function run(args: string[], input = ''): Promise<string> {
-  const out: string[] = [];
-  const sink = (into: string[]) =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        into.push(String(chunk));
-        done();
-      },
-    });
-  await runCli(args, { stdin: Readable.from([input]), stdout: sink(out), stderr: sink([]) });
-  return out.join('');
+  return (await runInProcess(args, input)).stdout;
 }
 
 describe('clawsession secrets generate', () => {

@@ -1,35 +1,24 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
 import { SessionManager } from '../../src/core/index.js';
 import { openStore, RedisLease, SqliteRecordStore, SqliteStore } from '../../src/stores/index.js';
 import { dropKeys, freshPrefix, REDIS_URL } from '../stores/fixtures/redis.js';
+import { runInProcess } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-cli-sweep-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const DAY = 24 * 60 * 60_000;
 
-/** `clawsession …` in process, its stderr not a terminal: what it printed on each stream. */
+/** `clawsession …` in process, its stderr not a terminal: stdout, and the progress lines of stderr. */
 async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        into.push(String(chunk));
-        done();
-      },
-    });
-  await runCli(args, { stdin: Readable.from([]), stdout: sink(out), stderr: sink(err) });
-  const lines = err
-    .join('')
+  const { stdout, stderr } = await runInProcess(args);
+  const progress = stderr
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line));
-  return { stdout: out.join(''), progress: lines };
+  return { stdout, progress };
 }
 
 describe('clawsession sweep', () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli/program.js';
@@ -9,6 +9,7 @@ import { SessionManager, ValidationError } from '../../src/core/index.js';
 import { UserDirectory } from '../../src/gateway/auth/index.js';
 import { grantedRoles, ROLES_DATA_KEY } from '../../src/http/index.js';
 import { openRecordStore, openStore } from '../../src/stores/index.js';
+import { captured } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-cli-users-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,30 +23,17 @@ function freshStore(): string {
 
 /** Streams for one run: stdin from `input` (or a given stream), stdout and stderr collected. */
 function io(input: string | Readable = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        into.push(String(chunk));
-        done();
-      },
-    });
-  const streams: CliIo = {
-    stdin: typeof input === 'string' ? Readable.from([input]) : input,
-    stdout: sink(out),
-    stderr: sink(err),
-  };
+  const streams = captured(input);
   return {
-    streams,
+    streams: streams.io,
     lines: () =>
-      out
-        .join('')
+      streams
+        .stdout()
         .split('\n')
         .filter(Boolean)
         .map((line) => JSON.parse(line)),
-    stdout: () => out.join(''),
-    stderr: () => err.join(''),
+    stdout: streams.stdout,
+    stderr: streams.stderr,
   };
 }
 
