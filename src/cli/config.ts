@@ -1,29 +1,47 @@
+import { Command } from 'commander';
 import { redactUrl } from '../core/index.js';
 import { loadConfig } from '../gateway/index.js';
-import { UsageError } from './usage-error.js';
+import type { CliIo } from './io.js';
+import { printResult } from './output.js';
 
 /**
  * `clawsession config check FILE`: validates the file together with the
  * environment, as `serve` would, without opening the store. A bad config
  * throws ConfigError naming each bad field (exit code 2).
  */
-export async function configCommand(args: string[]): Promise<void> {
-  const [subcommand, file, ...extra] = args;
-  if (subcommand !== 'check' || file === undefined || extra.length > 0) {
-    throw new UsageError('usage: clawsession config check <file>');
-  }
-  const config = loadConfig({ file, env: process.env });
-  const routes = config.routes.map(
-    (route) => `${route.prefix} -> ${route.upstream} (${route.auth})`,
-  );
-  process.stdout.write(
-    [
-      `config ok: ${file}`,
-      `  store: ${redactUrl(config.store)}`,
-      `  listen: ${config.host}:${config.port}`,
-      `  credentials: ${config.auth.source}`,
-      `  routes: ${routes.length === 0 ? 'none' : routes.join(', ')}`,
-      '',
-    ].join('\n'),
+export function configCommand(io: CliIo): Command {
+  return new Command('config').description('Configuration files: check').addCommand(
+    new Command('check')
+      .description(
+        'Validate a JSON or YAML config file together with the environment, as serve would, without starting',
+      )
+      .argument('<file>', 'the config file')
+      .option('--json', 'print the summary as one JSON document instead of text')
+      .action((file: string, options: { json?: boolean }) => {
+        const config = loadConfig({ file, env: process.env });
+        const routes = config.routes.map(({ prefix, upstream, auth }) => ({
+          prefix,
+          upstream,
+          auth,
+        }));
+        const summary = {
+          store: redactUrl(config.store),
+          listen: `${config.host}:${config.port}`,
+          credentials: config.auth.source,
+        };
+        printResult(
+          io,
+          options.json,
+          { ok: true, file, ...summary, routes },
+          [
+            `config ok: ${file}`,
+            `  store: ${summary.store}`,
+            `  listen: ${summary.listen}`,
+            `  credentials: ${summary.credentials}`,
+            `  routes: ${routes.length === 0 ? 'none' : routes.map(({ prefix, upstream, auth }) => `${prefix} -> ${upstream} (${auth})`).join(', ')}`,
+            '',
+          ].join('\n'),
+        );
+      }),
   );
 }

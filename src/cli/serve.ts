@@ -1,35 +1,66 @@
-import { parseArgs } from 'node:util';
+import { Command } from 'commander';
 import { redactUrl } from '../core/index.js';
-import { createGateway, loadConfig } from '../gateway/index.js';
+import { createGateway, envName, loadConfig, parseConfig } from '../gateway/index.js';
 import { version } from './version.js';
 
 /** Log levels at which Fastify's own info line announces the address. */
 const INFO_SHOWN = new Set(['trace', 'debug', 'info']);
 
+interface ServeOptions {
+  config?: string;
+  host?: string;
+  port?: string;
+  store?: string;
+  adminToken?: string;
+  logLevel?: string;
+}
+
 /** `clawsession serve`: runs the gateway until SIGTERM or SIGINT. */
-export async function serve(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      store: { type: 'string' },
-      'admin-token': { type: 'string' },
-      'log-level': { type: 'string' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+export function serveCommand(): Command {
+  const defaults = parseConfig({});
+  // Flags are checked with the rest of the config, so a bad one is named as a bad environment value would be.
+  return new Command('serve')
+    .description('Run the gateway (the embedded SQLite store by default) until SIGTERM or SIGINT')
+    .option('--config <file>', `JSON or YAML config file [${envName('config')}]`)
+    .option('--host <host>', `address to bind (default ${defaults.host}) [${envName('host')}]`)
+    .option(
+      '--port <port>',
+      `port, 0 picks a free one (default ${defaults.port}) [${envName('port')}]`,
+    )
+    .option(
+      '--store <url>',
+      `store URL, one of the forms in clawsession --help (default ${defaults.store}) [${envName('store')}]`,
+    )
+    .option(
+      '--admin-token <token>',
+      `bearer credential with every scope for /v1 and /admin (default: generated and printed once) [${envName('adminToken')}]`,
+    )
+    .option(
+      '--log-level <level>',
+      `fatal, error, warn, info, debug, trace or silent (default ${defaults.logLevel}) [${envName('logLevel')}]`,
+    )
+    .addHelpText(
+      'after',
+      `
+Flags win over the environment, which wins over the config file. Every other
+setting (idleTimeout, routes, signingKey…) comes from the file or its variable,
+such as ${envName('idleTimeout')}=20m; clawsession config check FILE validates
+them before a start.
+`,
+    )
+    .action((options: ServeOptions) => serve(options));
+}
+
+async function serve(options: ServeOptions): Promise<void> {
   const config = loadConfig({
-    file: values.config,
+    file: options.config,
     env: process.env,
     overrides: {
-      host: values.host,
-      port: values.port,
-      store: values.store,
-      adminToken: values['admin-token'],
-      logLevel: values['log-level'],
+      host: options.host,
+      port: options.port,
+      store: options.store,
+      adminToken: options.adminToken,
+      logLevel: options.logLevel,
     },
   });
   // Every line the gateway prints is one JSON object, Node's own warnings too

@@ -1,99 +1,134 @@
-import type { Readable, Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
-import { SessionManager, ValidationError } from '../core/index.js';
+import { Command } from 'commander';
+import { SessionManager } from '../core/index.js';
 import {
   type GatewayConfig,
-  loadConfig,
   openSessionStore,
   presentUser,
+  type User,
   UserDirectory,
   UserLifecycle,
 } from '../gateway/index.js';
 import { openRecordStore } from '../stores/index.js';
+import type { CliIo } from './io.js';
+import { configOf, type StoreOptions, withStoreOptions } from './options.js';
+import { printResult, table, when } from './output.js';
+import { readNewPassword } from './password-input.js';
 
-/** Where the command talks; the process's own streams unless a caller (a test) passes others. */
-export interface UsersIo {
-  stdin: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
-  stdout: Writable;
-  stderr: Writable;
+const ABOUT = `
+The users live in the store (--store, or the store of --config and the
+environment, as serve reads it), so every gateway sharing it sees a change at
+once. Removing a user or changing their password ends their sessions; new roles
+are written into them. Passwords never come from a flag: they are asked for
+twice on a terminal (not echoed), or read from the first line of stdin with
+--password-stdin.
+`;
+
+interface PasswordOptions extends StoreOptions {
+  passwordStdin?: boolean;
 }
 
-const USAGE =
-  'usage: clawsession users add <username> [--roles a,b] [--password-stdin] | remove <username>' +
-  ' | set-roles <username> --roles a,b | list [--store <url> | --config <file>]';
-/** Bytes of stdin read for a password: the policy's 1,024 characters of UTF-8, and a newline. */
-const MAX_PASSWORD_INPUT = 4 * 1024 + 2;
+/** `clawsession users …` over the built-in user table (credential source `users`). */
+export function usersCommand(io: CliIo): Command {
+  const users = new Command('users')
+    .description('Built-in users: add, list, remove, set-roles, set-password')
+    .addHelpText('after', ABOUT);
 
-/**
- * `clawsession users add|remove|set-roles|list` over the built-in user table,
- * in the store at `--store <url>` (or the `store` of `--config <file>` and the
- * environment, as `serve` reads it). `remove` ends the user's sessions, and
- * `set-roles` writes the new roles into them, in that same store, so every
- * gateway sharing it sees the change at once. Passwords never come from a
- * flag, where they would land in the shell history and the process list:
- * `add` prompts for one on a terminal (not echoed, asked twice), or reads the
- * first line of stdin with `--password-stdin`. Output is one JSON object per line.
- */
-export async function users(
-  args: string[],
-  io: UsersIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
-): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      store: { type: 'string' },
-      config: { type: 'string' },
-      roles: { type: 'string' },
-      'password-stdin': { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
-  const [command, username, ...extra] = positionals;
-  const needsName = command === 'add' || command === 'remove' || command === 'set-roles';
-  if (
-    !(needsName || command === 'list') ||
-    extra.length > 0 ||
-    (needsName ? username === undefined : username !== undefined)
-  ) {
-    throw new ValidationError(USAGE);
-  }
-  if (command !== 'add' && values['password-stdin'])
-    throw new ValidationError('--password-stdin belongs to users add');
-  if (command === 'set-roles' ? values.roles === undefined : command !== 'add' && values.roles)
-    throw new ValidationError(
-      '--roles belongs to users add and users set-roles (where it is required)',
-    );
-  const roles = values.roles === undefined ? [] : rolesOf(values.roles);
-  const password =
-    command === 'add' ? await readPassword(io, values['password-stdin'] ?? false) : '';
-  const config = loadConfig({
-    file: values.config,
-    env: process.env,
-    overrides: { store: values.store },
-  });
-  const store = await openRecordStore(config.store);
-  try {
-    const directory = new UserDirectory({ store });
-    const print = (value: unknown) => io.stdout.write(`${JSON.stringify(value)}\n`);
-    const name = username as string;
-    if (command === 'add') {
-      const user = await directory.add({ username: name, password, roles });
-      print({ added: presentUser(user) });
-    } else if (command === 'remove') {
-      const { sessionsEnded } = await withLifecycle(config, directory, (users) =>
-        users.remove(name),
-      );
-      print({ removed: username, sessionsEnded });
-    } else if (command === 'set-roles') {
-      const user = await withLifecycle(config, directory, (users) => users.setRoles(name, roles));
-      print({ updated: presentUser(user) });
-    } else {
-      for (const user of await directory.list()) print(presentUser(user));
-    }
-  } finally {
-    await store.close();
-  }
+  users.addCommand(
+    withStoreOptions(
+      new Command('add')
+        .description('Add a user')
+        .argument(
+          '<username>',
+          '1-128 characters; compared without case (Alice and alice are one user)',
+        )
+        .option('--roles <roles>', 'roles, comma-separated (default: none)', rolesOf)
+        .option('--password-stdin', 'read the password from the first line of stdin')
+        .action(async (username: string, options: PasswordOptions & { roles?: string[] }) => {
+          const password = await readNewPassword(io, options.passwordStdin ?? false);
+          const user = await withUsers(options, ({ directory }) =>
+            directory.add({ username, password, roles: options.roles ?? [] }),
+          );
+          printResult(
+            io,
+            options.json,
+            { added: presentUser(user) },
+            `Added user ${user.username} (id ${user.userId}) with ${rolesText(user.roles)}.\n`,
+          );
+        }),
+    ),
+  );
+
+  users.addCommand(
+    withStoreOptions(
+      new Command('list')
+        .description('List the users (never their password hashes)')
+        .action(async (options: StoreOptions) => {
+          const all = await withUsers(options, ({ directory }) => directory.list());
+          printResult(io, options.json, { users: all.map(presentUser) }, userTable(all));
+        }),
+    ),
+  );
+
+  users.addCommand(
+    withStoreOptions(
+      new Command('remove')
+        .description('Remove a user and end all their sessions')
+        .argument('<username>')
+        .action(async (username: string, options: StoreOptions) => {
+          const { sessionsEnded } = await withLifecycle(options, (lifecycle) =>
+            lifecycle.remove(username),
+          );
+          printResult(
+            io,
+            options.json,
+            { removed: username, sessionsEnded },
+            `Removed user ${username}; ${sessionsText(sessionsEnded)} ended.\n`,
+          );
+        }),
+    ),
+  );
+
+  users.addCommand(
+    withStoreOptions(
+      new Command('set-roles')
+        .description("Replace a user's roles, in the table and in their live sessions")
+        .argument('<username>')
+        .requiredOption('--roles <roles>', "roles, comma-separated ('' for none)", rolesOf)
+        .action(async (username: string, options: StoreOptions & { roles: string[] }) => {
+          const user = await withLifecycle(options, (lifecycle) =>
+            lifecycle.setRoles(username, options.roles),
+          );
+          printResult(
+            io,
+            options.json,
+            { updated: presentUser(user) },
+            `User ${user.username} now has ${rolesText(user.roles)}, in their live sessions too.\n`,
+          );
+        }),
+    ),
+  );
+
+  users.addCommand(
+    withStoreOptions(
+      new Command('set-password')
+        .description("Replace a user's password and end all their sessions")
+        .argument('<username>')
+        .option('--password-stdin', 'read the new password from the first line of stdin')
+        .action(async (username: string, options: PasswordOptions) => {
+          const password = await readNewPassword(io, options.passwordStdin ?? false);
+          const { user, sessionsEnded } = await withLifecycle(options, (lifecycle) =>
+            lifecycle.setPassword(username, password),
+          );
+          printResult(
+            io,
+            options.json,
+            { updated: presentUser(user), sessionsEnded },
+            `Changed the password of ${user.username}; ${sessionsText(sessionsEnded)} ended.\n`,
+          );
+        }),
+    ),
+  );
+  return users;
 }
 
 /** `a, b,c` → `['a', 'b', 'c']`; an empty flag is no roles. */
@@ -101,84 +136,58 @@ function rolesOf(flag: string): string[] {
   return flag.trim() === '' ? [] : flag.split(',').map((role) => role.trim());
 }
 
-/** Runs `change` with the user lifecycle over the configured session store, which it then closes. */
-async function withLifecycle<T>(
-  config: GatewayConfig,
-  users: UserDirectory,
+function rolesText(roles: string[]): string {
+  return roles.length === 0 ? 'no roles' : `roles ${roles.join(', ')}`;
+}
+
+function sessionsText(count: number): string {
+  return `${count} session${count === 1 ? '' : 's'}`;
+}
+
+function userTable(users: User[]): string {
+  return table(
+    ['USERNAME', 'ID', 'ROLES', 'CREATED', 'UPDATED'],
+    users.map((user) => [
+      user.username,
+      user.userId,
+      user.roles.join(',') || '-',
+      when(user.createdAt),
+      when(user.updatedAt),
+    ]),
+    'No users.',
+  );
+}
+
+/** Runs `use` over the user table of the configured store, which it then closes. */
+async function withUsers<T>(
+  options: StoreOptions,
+  use: (opened: { directory: UserDirectory; config: GatewayConfig }) => Promise<T>,
+): Promise<T> {
+  const config = configOf(options);
+  const store = await openRecordStore(config.store);
+  try {
+    return await use({ directory: new UserDirectory({ store }), config });
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs `change` with the user lifecycle over the configured user table and session store. */
+function withLifecycle<T>(
+  options: StoreOptions,
   change: (lifecycle: UserLifecycle) => Promise<T>,
 ): Promise<T> {
-  const manager = new SessionManager({
-    // What this ends or changes must also leave the running gateways' near-caches at once.
-    store: (await openSessionStore(config, { announceChanges: true })).store,
-    idleTimeout: config.idleTimeout,
-    absoluteTimeout: config.absoluteTimeout,
-  });
-  try {
-    return await change(new UserLifecycle({ users, manager }));
-  } finally {
-    await manager.close();
-  }
-}
-
-async function readPassword(io: UsersIo, fromStdin: boolean): Promise<string> {
-  if (fromStdin) return firstLine(await readBounded(io.stdin));
-  const { stdin } = io;
-  if (!stdin.isTTY || !stdin.setRawMode) {
-    throw new ValidationError(
-      'stdin is not a terminal: pipe the password in with --password-stdin',
-    );
-  }
-  const password = await promptHidden(stdin, io.stderr, 'Password: ');
-  if ((await promptHidden(stdin, io.stderr, 'Repeat password: ')) !== password)
-    throw new ValidationError('the passwords do not match');
-  return password;
-}
-
-async function readBounded(input: Readable): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of input) {
-    const bytes = Buffer.from(chunk as Buffer | string);
-    size += bytes.length;
-    if (size > MAX_PASSWORD_INPUT) throw new ValidationError('the password on stdin is too long');
-    chunks.push(bytes);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function firstLine(text: string): string {
-  const end = text.search(/\r?\n/);
-  return end === -1 ? text : text.slice(0, end);
-}
-
-/** One line from a terminal in raw mode, so that nothing typed is echoed. Backspace edits; Ctrl-C or Ctrl-D abort. */
-function promptHidden(
-  input: Readable & { setRawMode?: (raw: boolean) => unknown },
-  output: Writable,
-  question: string,
-): Promise<string> {
-  output.write(question);
-  input.setRawMode?.(true);
-  return new Promise<string>((resolve, reject) => {
-    let answer = '';
-    const finish = (error: Error | null) => {
-      input.off('data', onData);
-      input.setRawMode?.(false);
-      input.pause();
-      output.write('\n');
-      if (error) reject(error);
-      else resolve(answer);
-    };
-    const onData = (chunk: Buffer | string) => {
-      for (const char of chunk.toString()) {
-        if (char === '\r' || char === '\n') return finish(null);
-        if (char === '\u0003' || char === '\u0004')
-          return finish(new ValidationError('no password entered'));
-        if (char === '\u007f' || char === '\b') answer = [...answer].slice(0, -1).join('');
-        else answer += char;
-      }
-    };
-    input.on('data', onData);
-    input.resume();
+  return withUsers(options, async ({ directory, config }) => {
+    const manager = new SessionManager({
+      // What this ends or changes must also leave the running gateways' near-caches at once.
+      store: (await openSessionStore(config, { announceChanges: true })).store,
+      idleTimeout: config.idleTimeout,
+      absoluteTimeout: config.absoluteTimeout,
+    });
+    try {
+      return await change(new UserLifecycle({ users: directory, manager }));
+    } finally {
+      await manager.close();
+    }
   });
 }

@@ -73,6 +73,8 @@ export interface SweepOptions {
   /** Largest batch one store call removes. Default 500. */
   batchSize?: number;
   archive?: ArchiveSink;
+  /** Called after each batch with how many sessions the sweep has removed so far. */
+  onBatch?: (removed: number) => void;
 }
 
 const MINUTE = 60_000;
@@ -320,6 +322,7 @@ export class SessionManager {
       const batch = await this.store.sweepExpired(this.#clock(), batchSize, options.archive);
       for (const session of batch) this.#events.emit('expired', { session });
       total += batch.length;
+      options.onBatch?.(total);
       if (batch.length < batchSize) return total;
     }
   }

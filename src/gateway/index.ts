@@ -10,6 +10,7 @@ export {
   parseConfig,
 } from './config.js';
 export { applyApiDefaults, parseInput } from './fastify-defaults.js';
+export { generateFleetSecrets } from './fleet-secrets.js';
 export { type HealthOptions, pingStore, registerHealthRoutes } from './health.js';
 export {
   type Authenticate,
@@ -33,3 +34,4 @@ export { principalOf, type ServicePrincipal, serviceAuth } from './service-auth.
 export { presentSession } from './session-routes.js';
 export { openSessionStore } from './session-store.js';
 export { openKeyInvalidationBus } from './shared-services.js';
+export { type SweepCounts, sweepExpired, underSweepLease } from './sweeper.js';

@@ -27,6 +27,7 @@ import type { GatewayConfig } from './config.js';
 import { credentialSource } from './credential-source.js';
 import { refuseWhileClosing } from './draining.js';
 import { applyApiDefaults } from './fastify-defaults.js';
+import { generateRefreshSecret } from './fleet-secrets.js';
 import { pingStore, registerHealthRoutes } from './health.js';
 import { createAuthenticator } from './identity.js';
 import { registerKeyRoutes } from './key-routes.js';
@@ -43,7 +44,7 @@ import { serviceAuth } from './service-auth.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { openSessionStore } from './session-store.js';
 import { openSharedServices } from './shared-services.js';
-import { startSweeper } from './sweeper.js';
+import { startSweeper, sweepExpired } from './sweeper.js';
 import { fastifyTrustProxy, trustProxyWarning } from './trust-proxy.js';
 
 export interface GatewayOptions {
@@ -96,7 +97,7 @@ export async function createGateway(
       'signingKey is not set: a key was generated for this process, so identity contexts and access tokens from other gateways will not verify here',
     );
   }
-  const refreshSecret = config.refreshSecret ?? randomBytes(32).toString('base64url');
+  const refreshSecret = config.refreshSecret ?? generateRefreshSecret();
   if (!config.refreshSecret && shareable) {
     warnings.push(
       'refreshSecret is not set: one was generated for this process, so a refresh token repeated within its grace window on another gateway counts as reuse, and a login challenge issued by another gateway is refused here',
@@ -251,17 +252,12 @@ export async function createGateway(
     interval: config.sweepInterval,
     lease,
     log: app.log,
-    sweep: async () => (await manager.sweepExpired()) + (await sweepRecords()),
+    sweep: async () => {
+      const { sessions, records: removed } = await sweepExpired({ manager, records, clock });
+      return sessions + removed;
+    },
     onSweep: (result, removed) => metrics.recordSweep(result, removed, clock()),
   });
-  async function sweepRecords(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const removed = await records.sweepExpired(clock(), 500);
-      total += removed;
-      if (removed < 500) return total;
-    }
-  }
 
   let closed: Promise<void> | undefined;
   return {

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Lease } from '../core/index.js';
+import type { Lease, LeaseOutcome, RecordStore, SessionManager } from '../core/index.js';
 
 /** How one sweep went: it ran, another gateway held the sweep lease, or it threw. */
 export type SweepResult = 'swept' | 'skipped' | 'failed';
@@ -38,9 +38,7 @@ export async function sweepOnce(
   let result: SweepResult = 'skipped';
   let removed = 0;
   try {
-    const outcome = options.lease
-      ? await options.lease.run('sweep', options.sweep)
-      : { acquired: true as const, value: await options.sweep() };
+    const outcome = await underSweepLease(options.lease, options.sweep);
     if (outcome.acquired) {
       result = 'swept';
       removed = outcome.value;
@@ -52,4 +50,49 @@ export async function sweepOnce(
   }
   options.onSweep?.(result, removed);
   return result;
+}
+
+/** Runs `sweep` under the sweep lease where the store has one, so that one process sweeps at a time. */
+export async function underSweepLease<T>(
+  lease: Lease | null,
+  sweep: () => Promise<T>,
+): Promise<LeaseOutcome<T>> {
+  return lease ? lease.run('sweep', sweep) : { acquired: true, value: await sweep() };
+}
+
+export interface SweepCounts {
+  sessions: number;
+  records: number;
+}
+
+export interface SweepTargets {
+  manager: SessionManager;
+  records: RecordStore;
+  clock: () => number;
+  /** Largest batch one store call removes. Default 500. */
+  batchSize?: number;
+  /** Called after each batch with what it swept and how many of those are gone so far. */
+  onBatch?: (kind: keyof SweepCounts, removed: number) => void;
+}
+
+/**
+ * Removes expired sessions (the manager emits `expired` for each), then
+ * expired records, in bounded batches until none is left.
+ */
+export async function sweepExpired(targets: SweepTargets): Promise<SweepCounts> {
+  const batchSize = targets.batchSize ?? 500;
+  const counts: SweepCounts = { sessions: 0, records: 0 };
+  await targets.manager.sweepExpired({
+    batchSize,
+    onBatch: (removed) => {
+      counts.sessions = removed;
+      targets.onBatch?.('sessions', removed);
+    },
+  });
+  for (;;) {
+    const removed = await targets.records.sweepExpired(targets.clock(), batchSize);
+    counts.records += removed;
+    targets.onBatch?.('records', counts.records);
+    if (removed < batchSize) return counts;
+  }
 }

@@ -48,6 +48,14 @@ export class SigningKeys {
   }
 
   /**
+   * A new private JWK for configuration (`signingKey`), which `fromPrivateJwk`
+   * loads: the one key every gateway of a fleet shares.
+   */
+  static async generatePrivateJwk(algorithm: SigningAlgorithm = 'EdDSA'): Promise<JWK> {
+    return exportJWK((await generatePair(algorithm, { extractable: true })).privateKey);
+  }
+
+  /**
    * A key set signing with a private JWK from configuration. The algorithm
    * follows the key (an Ed25519 OKP key signs EdDSA, a P-256 EC key ES256)
    * unless `algorithm` says otherwise; a key that cannot sign it is a ConfigError.
@@ -104,10 +112,7 @@ export class SigningKeys {
   }
 
   async #newKey(): Promise<SigningKey> {
-    const { privateKey, publicKey } =
-      this.algorithm === 'EdDSA'
-        ? await generateKeyPair('EdDSA', { crv: 'Ed25519' })
-        : await generateKeyPair('ES256');
+    const { privateKey, publicKey } = await generatePair(this.algorithm);
     return this.#describe(privateKey, publicKey);
   }
 
@@ -122,6 +127,13 @@ export class SigningKeys {
       retiresAt: null,
     };
   }
+}
+
+/** A key pair for `algorithm`: Ed25519 for EdDSA, P-256 for ES256. */
+function generatePair(algorithm: SigningAlgorithm, options: { extractable?: boolean } = {}) {
+  return algorithm === 'EdDSA'
+    ? generateKeyPair('EdDSA', { crv: 'Ed25519', ...options })
+    : generateKeyPair('ES256', options);
 }
 
 /** The algorithm a private JWK's key type signs with here. */

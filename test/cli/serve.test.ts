@@ -159,8 +159,8 @@ describe('clawsession serve', () => {
       [['serve'], { CLAWSESSION_STORE: 'mongodb://x' }, /unsupported store URL/],
       [['serve'], { CLAWSESSION_ENCRYPTION_KEYS: 'k1:dG9vc2hvcnQ=' }, /must be 32 bytes/],
       [['serve', '--config', 'missing.yaml'], {}, /cannot read config file missing\.yaml/],
-      [['serve', '--bogus'], {}, /Unknown option '--bogus'/],
-      [['frobnicate'], {}, /unknown command "frobnicate"/],
+      [['serve', '--bogus'], {}, /unknown option '--bogus'/],
+      [['frobnicate'], {}, /unknown command 'frobnicate'/],
     ];
     // All at once: nine process start-ups one after another outlast the timeout on a loaded machine.
     await Promise.all(

@@ -1,17 +1,21 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type UsersIo, users } from '../../src/cli/users.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { runCli } from '../../src/cli/program.js';
 import { SessionManager, ValidationError } from '../../src/core/index.js';
 import { UserDirectory } from '../../src/gateway/auth/index.js';
 import { grantedRoles, ROLES_DATA_KEY } from '../../src/http/index.js';
 import { openRecordStore, openStore } from '../../src/stores/index.js';
+import { captured } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawsession-cli-users-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const PASSWORD = 'correct horse battery staple';
+
+const users = (args: string[], streams: CliIo) => runCli(['users', ...args], streams);
 
 function freshStore(): string {
   return `sqlite:${join(dir, `${crypto.randomUUID()}.db`)}`;
@@ -19,29 +23,17 @@ function freshStore(): string {
 
 /** Streams for one run: stdin from `input` (or a given stream), stdout and stderr collected. */
 function io(input: string | Readable = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        into.push(String(chunk));
-        done();
-      },
-    });
-  const streams: UsersIo = {
-    stdin: typeof input === 'string' ? Readable.from([input]) : input,
-    stdout: sink(out),
-    stderr: sink(err),
-  };
+  const streams = captured(input);
   return {
-    streams,
+    streams: streams.io,
     lines: () =>
-      out
-        .join('')
+      streams
+        .stdout()
         .split('\n')
         .filter(Boolean)
         .map((line) => JSON.parse(line)),
-    stderr: () => err.join(''),
+    stdout: streams.stdout,
+    stderr: streams.stderr,
   };
 }
 
@@ -79,7 +71,7 @@ describe('clawsession users', () => {
     const store = freshStore();
     const add = io(`${PASSWORD}\n`);
     await users(
-      ['add', 'Alice', '--roles', 'admin, ops', '--password-stdin', '--store', store],
+      ['add', 'Alice', '--roles', 'admin, ops', '--password-stdin', '--store', store, '--json'],
       add.streams,
     );
     expect(add.lines()).toEqual([
@@ -102,12 +94,12 @@ describe('clawsession users', () => {
     expect(await verify(store, 'bob', PASSWORD)).not.toBeNull();
 
     const list = io();
-    await users(['list', '--store', store], list.streams);
-    expect(list.lines().map((user: { id: string }) => user.id)).toEqual(['alice', 'bob']);
+    await users(['list', '--store', store, '--json'], list.streams);
+    expect(list.lines()[0].users.map((user: { id: string }) => user.id)).toEqual(['alice', 'bob']);
     expect(JSON.stringify(list.lines())).not.toContain('scrypt');
 
     const remove = io();
-    await users(['remove', 'ALICE', '--store', store], remove.streams);
+    await users(['remove', 'ALICE', '--store', store, '--json'], remove.streams);
     expect(remove.lines()).toEqual([{ removed: 'ALICE', sessionsEnded: 0 }]);
     expect(await verify(store, 'alice', PASSWORD)).toBeNull();
     await expect(users(['remove', 'alice', '--store', store], io().streams)).rejects.toMatchObject({
@@ -143,8 +135,8 @@ describe('clawsession users', () => {
     await typeAll();
     await expect(done).rejects.toThrow('the passwords do not match');
     const list = io();
-    await users(['list', '--store', store], list.streams);
-    expect(list.lines()).toEqual([]);
+    await users(['list', '--store', store, '--json'], list.streams);
+    expect(list.lines()).toEqual([{ users: [] }]);
   });
 
   it('never takes a password from a pipe unless told to with --password-stdin', async () => {
@@ -154,7 +146,7 @@ describe('clawsession users', () => {
     ).rejects.toThrow(/--password-stdin/);
     await expect(
       users(['add', 'frank', '--password', PASSWORD, '--store', store], io().streams),
-    ).rejects.toMatchObject({ code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+    ).rejects.toMatchObject({ code: 'ERR_USAGE' });
   });
 
   it.each([
@@ -165,10 +157,10 @@ describe('clawsession users', () => {
     [['list', '--roles', 'admin'], 'a flag of add and set-roles'],
     [['remove', 'a', '--password-stdin'], 'an add-only flag'],
     [['set-roles', 'a'], 'set-roles without --roles'],
-  ])('refuses %j (%s) with the usage', async (args) => {
-    await expect(users([...args, '--store', freshStore()], io().streams)).rejects.toBeInstanceOf(
-      ValidationError,
-    );
+  ])('refuses %j (%s) as a command line it cannot run', async (args) => {
+    await expect(users([...args, '--store', freshStore()], io().streams)).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+    });
   });
 
   it('refuses a weak password, a taken name and a bad role with typed errors', async () => {
@@ -205,7 +197,10 @@ describe('clawsession users', () => {
       const bob = await manager.create({ userId: 'bob', data: roles });
 
       const set = io();
-      await users(['set-roles', 'Alice', '--roles', 'support, ops', '--store', store], set.streams);
+      await users(
+        ['set-roles', 'Alice', '--roles', 'support, ops', '--store', store, '--json'],
+        set.streams,
+      );
       expect(set.lines()).toEqual([
         { updated: expect.objectContaining({ id: 'alice', roles: ['support', 'ops'] }) },
       ]);
@@ -218,7 +213,7 @@ describe('clawsession users', () => {
       expect(grantedRoles((await manager.get(one.token))?.data ?? {})).toEqual([]);
 
       const remove = io();
-      await users(['remove', 'alice', '--store', store], remove.streams);
+      await users(['remove', 'alice', '--store', store, '--json'], remove.streams);
       expect(remove.lines()).toEqual([{ removed: 'alice', sessionsEnded: 2 }]);
       expect(await manager.get(one.token)).toBeNull();
       expect(await manager.get(two.token)).toBeNull();
@@ -229,5 +224,91 @@ describe('clawsession users', () => {
     } finally {
       await manager.close();
     }
+  });
+});
+
+describe('clawsession users set-password', () => {
+  it('replaces the password, so only the new one logs in, and ends every session of that user only', async () => {
+    const store = freshStore();
+    await users(['add', 'alice', '--password-stdin', '--store', store], io(PASSWORD).streams);
+    const manager = new SessionManager({ store: await openStore(store) });
+    try {
+      const sessions = [
+        await manager.create({ userId: 'alice' }),
+        await manager.create({ userId: 'alice' }),
+      ];
+      const bob = await manager.create({ userId: 'bob' });
+
+      const NEW_PASSWORD = 'a brand new passphrase for alice';
+      const set = io(`${NEW_PASSWORD}\n`);
+      await users(
+        ['set-password', 'ALICE', '--password-stdin', '--store', store, '--json'],
+        set.streams,
+      );
+      expect(set.lines()).toEqual([
+        { updated: expect.objectContaining({ id: 'alice' }), sessionsEnded: 2 },
+      ]);
+      expect(await verify(store, 'alice', NEW_PASSWORD)).toMatchObject({ userId: 'alice' });
+      expect(await verify(store, 'alice', PASSWORD)).toBeNull();
+      for (const { token } of sessions) expect(await manager.get(token)).toBeNull();
+      expect(await manager.get(bob.token)).not.toBeNull();
+    } finally {
+      await manager.close();
+    }
+  });
+
+  it('asks twice on a terminal, says what it did, and refuses an unknown user or a weak password', async () => {
+    const store = freshStore();
+    await users(['add', 'carol', '--password-stdin', '--store', store], io(PASSWORD).streams);
+    const NEW_PASSWORD = 'typed twice without echo';
+    const { stdin, typeAll } = terminal([`${NEW_PASSWORD}\r`, `${NEW_PASSWORD}\r`]);
+    const run = io(stdin);
+    const done = users(['set-password', 'carol', '--store', store], run.streams);
+    await typeAll();
+    await done;
+    expect(run.stderr()).toBe('Password: \nRepeat password: \n');
+    expect(run.stdout()).toBe('Changed the password of carol; 0 sessions ended.\n');
+    expect(await verify(store, 'carol', NEW_PASSWORD)).not.toBeNull();
+
+    await expect(
+      users(['set-password', 'nobody', '--password-stdin', '--store', store], io(PASSWORD).streams),
+    ).rejects.toMatchObject({ code: 'ERR_USER_NOT_FOUND' });
+    await expect(
+      users(['set-password', 'carol', '--password-stdin', '--store', store], io('short').streams),
+    ).rejects.toMatchObject({ code: 'ERR_PASSWORD_POLICY' });
+    expect(await verify(store, 'carol', NEW_PASSWORD)).not.toBeNull();
+  });
+});
+
+describe('clawsession users, as text', () => {
+  it('says so when there are no users, and shows them as a table without hashes', async () => {
+    const store = freshStore();
+    const empty = io();
+    await users(['list', '--store', store], empty.streams);
+    expect(empty.stdout()).toBe('No users.\n');
+
+    const add = io(PASSWORD);
+    await users(
+      ['add', 'Alice', '--roles', 'admin,ops', '--password-stdin', '--store', store],
+      add.streams,
+    );
+    expect(add.stdout()).toBe('Added user Alice (id alice) with roles admin, ops.\n');
+    await users(['add', 'bob', '--password-stdin', '--store', store], io(PASSWORD).streams);
+
+    const list = io();
+    await users(['list', '--store', store], list.streams);
+    const [header, ...rows] = list.stdout().trimEnd().split('\n');
+    expect(header).toMatch(/^USERNAME +ID +ROLES +CREATED +UPDATED$/);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(/^Alice +alice +admin,ops +\S+Z +\S+Z$/);
+    expect(rows[1]).toMatch(/^bob +bob +- +\S+Z +\S+Z$/);
+    expect(list.stdout()).not.toContain('scrypt');
+
+    const setRoles = io();
+    await users(['set-roles', 'bob', '--roles', 'ops', '--store', store], setRoles.streams);
+    expect(setRoles.stdout()).toBe('User bob now has roles ops, in their live sessions too.\n');
+    const remove = io();
+    await users(['remove', 'bob', '--store', store], remove.streams);
+    expect(remove.stdout()).toBe('Removed user bob; 0 sessions ended.\n');
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { users } from '../../src/cli/users.js';
+import { runCli } from '../../src/cli/program.js';
 import {
   createGateway,
   type Gateway,
@@ -95,7 +95,7 @@ describe.each([
     expect((await a.call('GET', `/v1/sessions/${id}`)).status).toBe(200);
 
     const out: string[] = [];
-    await users(['remove', `bob${run}`, '--store', store], {
+    await runCli(['users', 'remove', `bob${run}`, '--store', store, '--json'], {
       stdin: process.stdin,
       stdout: { write: (line: string) => out.push(line) } as never,
       stderr: process.stderr,

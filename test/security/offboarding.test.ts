@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { users } from '../../src/cli/users.js';
+import { runCli } from '../../src/cli/program.js';
 import type { GatewayConfigInput } from '../../src/gateway/index.js';
 import { verifyIdentityContext } from '../../src/tokens/index.js';
 import { dropKeys, freshPrefix, REDIS_URL } from '../stores/fixtures/redis.js';
@@ -63,7 +63,7 @@ async function startPair(store: string): Promise<[AttackTarget, AttackTarget]> {
 /** `clawsession users …` as the command runs it, against `store`; its JSON output lines. */
 async function cli(args: string[], store: string): Promise<unknown[]> {
   const out: string[] = [];
-  await users([...args, '--store', store], {
+  await runCli(['users', ...args, '--store', store, '--json'], {
     stdin: Readable.from(['']),
     stdout: new Writable({
       write(chunk, _encoding, done) {

@@ -75,6 +75,7 @@ describe('clawsession migrate', () => {
       '5',
       '--state',
       state,
+      '--json',
     ]);
     expect(JSON.parse(stdout)).toMatchObject({
       done: true,
@@ -109,6 +110,7 @@ describe('clawsession migrate', () => {
         target,
         '--batch-size',
         '7',
+        '--json',
       ]);
       expect(JSON.parse(stdout)).toMatchObject({ done: true, copied: 30, verified: 30 });
       const copied = new SessionManager({ store: await openStore(target) });

@@ -11,7 +11,7 @@ export interface UserLifecycleOptions {
 
 /**
  * Changes to a user that must reach their live sessions at once: removal
- * (offboarding) and new roles. The CLI and the admin API both go through it.
+ * (offboarding), a new password and new roles. The CLI and the admin API both go through it.
  * Access tokens count only while their session lives, and a refresh family
  * whose session has ended refuses to rotate, so ending the sessions ends
  * those too.
@@ -33,6 +33,20 @@ export class UserLifecycle {
     const userId = await this.#users.remove(username);
     if (userId === null) throw new UserNotFoundError(username);
     return { sessionsEnded: await this.#manager.revokeAllForUser(userId) };
+  }
+
+  /**
+   * Replaces the user's password and ends every session of theirs, as
+   * removal does: a password is changed when the old one may be known to
+   * someone else, who must not keep a session opened with it.
+   * UserNotFoundError if there is no such user.
+   */
+  async setPassword(
+    username: string,
+    password: string,
+  ): Promise<{ user: User; sessionsEnded: number }> {
+    const user = await this.#users.setPassword(username, password);
+    return { user, sessionsEnded: await this.#manager.revokeAllForUser(user.userId) };
   }
 
   /**

@@ -151,12 +151,16 @@ export class UserDirectory implements CredentialSource {
     }
   }
 
-  /** Replaces the user's password; UserNotFoundError if there is no such user. */
-  async setPassword(username: string, password: string): Promise<void> {
+  /**
+   * Replaces the user's password; UserNotFoundError if there is no such user.
+   * Sessions opened with the old one live on: `UserLifecycle.setPassword` ends them.
+   */
+  async setPassword(username: string, password: string): Promise<User> {
     const key = await this.#keyOf(username);
     const passwordHash = await hashPassword(password, this.#hashing);
-    if ((await this.#update(key, (record) => ({ ...record, passwordHash }))) === null)
-      throw new UserNotFoundError(username);
+    const updated = await this.#update(key, (record) => ({ ...record, passwordHash }));
+    if (updated === null) throw new UserNotFoundError(username);
+    return present(key, updated);
   }
 
   /**
