@@ -60,7 +60,7 @@ describe('clawsession sweep', () => {
   it('does nothing while another process holds the sweep lease, and says so', async () => {
     const prefix = freshPrefix();
     const store = `${REDIS_URL}?prefix=${prefix}`;
-    const lease = await RedisLease.connect({ url: REDIS_URL });
+    const lease = await RedisLease.connect({ url: REDIS_URL, prefix: `${prefix}lease:` });
     const held = await holdSweepLease(lease);
     try {
       const refused = await run(['sweep', '--store', store]);
@@ -80,29 +80,25 @@ describe('clawsession sweep', () => {
   });
 });
 
-/** Takes the lease every gateway on this Redis sweeps under (one of theirs may hold it a moment) and keeps it. */
+/** Takes the sweep lease of the store's prefix, as a gateway on that store would, and keeps it. */
 async function holdSweepLease(lease: RedisLease): Promise<{ release(): Promise<void> }> {
   let release = () => {};
   const kept = new Promise<void>((resolve) => {
     release = resolve;
   });
-  for (;;) {
-    let taken = () => {};
-    const holding = new Promise<void>((resolve) => {
-      taken = resolve;
-    });
-    const outcome = lease.run('sweep', async () => {
-      taken();
-      await kept;
-    });
-    const first = await Promise.race([holding.then(() => 'held' as const), outcome]);
-    if (first === 'held')
-      return {
-        async release() {
-          release();
-          await outcome;
-        },
-      };
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  let taken = () => {};
+  const holding = new Promise<void>((resolve) => {
+    taken = resolve;
+  });
+  const outcome = lease.run('sweep', async () => {
+    taken();
+    await kept;
+  });
+  await holding;
+  return {
+    async release() {
+      release();
+      expect(await outcome).toEqual({ acquired: true, value: undefined });
+    },
+  };
 }
