@@ -52,7 +52,7 @@ describe('a Redis server that refuses connections', () => {
           openConnection({
             url: `redis://:s3cret@127.0.0.1:${port}`,
             commandTimeout: 200,
-            connectTimeout: 300,
+            connectTimeout: 2_000,
           }),
       ],
       ['leases', () => (backend.openLease as () => Promise<unknown>)()],
