@@ -1,8 +1,8 @@
 /**
  * What backends in `src/stores/<backend>/` share beyond the public contracts:
  * argument checks that make every backend refuse the same bad input, the
- * group commit of concurrent updates, and optional-driver loading. Not
- * exported from the package root.
+ * group commit of concurrent updates, optional-driver loading, and the
+ * wording of "the store is unavailable". Not exported from the package root.
  */
 export { importDriver, requireDriver } from './driver.js';
 export {
@@ -26,4 +26,5 @@ export {
   assertPutOptions,
   encodeValue,
 } from './record-validation.js';
+export { failureReason, storeUnavailable } from './store-failure.js';
 export { splitQuery } from './store-url.js';

@@ -116,6 +116,21 @@ export class StoreUnavailableError extends ClawsessionError {
   }
 }
 
+/**
+ * The store is up but has more requests waiting for it than it takes (a full
+ * pool queue, or a wait for a connection past its limit); nothing was changed
+ * by this call. Retrying after `retryAfter` seconds is expected to succeed.
+ */
+export class StoreBusyError extends ClawsessionError {
+  /** Seconds after which a retry is worth it. */
+  readonly retryAfter: number;
+
+  constructor(message: string, options: ErrorOptions & { retryAfter?: number } = {}) {
+    super('ERR_STORE_BUSY', message, options);
+    this.retryAfter = options.retryAfter ?? 1;
+  }
+}
+
 /** Configuration failed validation. */
 export class ConfigError extends ClawsessionError {
   constructor(message: string) {

@@ -54,6 +54,7 @@ export { renamedSession, updatedSession } from './session-update.js';
 export type {
   Activity,
   ArchiveSink,
+  PoolStats,
   RenameOptions,
   ScanPage,
   SessionStore,

@@ -61,7 +61,24 @@ export interface SessionStore {
    * (see `RedisStore.countLive`).
    */
   countLive(now: number): Promise<number>;
+  /**
+   * The connections of the store's pool, for saturation gauges; absent (or
+   * undefined) where the store has no pool of its own.
+   */
+  poolStats?(): PoolStats | undefined;
   close(): Promise<void>;
+}
+
+/** A connection pool at one moment. */
+export interface PoolStats {
+  /** The pool's size. */
+  max: number;
+  /** Connections open, idle or in use. */
+  total: number;
+  /** Connections open and not in use. */
+  idle: number;
+  /** Requests waiting for a connection. */
+  waiting: number;
 }
 
 export interface ScanPage {

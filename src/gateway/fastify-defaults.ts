@@ -25,9 +25,9 @@ export function applyApiDefaults(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     // Wherever a limit refused (an API key's own limit, say), the client learns when to come back.
     if (error instanceof RateLimitedError) return sendRateLimited(reply, error.result);
-    const { status, body } = toErrorResponse(error);
+    const { status, body, headers = {} } = toErrorResponse(error);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
-    return reply.code(status).send(body);
+    return reply.code(status).headers(headers).send(body);
   });
   app.setNotFoundHandler((_request, reply) => {
     const { status, body } = toErrorResponse(

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { withTimeout } from '../core/index.js';
+import { type PoolStats, withTimeout } from '../core/index.js';
 import { isStoreFault, type StoreObserver } from '../stores/index.js';
 import { routeLabel } from './route-label.js';
 import type { SweepResult } from './sweeper.js';
@@ -159,6 +159,15 @@ export class GatewayMetrics {
     }
   }
 
+  /**
+   * Exports the session store's connection pool, read at each scrape: its
+   * size, its connections by state, and the requests waiting for one. Call
+   * once, for a store that has a pool.
+   */
+  observePool(poolStats: () => PoolStats | undefined): void {
+    registerPoolGauges(poolStats, [this.registry]);
+  }
+
   recordKeyVerification(result: KeyVerificationResult): void {
     this.#keyVerifications.inc({ result });
   }
@@ -255,4 +264,45 @@ export class GatewayMetrics {
       return Number.NaN;
     }
   }
+}
+
+/**
+ * Waiting above zero for long means the pool is too small for the load (see
+ * the postgres store URL's `poolSize`); the store refuses requests with 503
+ * once `poolQueue` of them wait.
+ */
+function registerPoolGauges(poolStats: () => PoolStats | undefined, registers: Registry[]): void {
+  const observe = (gauge: Gauge, set: (stats: PoolStats) => void) => {
+    gauge.reset();
+    const stats = poolStats();
+    if (stats) set(stats);
+  };
+  new Gauge({
+    name: 'clawsession_store_pool_size',
+    help: "The session store's connection pool size (poolSize).",
+    registers,
+    collect() {
+      observe(this, (stats) => this.set(stats.max));
+    },
+  });
+  new Gauge({
+    name: 'clawsession_store_pool_connections',
+    help: "Connections of the session store's pool, by state: in_use or idle.",
+    labelNames: ['state'],
+    registers,
+    collect() {
+      observe(this, (stats) => {
+        this.set({ state: 'in_use' }, stats.total - stats.idle);
+        this.set({ state: 'idle' }, stats.idle);
+      });
+    },
+  });
+  new Gauge({
+    name: 'clawsession_store_pool_waiting',
+    help: "Requests waiting for a connection of the session store's pool.",
+    registers,
+    collect() {
+      observe(this, (stats) => this.set(stats.waiting));
+    },
+  });
 }

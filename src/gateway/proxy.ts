@@ -81,9 +81,9 @@ export function registerProxy(app: FastifyInstance, options: ProxyOptions): void
     scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
     scope.setErrorHandler((error, request, reply) => {
       // A session that vanished mid-request means the caller is no longer signed in.
-      const { status, body } = toErrorResponse(error, { ERR_SESSION_NOT_FOUND: 401 });
+      const { status, body, headers = {} } = toErrorResponse(error, { ERR_SESSION_NOT_FOUND: 401 });
       if (status >= 500) request.log.error({ err: error }, 'proxied request failed');
-      return reply.code(status).send(body);
+      return reply.code(status).headers(headers).send(body);
     });
 
     const onUpstreamResponse = options.onUpstreamResponse;

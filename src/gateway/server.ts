@@ -120,6 +120,7 @@ export async function createGateway(
   });
   const { store, records, lease, shared } = opened;
   warnings.push(...opened.warnings, ...shared.warnings);
+  if (store.poolStats?.()) metrics.observePool(() => store.poolStats?.());
   const manager: SessionManager = new SessionManager({
     store: new InstrumentedStore(store, metrics.storeObserver),
     idleTimeout: config.idleTimeout,

@@ -1,4 +1,4 @@
-import { ClawsessionError } from '../core/index.js';
+import { ClawsessionError, StoreBusyError } from '../core/index.js';
 
 /**
  * The one table from error code to HTTP status, for the gateway and for the
@@ -50,9 +50,19 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_SHUTTING_DOWN: 503,
   ERR_NOT_READY: 503,
   ERR_STORE_UNAVAILABLE: 503,
+  ERR_STORE_BUSY: 503,
   ERR_AUTH_UPSTREAM_UNAVAILABLE: 503,
   ERR_CONTEXT_KEYS_UNAVAILABLE: 503,
   ERR_UPSTREAM_TIMEOUT: 504,
+};
+
+/**
+ * What clients are told for codes whose messages name a server (its kind,
+ * host and port) for the operator's log, which clients have no use for.
+ */
+const PUBLIC_MESSAGES: Record<string, string> = {
+  ERR_STORE_UNAVAILABLE: 'the store is unavailable; nothing was changed',
+  ERR_STORE_BUSY: 'the store is busy; nothing was changed, retry after Retry-After seconds',
 };
 
 /** An error this API answers with: its code and a message that quotes nothing from the request. */
@@ -125,21 +135,24 @@ export class HttpError extends ClawsessionError {
 }
 
 /**
- * The status and JSON body for any thrown value; unknown errors become an
- * opaque 500. `overrides` changes the status of a code where the context gives
- * it another meaning.
+ * The status, JSON body and any headers to send (`Retry-After` for a busy
+ * store) for any thrown value; unknown errors become an opaque 500.
+ * `overrides` changes the status of a code where the context gives it
+ * another meaning.
  */
 export function toErrorResponse(
   error: unknown,
   overrides: Readonly<Record<string, number>> = {},
-): { status: number; body: ErrorBody } {
+): { status: number; body: ErrorBody; headers?: Record<string, string> } {
   if (error instanceof ClawsessionError) {
     const details = error instanceof HttpError ? error.details : undefined;
+    const message = PUBLIC_MESSAGES[error.code] ?? error.message;
     return {
       status: overrides[error.code] ?? STATUS_BY_CODE[error.code] ?? 500,
-      body: {
-        error: { code: error.code, message: error.message, ...(details ? { details } : {}) },
-      },
+      body: { error: { code: error.code, message, ...(details ? { details } : {}) } },
+      ...(error instanceof StoreBusyError
+        ? { headers: { 'retry-after': String(error.retryAfter) } }
+        : {}),
     };
   }
   const fastifyError = error as { code?: string; statusCode?: number };

@@ -438,6 +438,6 @@ export function sessionOf(request: object): SessionHandle {
  * vanished mid-request (revoked elsewhere) means the caller is no longer
  * signed in: 401 here, where the service API says 404 for a missing resource.
  */
-export function errorResponse(error: unknown): { status: number; body: ErrorBody } {
+export function errorResponse(error: unknown): ReturnType<typeof toErrorResponse> {
   return toErrorResponse(error, { ERR_SESSION_NOT_FOUND: 401 });
 }

@@ -4,6 +4,7 @@ import {
   type ArchiveSink,
   ClawsessionError,
   type PatchOperation,
+  type PoolStats,
   type RenameOptions,
   type ScanPage,
   type Session,
@@ -115,6 +116,10 @@ export class InstrumentedStore implements SessionStore {
 
   scan(cursor: string | null, limit: number, now: number): Promise<ScanPage> {
     return this.#timed('scan', () => this.store.scan(cursor, limit, now));
+  }
+
+  poolStats(): PoolStats | undefined {
+    return this.store.poolStats?.();
   }
 
   countLive(now: number): Promise<number> {

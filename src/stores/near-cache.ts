@@ -6,6 +6,7 @@ import {
   type InvalidationBus,
   isExpired,
   type PatchOperation,
+  type PoolStats,
   type RenameOptions,
   type ScanPage,
   type Session,
@@ -149,6 +150,10 @@ export class NearCache implements SessionStore {
   /** The wrapped store's count: the cache holds only a subset. */
   async countLive(now: number): Promise<number> {
     return this.store.countLive(now);
+  }
+
+  poolStats(): PoolStats | undefined {
+    return this.store.poolStats?.();
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@ import {
   type Activity,
   type ArchiveSink,
   type PatchOperation,
+  type PoolStats,
   type RenameOptions,
   type ScanPage,
   type Session,
@@ -157,6 +158,11 @@ export class TieredStore implements SessionStore {
   }
 
   /** The durable tier's count, once the deferred touches it has not seen yet are written. */
+  /** The durable store's pool, which every write and every miss of the hot tier waits for. */
+  poolStats(): PoolStats | undefined {
+    return this.durable.poolStats?.();
+  }
+
   async countLive(now: number): Promise<number> {
     await this.flushTouches();
     return this.durable.countLive(now);

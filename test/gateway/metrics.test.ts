@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Pool } from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SessionManager, SessionNotFoundError, ValidationError } from '../../src/core/index.js';
 import {
@@ -478,6 +479,81 @@ describe('the route label', () => {
       expect([...routes].filter((route) => route?.includes('*'))).toEqual([]);
     } finally {
       upstream.close();
+    }
+  });
+});
+
+describe("the session store's pool", () => {
+  const postgresUrl =
+    process.env.CLAWSESSION_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `clawsession_metrics_${randomBytes(4).toString('hex')}`;
+  const admin = new Pool({ connectionString: postgresUrl, max: 2 });
+  admin.on('error', () => undefined);
+  afterAll(async () => {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  });
+
+  /** Resolves once `check` does, asking again each turn of the event loop. */
+  async function until(check: () => Promise<boolean>): Promise<void> {
+    while (!(await check())) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  it('shows requests waiting for a held pool, and a full queue answers 503 with Retry-After', async () => {
+    await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    const { call, scrape } = await startGateway({
+      store: `${postgresUrl}?schema=${schema}&poolSize=1&poolQueue=1`,
+    });
+    const created = await call('POST', '/v1/sessions', { body: { userId: 'alice', data: {} } });
+    const { id } = (JSON.parse(created.text) as { session: { id: string } }).session;
+    // The first scrape counts the live sessions, and later ones reuse that count rather than queue.
+    let samples = await scrape();
+    expect(sampleValue(samples, 'clawsession_store_pool_size', {})).toBe(1);
+    expect(sampleValue(samples, 'clawsession_store_pool_waiting', {})).toBe(0);
+
+    // A patch blocked on the session's row lock holds the pool's one connection.
+    const blocker = await admin.connect();
+    await blocker.query('BEGIN');
+    await blocker.query(`SELECT 1 FROM ${schema}.clawsession_sessions WHERE id = $1 FOR UPDATE`, [
+      id,
+    ]);
+    try {
+      const patched = call('PATCH', `/v1/sessions/${id}`, {
+        body: [{ op: 'add', path: '/n', value: 1 }],
+      });
+      await until(async () => {
+        const { rows } = await admin.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+          [`%${schema}%`],
+        );
+        return rows[0]?.n === 1;
+      });
+      const queued = call('GET', `/v1/sessions/${id}`);
+      await until(async () => {
+        samples = await scrape();
+        return sampleValue(samples, 'clawsession_store_pool_waiting', {}) === 1;
+      });
+      expect(sampleValue(samples, 'clawsession_store_pool_connections', { state: 'in_use' })).toBe(
+        1,
+      );
+      expect(sampleValue(samples, 'clawsession_store_pool_connections', { state: 'idle' })).toBe(0);
+
+      const refused = await call('GET', `/v1/sessions/${id}`);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(JSON.parse(refused.text)).toEqual({
+        error: {
+          code: 'ERR_STORE_BUSY',
+          message: 'the store is busy; nothing was changed, retry after Retry-After seconds',
+        },
+      });
+
+      await blocker.query('ROLLBACK');
+      expect((await patched).status).toBe(200);
+      expect((await queued).status).toBe(200);
+    } finally {
+      await blocker.query('ROLLBACK');
+      blocker.release();
     }
   });
 });

@@ -53,8 +53,9 @@ export function commitBeforeEnd(res: ServerResponse, exchange: SessionExchange):
       if (this.headersSent) return void this.destroy(error as Error);
       // The application's response promised a change that was not written: replace it.
       for (const name of this.getHeaderNames()) this.removeHeader(name);
-      const { status, body } = errorResponse(error);
+      const { status, body, headers = {} } = errorResponse(error);
       this.statusCode = status;
+      for (const [name, value] of Object.entries(headers)) this.setHeader(name, value);
       this.setHeader('content-type', 'application/json; charset=utf-8');
       (end as (body: string) => ServerResponse).call(this, JSON.stringify(body));
     });
@@ -64,11 +65,12 @@ export function commitBeforeEnd(res: ServerResponse, exchange: SessionExchange):
 
 function sendJson(
   res: ServerResponse,
-  { status, body }: { status: number; body: unknown },
+  { status, body, headers }: { status: number; body: unknown; headers?: Record<string, string> },
   cookies: string[],
 ): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(payload),
     ...(cookies.length > 0 ? { 'set-cookie': cookies } : {}),

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { ConfigError, StoreUnavailableError } from '../../core/index.js';
+import type { Pool, PoolClient, PoolConfig, QueryResult, QueryResultRow } from 'pg';
+import { storeUnavailable } from '../../core/backend-kit.js';
+import { ConfigError, type PoolStats, StoreUnavailableError } from '../../core/index.js';
 import { requirePg } from './driver.js';
+import { PoolQueue } from './pool-queue.js';
 
 /*
  * The few connection steps every PostgreSQL module here shares: check a
@@ -38,20 +40,86 @@ function isUnavailable(error: unknown): boolean {
   return state === undefined ? error instanceof Error : UNAVAILABLE_SQLSTATE.test(state);
 }
 
-export function unavailable(error: unknown): StoreUnavailableError {
+/**
+ * `error` as StoreUnavailableError naming `server` (see `serverName`) and
+ * why, once; a StoreUnavailableError passes as it is.
+ */
+export function unavailable(server: string, error: unknown): StoreUnavailableError {
   if (error instanceof StoreUnavailableError) return error;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new StoreUnavailableError(`PostgreSQL is unavailable: ${reason}`, { cause: error });
+  return storeUnavailable(server, error);
 }
 
-/** Checks a client out for `fn` and always releases it, discarding it if its connection failed. */
+/**
+ * `PostgreSQL at host:port (purpose)`, from the settings a pool or client
+ * connects with (the connection string first, as pg reads it), for messages.
+ * Never the password.
+ */
+export function serverName(config: PoolConfig, purpose?: string): string {
+  let host = config.host ?? process.env.PGHOST;
+  let port = config.port ?? process.env.PGPORT;
+  if (config.connectionString) {
+    try {
+      const url = new URL(config.connectionString);
+      host = url.searchParams.get('host') || url.hostname || host;
+      port = url.searchParams.get('port') || url.port || port;
+    } catch {
+      // pg refuses such a string itself when it connects.
+    }
+  }
+  const address = `${host || 'localhost'}:${port || 5432}`;
+  return `PostgreSQL at ${address}${purpose ? ` (${purpose})` : ''}`;
+}
+
+/** What `createPool` adds to a pool: the wait for its connections, and its name for messages. */
+interface PoolExtras {
+  queue: PoolQueue;
+  server: string;
+}
+
+const extras = new WeakMap<Pool, PoolExtras>();
+
+function serverOf(pool: Pool): string {
+  return extras.get(pool)?.server ?? serverName(pool.options);
+}
+
+/**
+ * Connections of a pool `createPool` made: the pool's size, those open,
+ * those idle, and requests waiting for one. Undefined for another pool.
+ */
+export function poolStats(pool: Pool): PoolStats | undefined {
+  const queue = extras.get(pool)?.queue;
+  if (!queue) return undefined;
+  return {
+    max: pool.options.max ?? 10,
+    total: pool.totalCount,
+    idle: pool.idleCount,
+    waiting: queue.waiting + pool.waitingCount,
+  };
+}
+
+/**
+ * Checks a client out for `fn` and always releases it, discarding it if its
+ * connection failed. On a pool `createPool` made, the wait for a free
+ * connection is its queue's (StoreBusyError when full or too long), apart
+ * from the connect timeout (StoreUnavailableError).
+ */
 export async function withConnection<T>(pool: Pool, fn: (run: Run) => Promise<T>): Promise<T> {
+  const queue = extras.get(pool)?.queue;
+  const freeSlot = queue ? await queue.acquire() : () => undefined;
+  try {
+    return await withClient(pool, fn);
+  } finally {
+    freeSlot();
+  }
+}
+
+async function withClient<T>(pool: Pool, fn: (run: Run) => Promise<T>): Promise<T> {
   let client: PoolClient;
   try {
     client = await pool.connect();
   } catch (error) {
     // Refused, timed out, bad credentials or a closed pool: nothing was done either way.
-    throw unavailable(error);
+    throw unavailable(serverOf(pool), error);
   }
   let broken: Error | undefined;
   // A checked-out client whose socket fails emits 'error'; unheard, that would end the process.
@@ -65,7 +133,7 @@ export async function withConnection<T>(pool: Pool, fn: (run: Run) => Promise<T>
     } catch (error) {
       if (!isUnavailable(error)) throw error;
       broken ??= error as Error;
-      throw unavailable(error);
+      throw unavailable(serverOf(pool), error);
     }
   };
   try {
@@ -107,24 +175,47 @@ export function advisoryKey(name: string): string {
 
 export interface PoolSettings {
   connectionString?: string;
+  /** Connections in the pool. Default 10. */
   poolSize?: number;
+  /** Requests that may wait for a connection of a busy pool; past it StoreBusyError. Default 1,000. */
+  poolQueue?: number;
+  /** The longest a request waits for a connection of a busy pool, in ms; past it StoreBusyError. Default 10,000. */
+  poolQueueTimeout?: number;
+  /** The longest opening a connection may take, in ms; past it StoreUnavailableError. Default 5,000. */
   connectTimeout?: number;
   statementTimeout?: number;
 }
+
+export const POOL_DEFAULTS = { poolSize: 10, poolQueue: 1000, poolQueueTimeout: 10_000 } as const;
 
 /**
  * A pool with the timeouts every store here relies on: a bounded connect, a
  * server-side statement timeout, and a client-side one a second longer for a
  * server that stops answering altogether. `idleInTransaction` also ends
- * transactions left idle that long (they would hold row locks).
+ * transactions left idle that long (they would hold row locks). The wait for
+ * a free connection is bounded apart from connecting (see `withConnection`);
+ * `purpose` names the pool in errors.
  */
-export function createPool(settings: PoolSettings, options: { idleInTransaction: boolean }): Pool {
+export function createPool(
+  settings: PoolSettings,
+  options: { idleInTransaction: boolean; purpose?: string },
+): Pool {
   const statementTimeout = positive(settings.statementTimeout ?? 5000, 'statementTimeout');
+  const max = positive(settings.poolSize ?? POOL_DEFAULTS.poolSize, 'poolSize');
+  const queueLimits = {
+    slots: max,
+    maxWaiting: atLeastZero(settings.poolQueue ?? POOL_DEFAULTS.poolQueue, 'poolQueue'),
+    maxWait: positive(
+      settings.poolQueueTimeout ?? POOL_DEFAULTS.poolQueueTimeout,
+      'poolQueueTimeout',
+    ),
+  };
   // By require: creating a pool opens nothing, so this stays synchronous.
   const { Pool } = requirePg();
   const pool = new Pool({
     connectionString: settings.connectionString,
-    max: positive(settings.poolSize ?? 10, 'poolSize'),
+    max,
+    // With the queue in front, pg never waits for a busy pool, so this bounds connecting only.
     connectionTimeoutMillis: positive(settings.connectTimeout ?? 5000, 'connectTimeout'),
     statement_timeout: statementTimeout,
     ...(options.idleInTransaction ? { idle_in_transaction_session_timeout: statementTimeout } : {}),
@@ -135,11 +226,19 @@ export function createPool(settings: PoolSettings, options: { idleInTransaction:
   // An idle connection that drops (a server restart) is replaced on the next checkout;
   // unheard, its error would end the process.
   pool.on('error', () => undefined);
+  const server = serverName(pool.options, options.purpose);
+  extras.set(pool, { queue: new PoolQueue(queueLimits, server), server });
   return pool;
 }
 
 function positive(value: number, name: string): number {
   if (!(Number.isSafeInteger(value) && value > 0))
     throw new ConfigError(`postgres ${name} must be a positive integer`);
+  return value;
+}
+
+function atLeastZero(value: number, name: string): number {
+  if (!(Number.isSafeInteger(value) && value >= 0))
+    throw new ConfigError(`postgres ${name} must be an integer of 0 or more`);
   return value;
 }

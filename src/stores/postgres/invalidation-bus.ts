@@ -1,6 +1,6 @@
 import type { Client, ClientConfig, Notification } from 'pg';
 import { ConfigError, type InvalidationBus } from '../../core/index.js';
-import { unavailable } from './connection.js';
+import { serverName, unavailable } from './connection.js';
 import { loadPg, type PgDriver } from './driver.js';
 
 export interface PostgresInvalidationBusOptions {
@@ -58,7 +58,7 @@ export class PostgresInvalidationBus implements InvalidationBus {
     try {
       await publisher.connect();
     } catch (error) {
-      throw unavailable(error);
+      throw unavailable(serverName(configOf(options), 'invalidation bus'), error);
     }
     return new PostgresInvalidationBus(pg, options, publisher);
   }
@@ -69,7 +69,7 @@ export class PostgresInvalidationBus implements InvalidationBus {
     try {
       await this.#publisher.query('SELECT pg_notify($1, $2)', [this.#channel, id]);
     } catch (error) {
-      throw unavailable(error);
+      throw unavailable(serverName(this.#config, 'invalidation bus'), error);
     }
   }
 
@@ -105,7 +105,7 @@ export class PostgresInvalidationBus implements InvalidationBus {
       client.removeAllListeners('end');
       await client.end().catch(() => undefined);
       if (attempt === 0 && this.#listener === null && !this.#reconnectTimer)
-        throw unavailable(error);
+        throw unavailable(serverName(this.#config, 'invalidation bus'), error);
       this.#reconnect(attempt + 1);
       return;
     }

@@ -5,7 +5,7 @@ import {
   type LeaseOutcome,
   StoreUnavailableError,
 } from '../../core/index.js';
-import { advisoryKey, unavailable } from './connection.js';
+import { advisoryKey, serverName, unavailable } from './connection.js';
 import { loadPg } from './driver.js';
 
 export interface PostgresLeaseOptions {
@@ -61,8 +61,9 @@ export class PostgresLease implements Lease {
     const { Client } = await loadPg();
     const client = new Client({ fallback_application_name: 'clawsession lease', ...this.#config });
     const lost = new AbortController();
-    client.on('error', (error) => lost.abort(unavailable(error)));
-    client.on('end', () => lost.abort(new StoreUnavailableError(`lease ${name} was lost`)));
+    const server = serverName(this.#config, `lease ${name}`);
+    client.on('error', (error) => lost.abort(unavailable(server, error)));
+    client.on('end', () => lost.abort(new StoreUnavailableError(`${server}: the lease was lost`)));
     try {
       let acquired: boolean;
       try {
@@ -73,7 +74,7 @@ export class PostgresLease implements Lease {
         );
         acquired = rows[0]?.acquired === true;
       } catch (error) {
-        throw unavailable(error);
+        throw unavailable(server, error);
       }
       if (!acquired) return { acquired: false };
       return { acquired: true, value: await fn(lost.signal) };

@@ -8,7 +8,7 @@ import {
   type RateLimitResult,
   StoreUnavailableError,
 } from '../../core/index.js';
-import { createPool, withConnection } from './connection.js';
+import { createPool, serverName, withConnection } from './connection.js';
 import { loadPg, requirePg } from './driver.js';
 import { postgresNames } from './schema.js';
 
@@ -269,7 +269,7 @@ export class PostgresRateLimiter implements RateLimiter {
           connectTimeout: options.connectTimeout,
           statementTimeout: options.statementTimeout ?? 1_000,
         },
-        { idleInTransaction: false },
+        { idleInTransaction: false, purpose: 'rate limits' },
       );
     try {
       const limiter = new PostgresRateLimiter({ ...options, pool });
@@ -360,7 +360,7 @@ export class PostgresRateLimiter implements RateLimiter {
             () =>
               reject(
                 new StoreUnavailableError(
-                  `PostgreSQL did not answer a rate limit call within ${this.#timeout} ms`,
+                  `${serverName(this.#pool.options, 'rate limits')} did not answer within ${this.#timeout} ms`,
                 ),
               ),
             this.#timeout,

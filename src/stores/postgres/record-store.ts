@@ -16,11 +16,17 @@ import {
   type RecordValue,
   type StoredRecord,
 } from '../../core/index.js';
-import { advisoryKey, createPool, inTransaction, withConnection } from './connection.js';
+import {
+  advisoryKey,
+  createPool,
+  inTransaction,
+  type PoolSettings,
+  withConnection,
+} from './connection.js';
 import { loadPg } from './driver.js';
 import { postgresTable } from './schema.js';
 
-export interface PostgresRecordStoreOptions {
+export interface PostgresRecordStoreOptions extends Omit<PoolSettings, 'connectionString'> {
   /** `postgres://user:password@host:5432/database`. Give this or `pool`. */
   connectionString?: string;
   /** A pool you own and configure, timeouts included; `close()` leaves it open. */
@@ -29,10 +35,6 @@ export interface PostgresRecordStoreOptions {
   schema?: string;
   /** Default `clawsession_records`. */
   table?: string;
-  /** Connections in the pool the store creates. Default 10. */
-  poolSize?: number;
-  /** Longest wait for a connection, new or from a busy pool, in ms. Default 5000. */
-  connectTimeout?: number;
   /** Longest a statement may run, lock waits included, in ms. Default 5000. */
   statementTimeout?: number;
 }
@@ -70,7 +72,8 @@ export class PostgresRecordStore implements RecordStore {
     await loadPg();
     // The session table's naming rules, and its `<table>_by_expiry` index name.
     const names = postgresTable(options.schema ?? 'public', options.table ?? 'clawsession_records');
-    const pool = options.pool ?? createPool(options, { idleInTransaction: false });
+    const pool =
+      options.pool ?? createPool(options, { idleInTransaction: false, purpose: 'records' });
     try {
       await createTable(pool, names.schema, names.sessions, names.byExpiry);
     } catch (error) {

@@ -14,6 +14,7 @@ import {
   DecodeError,
   type LeaseOutcome,
   type PatchOperation,
+  type PoolStats,
   type RenameOptions,
   renamedSession,
   type ScanPage,
@@ -23,12 +24,19 @@ import {
   type SessionStore,
   type UpdateOptions,
 } from '../../core/index.js';
-import { createPool, inTransaction, sqlStateOf, withConnection } from './connection.js';
+import {
+  createPool,
+  inTransaction,
+  type PoolSettings,
+  poolStats,
+  sqlStateOf,
+  withConnection,
+} from './connection.js';
 import { loadPg } from './driver.js';
 import { PostgresLease } from './lease.js';
 import { migrate, type PostgresTable, postgresTable } from './schema.js';
 
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends Omit<PoolSettings, 'connectionString'> {
   /** `postgres://user:password@host:5432/database`. Give this or `pool`. */
   connectionString?: string;
   /** A pool you own and configure, timeouts included; `close()` leaves it open. */
@@ -38,10 +46,6 @@ export interface PostgresStoreOptions {
   /** Default `clawsession_sessions`; `<table>_migrations` records its schema version. */
   table?: string;
   codec?: SessionCodec;
-  /** Connections in the pool the store creates. Default 10. */
-  poolSize?: number;
-  /** Longest wait for a connection, new or from a busy pool, in ms. Default 5000. */
-  connectTimeout?: number;
   /** Longest a statement may run, lock waits included, in ms. Default 5000. */
   statementTimeout?: number;
 }
@@ -96,7 +100,8 @@ export class PostgresStore implements SessionStore {
       options.schema ?? 'public',
       options.table ?? 'clawsession_sessions',
     );
-    const pool = options.pool ?? createPool(options, { idleInTransaction: true });
+    const pool =
+      options.pool ?? createPool(options, { idleInTransaction: true, purpose: 'sessions' });
     try {
       await migrate(pool, table);
     } catch (error) {
@@ -244,6 +249,11 @@ export class PostgresStore implements SessionStore {
    */
   withSweepLock<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<LeaseOutcome<T>> {
     return new PostgresLease({ pool: this.#pool }).run(`sweep:${this.#table.sessions}`, fn);
+  }
+
+  /** The pool's connections and waiting requests; undefined for a pool that was given. */
+  poolStats(): PoolStats | undefined {
+    return poolStats(this.#pool);
   }
 
   async close(): Promise<void> {

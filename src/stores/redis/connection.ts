@@ -1,4 +1,5 @@
 import type { RedisArgument } from 'redis';
+import { storeUnavailable } from '../../core/backend-kit.js';
 import { ConfigError, Deadline, StoreUnavailableError, withTimeout } from '../../core/index.js';
 import { loadRedis, type RedisDriver } from './driver.js';
 import type { Script } from './scripts.js';
@@ -40,7 +41,28 @@ interface DriverErrors {
   unavailable(error: unknown): unknown;
 }
 
-function driverErrors(redis: RedisDriver): DriverErrors {
+/**
+ * `Redis at host:port (purpose)`, or `Redis cluster at …` for the first root
+ * node, for messages. Never the password.
+ */
+export function redisServerName(
+  target: { url?: string; rootNodes?: readonly string[] },
+  purpose: string,
+): string {
+  const url = target.url ?? target.rootNodes?.[0];
+  let address = 'localhost:6379';
+  try {
+    if (url) {
+      const parsed = new URL(url);
+      address = `${parsed.hostname || 'localhost'}:${parsed.port || 6379}`;
+    }
+  } catch {
+    // The driver refuses such a URL itself.
+  }
+  return `Redis${target.rootNodes ? ' cluster' : ''} at ${address} (${purpose})`;
+}
+
+function driverErrors(redis: RedisDriver, server: string): DriverErrors {
   const connectionErrors = [
     redis.ClientClosedError,
     redis.ClientOfflineError,
@@ -62,8 +84,7 @@ function driverErrors(redis: RedisDriver): DriverErrors {
           ? TRANSIENT_REPLY.test(error.message)
           : connectionErrors.some((type) => error instanceof type) || isSystemError(error);
       if (!isUnavailable) return error;
-      const reason = error instanceof Error ? error.message : String(error);
-      return new StoreUnavailableError(`Redis is unavailable: ${reason}`, { cause: error });
+      return storeUnavailable(server, error);
     },
   };
 }
@@ -85,7 +106,11 @@ function driverErrors(redis: RedisDriver): DriverErrors {
  */
 export async function openConnection(options: ConnectionOptions): Promise<Connection> {
   const redis = await loadRedis();
-  const errors = driverErrors(redis);
+  const server = redisServerName(
+    { url: options.url, rootNodes: options.cluster?.rootNodes },
+    'sessions',
+  );
+  const errors = driverErrors(redis, server);
   // Binary-safe replies: values and index members are bytes, not text.
   const replies = { typeMapping: { [redis.RESP_TYPES.BLOB_STRING]: Buffer } };
   const socket: SocketOptions = {
@@ -107,6 +132,7 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
       () => cluster.destroy(),
       options.commandTimeout,
       errors,
+      server,
     );
   }
   const client = redis.createClient({
@@ -123,6 +149,7 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
     () => client.destroy(),
     options.commandTimeout,
     errors,
+    server,
   );
 }
 
@@ -148,7 +175,12 @@ export async function connectRedisCluster(
     // Discovered nodes take their settings from `defaults` only, so credentials and TLS go there.
     defaults: nodeDefaults(rootNodes, socket),
   });
-  await connectOrFail(cluster, purpose, socket.connectTimeout);
+  await connectOrFail(
+    cluster,
+    purpose,
+    socket.connectTimeout,
+    redisServerName({ rootNodes }, purpose),
+  );
   return cluster;
 }
 
@@ -179,10 +211,11 @@ function connection(
   destroy: () => void,
   timeout: number,
   errors: DriverErrors,
+  server: string,
 ): Connection {
   let closed = false;
   const deadline = new Deadline(timeout);
-  const timedOut = () => new StoreUnavailableError(`Redis did not answer within ${timeout} ms`);
+  const timedOut = () => new StoreUnavailableError(`${server} did not answer within ${timeout} ms`);
   const bounded = (key: RedisArgument, args: RedisArgument[]) =>
     deadline.bound((signal) => send(key, args, signal), timedOut);
   const rethrowUnavailable = (error: unknown): never => {
@@ -225,51 +258,57 @@ function isSystemError(error: unknown): boolean {
 
 /** The part of any node-redis client (standalone or cluster) this needs. */
 interface Connectable {
+  readonly options?: { url?: string };
   connect(): Promise<unknown>;
   destroy(): void;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /**
- * Connects within `timeout` ms or fails with StoreUnavailableError. node-redis
- * retries a refused first connection forever; a caller starting up wants an
- * answer instead, and reconnection after a later outage stays the client's job.
+ * Connects within `timeout` ms or fails with StoreUnavailableError naming
+ * the server, `purpose`, and the last reason the connection failed (`server`
+ * names a cluster, whose client does not tell its nodes). node-redis retries
+ * a refused first connection forever; a caller starting up wants an answer
+ * instead, and reconnection after a later outage stays the client's job.
  */
 export async function connectOrFail(
   client: Connectable,
-  what: string,
+  purpose: string,
   timeout = 5_000,
+  server = redisServerName({ url: client.options?.url }, purpose),
 ): Promise<void> {
-  client.on('error', () => {}); // failures surface per command; without a listener they would crash the process
+  let lastFailure: Error | undefined;
+  // Failures surface per command; without a listener they would crash the process.
+  client.on('error', (error) => {
+    lastFailure = error;
+  });
   try {
     await withTimeout(
       client.connect(),
       timeout,
-      () => new Error(`no connection within ${timeout} ms`),
+      () => new Error(`no connection within ${timeout} ms`, { cause: lastFailure }),
     );
   } catch (error) {
     client.destroy();
-    throw new StoreUnavailableError(`cannot reach Redis for ${what}`, { cause: error });
+    throw storeUnavailable(server, error);
   }
 }
 
 /**
- * Runs one Redis command and waits at most `timeout` ms for its answer: once
- * a command is written, node-redis waits for the reply forever. Any failure to
- * get an answer is StoreUnavailableError.
+ * Runs one Redis command and waits at
+ * most `timeout` ms for its answer: once a command is written, node-redis
+ * waits for the reply forever. Any failure to get an answer is
+ * StoreUnavailableError naming `server`, such as `Redis at host:6379 (leases)`
+ * (see `redisServerName`).
  */
 export async function redisCommand<T>(
-  what: string,
+  server: string,
   command: () => Promise<T>,
   timeout = 2_000,
 ): Promise<T> {
   try {
-    return await withTimeout(
-      command(),
-      timeout,
-      () => new Error(`Redis did not answer within ${timeout} ms`),
-    );
+    return await withTimeout(command(), timeout, () => new Error(`no answer within ${timeout} ms`));
   } catch (error) {
-    throw new StoreUnavailableError(`Redis did not answer a ${what} command`, { cause: error });
+    throw storeUnavailable(server, error);
   }
 }

@@ -1,6 +1,6 @@
 import type { RedisClientType } from 'redis';
 import type { InvalidationBus } from '../../core/index.js';
-import { connectOrFail, redisCommand } from './connection.js';
+import { connectOrFail, redisCommand, redisServerName } from './connection.js';
 import { loadRedis } from './driver.js';
 
 export interface RedisInvalidationBusOptions {
@@ -18,11 +18,18 @@ export class RedisInvalidationBus implements InvalidationBus {
   readonly #publisher: RedisClientType;
   readonly #subscriber: RedisClientType;
   readonly #channel: string;
+  readonly #server: string;
 
-  private constructor(publisher: RedisClientType, subscriber: RedisClientType, channel: string) {
+  private constructor(
+    publisher: RedisClientType,
+    subscriber: RedisClientType,
+    channel: string,
+    server: string,
+  ) {
     this.#publisher = publisher;
     this.#subscriber = subscriber;
     this.#channel = channel;
+    this.#server = server;
   }
 
   static async connect(options: RedisInvalidationBusOptions): Promise<RedisInvalidationBus> {
@@ -37,6 +44,7 @@ export class RedisInvalidationBus implements InvalidationBus {
       disableOfflineQueue: true,
     }) as RedisClientType;
     const subscriber = publisher.duplicate() as RedisClientType;
+    const server = redisServerName(options, 'invalidations');
     const connected = await Promise.allSettled([
       connectOrFail(publisher, 'invalidations'),
       connectOrFail(subscriber, 'invalidations'),
@@ -46,11 +54,16 @@ export class RedisInvalidationBus implements InvalidationBus {
       for (const client of [publisher, subscriber]) if (client.isOpen) client.destroy();
       throw failure.reason;
     }
-    return new RedisInvalidationBus(publisher, subscriber, options.channel ?? 'cs:invalidate');
+    return new RedisInvalidationBus(
+      publisher,
+      subscriber,
+      options.channel ?? 'cs:invalidate',
+      server,
+    );
   }
 
   async publish(id: string): Promise<void> {
-    await redisCommand('invalidation', () => this.#publisher.publish(this.#channel, id));
+    await redisCommand(this.#server, () => this.#publisher.publish(this.#channel, id));
   }
 
   async subscribe(handler: (id: string | null) => void): Promise<void> {

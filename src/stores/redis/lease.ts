@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClientType } from 'redis';
+import { storeUnavailable } from '../../core/backend-kit.js';
 import {
   ConfigError,
   type Lease,
   type LeaseOutcome,
   StoreUnavailableError,
 } from '../../core/index.js';
-import { connectOrFail, redisCommand } from './connection.js';
+import { connectOrFail, redisCommand, redisServerName } from './connection.js';
 import { loadRedis } from './driver.js';
 
 export interface RedisLeaseOptions {
@@ -40,9 +41,11 @@ export class RedisLease implements Lease {
   readonly #client: LeaseClient;
   readonly #ttl: number;
   readonly #prefix: string;
+  readonly #server: string;
 
-  private constructor(client: LeaseClient, options: RedisLeaseOptions) {
+  private constructor(client: LeaseClient, options: RedisLeaseOptions, server: string) {
     this.#client = client;
+    this.#server = server;
     this.#ttl = options.ttl ?? 30_000;
     this.#prefix = options.prefix ?? 'cs:lease:';
   }
@@ -58,15 +61,19 @@ export class RedisLease implements Lease {
           defaults: { disableOfflineQueue: true },
         })
       : createClient({ url: options.url, disableOfflineQueue: true });
-    await connectOrFail(client, 'leases', options.connectTimeout);
-    return new RedisLease(client as unknown as LeaseClient, options);
+    const server = redisServerName(
+      { url: options.url, rootNodes: options.cluster?.rootNodes },
+      'leases',
+    );
+    await connectOrFail(client, 'leases', options.connectTimeout, server);
+    return new RedisLease(client as unknown as LeaseClient, options, server);
   }
 
   /** Runs `fn` if the lease `name` is free, else returns `{ acquired: false }` at once. */
   async run<T>(name: string, fn: (signal: AbortSignal) => Promise<T>): Promise<LeaseOutcome<T>> {
     const key = this.#prefix + name;
     const owner = randomBytes(16).toString('hex');
-    const taken = await redisCommand('lease', () =>
+    const taken = await redisCommand(this.#server, () =>
       this.#client.set(key, owner, {
         condition: 'NX',
         expiration: { type: 'PX', value: this.#ttl },
@@ -80,11 +87,10 @@ export class RedisLease implements Lease {
           keys: [key],
           arguments: [owner, String(this.#ttl)],
         });
-        if (renewed !== 1) lost.abort(new StoreUnavailableError(`lease ${name} was lost`));
+        if (renewed !== 1)
+          lost.abort(new StoreUnavailableError(`${this.#server}: lease ${name} was lost`));
       } catch (error) {
-        lost.abort(
-          new StoreUnavailableError(`lease ${name} could not be renewed`, { cause: error }),
-        );
+        lost.abort(storeUnavailable(this.#server, error));
       }
     }, this.#ttl / 3);
     try {

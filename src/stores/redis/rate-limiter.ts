@@ -6,7 +6,7 @@ import {
   type RateLimitResult,
   StoreUnavailableError,
 } from '../../core/index.js';
-import { connectOrFail, redisCommand } from './connection.js';
+import { connectOrFail, redisCommand, redisServerName } from './connection.js';
 import { loadRedis } from './driver.js';
 
 /** The few commands used, which a node-redis client and a cluster both offer. */
@@ -102,6 +102,7 @@ export class RedisRateLimiter implements RateLimiter {
   readonly #failOpen: boolean;
   readonly #onUnavailable: (error: StoreUnavailableError) => void;
   readonly #timeout: number;
+  readonly #server: string;
   /** Charge ids: unique per instance by the random part, per charge by the counter. */
   readonly #instance = randomBytes(6).toString('base64url');
   #charged = 0;
@@ -117,6 +118,9 @@ export class RedisRateLimiter implements RateLimiter {
     this.#failOpen = options.failOpen ?? false;
     this.#onUnavailable = options.onUnavailable ?? (() => {});
     this.#timeout = options.commandTimeout ?? 1_000;
+    // A client made by node-redis knows its URL; a cluster's root nodes it keeps to itself.
+    const url = (options.client as { options?: { url?: string } }).options?.url;
+    this.#server = redisServerName({ url }, 'rate limits');
   }
 
   /** A limiter with a connection of its own, closed by `close()`. */
@@ -138,7 +142,7 @@ export class RedisRateLimiter implements RateLimiter {
     let reply: unknown;
     try {
       reply = await redisCommand(
-        'rate limit',
+        this.#server,
         () => this.#evalConsume(redisKey, args),
         this.#timeout,
       );
@@ -168,7 +172,7 @@ export class RedisRateLimiter implements RateLimiter {
     if (!charged) return;
     this.#charges.delete(result);
     await redisCommand(
-      'rate limit',
+      this.#server,
       () => this.#client.zRem(charged.key, charged.members),
       this.#timeout,
     );
@@ -176,7 +180,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   async reset(key: string): Promise<void> {
     const redisKey = this.#prefix + storageKey(key);
-    await redisCommand('rate limit', () => this.#client.del(redisKey), this.#timeout);
+    await redisCommand(this.#server, () => this.#client.del(redisKey), this.#timeout);
   }
 
   /** Closes the connection if `connect` opened it; a shared client stays open. */
