@@ -81,10 +81,14 @@ describe('the PostgreSQL pool under load', () => {
     });
     cleanups.push(() => store.close());
     const burst = new SessionManager({ store });
-    // Connecting is the connect timeout's to bound, so the pool's ten connections open before the burst.
-    const warm = created.slice(0, 10).map(({ session }) => store.get(session.id, Date.now()));
-    await Promise.all(warm);
-    expect(store.poolStats()).toMatchObject({ total: 10 });
+    // Connecting is the connect timeout's to bound, so the pool's ten connections open before the
+    // burst; on a loaded machine one may take longer than 250 ms, so warming tries again.
+    for (let attempt = 1; store.poolStats()?.total !== 10; attempt++) {
+      const warm = created.slice(0, 10).map(({ session }) => store.get(session.id, Date.now()));
+      const results = await Promise.allSettled(warm);
+      if (attempt === 20)
+        expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+    }
     const outcomes = await Promise.allSettled(
       created.map(({ token }) => burst.patch(token, [{ op: 'add', path: '/n', value: 1 }])),
     );
