@@ -33,10 +33,12 @@ describe('RedisLease', () => {
   it('a holder that died without releasing frees the lease when its ttl runs out', async () => {
     const raw = createClient({ url: REDIS_URL });
     await raw.connect();
-    await raw.set(`${prefix}crashed`, 'dead-owner', { expiration: { type: 'PX', value: 200 } });
-    await raw.close();
+    await raw.set(`${prefix}crashed`, 'dead-owner', { expiration: { type: 'PX', value: 60_000 } });
     const b = await lease();
     expect(await b.run('crashed', async () => 'b')).toEqual({ acquired: false });
+    // The dead owner's ttl runs out (shortened here rather than waited for, so load cannot race it).
+    await raw.pExpire(`${prefix}crashed`, 1);
+    await raw.close();
     await expect
       .poll(() => b.run('crashed', async () => 'b'), { timeout: 3_000, interval: 50 })
       .toEqual({ acquired: true, value: 'b' });
