@@ -96,16 +96,18 @@ describe('openStore', () => {
       await deployments((name) => `${POSTGRES_URL}?schema=${schema}_${name}`),
     ]) {
       let release = () => {};
-      const held = mine?.run(
-        'sweep',
-        () =>
-          new Promise<void>((resolve) => {
-            release = resolve;
-          }),
-      );
-      await expect
-        .poll(async () => (await same?.run('sweep', async () => 1))?.acquired)
-        .toBe(false);
+      let taken = () => {};
+      const holding = new Promise<void>((resolve) => {
+        taken = resolve;
+      });
+      const held = mine?.run('sweep', () => {
+        taken();
+        return new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      });
+      await holding;
+      expect(await same?.run('sweep', async () => 1)).toEqual({ acquired: false });
       expect(await other?.run('sweep', async () => 'swept')).toEqual({
         acquired: true,
         value: 'swept',
