@@ -11,7 +11,8 @@ const USAGE = `Usage: clawsession <command> [options]
 
 Commands:
   serve       Run the gateway (the embedded SQLite store by default)
-  migrate     Copy every live session from one store to another
+  migrate     Copy the gateway's state (sessions, users, API keys, refresh families,
+              revoked tokens) from one store to another
   keys        API keys for internal services: create | list | rotate <prefix> | revoke <prefix>
               (clawsession keys alone prints the options)
   users       Built-in users: add <name> [--roles a,b] [--password-stdin] | remove <name>
@@ -35,6 +36,9 @@ Options for migrate:
   --batch-size <n>       Sessions per batch (500)
   --state <file>         Progress file: resume from it, rewrite it after every batch
   --config <file>        Config file for the codec and encryption keys of both stores
+  --dry-run              Count the sessions and records that would move; write nothing
+  --allow-empty          Go on when the source holds nothing (else an error)
+  --live                 Move rather than copy, for gateways serving on migrating:<from>|<to>
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -1,10 +1,14 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../core/index.js';
-import { loadConfig, openConfiguredStore } from '../gateway/index.js';
-import { type CopyProgress, copySessions } from '../stores/index.js';
+import {
+  countMigration,
+  loadConfig,
+  type MigrationProgress,
+  migrateGateway,
+} from '../gateway/index.js';
 
-/** `clawsession migrate --from URL --to URL`: copies live sessions in resumable batches. */
+/** `clawsession migrate --from URL --to URL`: copies sessions, then records, in resumable batches. */
 export async function migrate(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -14,6 +18,9 @@ export async function migrate(args: string[]): Promise<void> {
       'batch-size': { type: 'string', default: '500' },
       state: { type: 'string' },
       config: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      'allow-empty': { type: 'boolean', default: false },
+      live: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -25,36 +32,39 @@ export async function migrate(args: string[]): Promise<void> {
     throw new ValidationError('--batch-size must be an integer from 1 to 10000');
   }
   const config = loadConfig({ file: values.config, env: process.env });
-  const statePath = values.state;
-  const resumeFrom = statePath && existsSync(statePath) ? readState(statePath).cursor : null;
-
-  const from = await openConfiguredStore(values.from, config);
-  const to = await openConfiguredStore(values.to, config);
-  try {
-    const result = await copySessions(from, to, {
-      batchSize,
-      cursor: resumeFrom,
-      onProgress: (progress) => {
-        if (statePath) writeState(statePath, progress);
-        process.stderr.write(`${JSON.stringify(progress)}\n`);
-      },
-    });
-    process.stdout.write(`${JSON.stringify({ done: true, resumedFrom: resumeFrom, ...result })}\n`);
-  } finally {
-    await Promise.allSettled([from.close(), to.close()]);
+  const plan = { from: values.from, to: values.to, config, allowEmpty: values['allow-empty'] };
+  if (values['dry-run']) {
+    const counts = await countMigration(plan);
+    process.stdout.write(`${JSON.stringify({ dryRun: true, ...counts })}\n`);
+    return;
   }
+  const statePath = values.state;
+  const resume = statePath && existsSync(statePath) ? readState(statePath) : null;
+  const result = await migrateGateway({
+    ...plan,
+    batchSize,
+    live: values.live,
+    resume,
+    onProgress: (progress) => {
+      if (statePath) writeState(statePath, progress);
+      process.stderr.write(`${JSON.stringify(progress)}\n`);
+    },
+  });
+  process.stdout.write(
+    `${JSON.stringify({ done: true, resumedFrom: resume?.cursor ?? null, ...result })}\n`,
+  );
 }
 
-function readState(path: string): CopyProgress {
+function readState(path: string): Partial<MigrationProgress> {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as CopyProgress;
+    return JSON.parse(readFileSync(path, 'utf8')) as Partial<MigrationProgress>;
   } catch (error) {
     throw new ValidationError(`cannot read migrate state ${path}: ${(error as Error).message}`);
   }
 }
 
 /** Written beside and renamed over, so a crash never leaves a half-written state file. */
-function writeState(path: string, progress: CopyProgress): void {
+function writeState(path: string, progress: MigrationProgress): void {
   writeFileSync(`${path}.tmp`, JSON.stringify(progress));
   renameSync(`${path}.tmp`, path);
 }

@@ -19,6 +19,15 @@ export {
   REQUEST_ANSWERED,
 } from './identity.js';
 export { presentApiKey, registerKeyRoutes } from './key-routes.js';
+export {
+  countMigration,
+  GATEWAY_COLLECTIONS,
+  type MigrateOptions,
+  type MigrationCounts,
+  type MigrationProgress,
+  migrateGateway,
+  NothingToMigrateError,
+} from './migrate.js';
 export { echoRequestId, loggerOptions, redactQuerySecrets, requestIdOptions } from './logging.js';
 export {
   GatewayMetrics,
