@@ -19,6 +19,12 @@ export {
   REQUEST_ANSWERED,
 } from './identity.js';
 export { presentApiKey, registerKeyRoutes } from './key-routes.js';
+export { echoRequestId, loggerOptions, redactQuerySecrets, requestIdOptions } from './logging.js';
+export {
+  GatewayMetrics,
+  type GatewayMetricsOptions,
+  type KeyVerificationResult,
+} from './metrics.js';
 export {
   countMigration,
   GATEWAY_COLLECTIONS,
@@ -28,12 +34,6 @@ export {
   migrateGateway,
   NothingToMigrateError,
 } from './migrate.js';
-export { echoRequestId, loggerOptions, redactQuerySecrets, requestIdOptions } from './logging.js';
-export {
-  GatewayMetrics,
-  type GatewayMetricsOptions,
-  type KeyVerificationResult,
-} from './metrics.js';
 export { type ProxyOptions, registerProxy } from './proxy.js';
 export type { ProxyRoute } from './proxy-routes.js';
 export { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
