@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { RecordCopyProgress, RecordCursor } from './copy-records.js';
 import type { CopyProgress } from './migrate.js';
 import type { MigratingStore } from './migrating.js';
@@ -7,16 +8,23 @@ import type { MigratingRecordStore } from './migrating-records.js';
  * Draining moves what the old store of a migrating: store still holds, by
  * the same `move` the gateways make on access, so the two can run at once:
  * `copied` counts what the drain moved, `skipped` what a gateway had moved
- * or someone deleted first. A move a gateway has left between its two steps
- * (its create in new done, its delete in old not yet) is seen as present in
- * new; the drain deletes those copies in old at the end of its pass, when
- * any such request has long finished, so that old ends empty.
+ * or someone deleted first. Found in both stores, an item is either in the
+ * middle of a gateway's move (created in new, its delete in old to come) or
+ * left there by a move that failed between its two steps. Deleting the old
+ * copy of the first kind would make that gateway take it for deleted and
+ * undo its move, so the drain waits `settle` ms, longer than any request
+ * takes, and then deletes the old copies still there: the second kind.
  */
 
 export interface DrainOptions {
   batchSize?: number;
   clock?: () => number;
+  /** How long a gateway's move can take at most, in ms; waited only when an item was in both stores. Default 30,000. */
+  settle?: number;
 }
+
+const settled = (options: DrainOptions, pending: number) =>
+  pending === 0 ? Promise.resolve() : delay(options.settle ?? 30_000);
 
 /** Moves every live session of `store.old` into `store.new`; `verified` counts those gone from old. */
 export async function drainSessions(
@@ -43,15 +51,16 @@ export async function drainSessions(
       const { outcome } = await store.move(session.id, now);
       if (outcome === 'moved') progress.copied++;
       else progress.skipped++;
-      if (outcome === 'present') leftInOld.push(session.id);
     }
     const stillInOld = await Promise.all(
       page.sessions.map((session) => store.old.get(session.id, now)),
     );
     progress.verified += stillInOld.filter((session) => session === null).length;
+    for (const session of stillInOld) if (session) leftInOld.push(session.id);
     progress.cursor = page.cursor;
     await options.onProgress?.({ ...progress });
   } while (progress.cursor !== null);
+  await settled(options, leftInOld.length);
   for (const id of leftInOld) if (await store.old.delete(id)) progress.verified++;
   return progress;
 }
@@ -94,12 +103,12 @@ export async function drainRecords(
         const { outcome } = await store.move(collection, record.key, now);
         if (outcome === 'moved') progress.copied++;
         else progress.skipped++;
-        if (outcome === 'present') leftInOld.push({ collection, ...record });
       }
       const stillInOld = await Promise.all(
         page.map((record) => store.old.get(collection, record.key, now)),
       );
       progress.verified += stillInOld.filter((record) => record === null).length;
+      for (const record of stillInOld) if (record) leftInOld.push({ collection, ...record });
       progress.collections[collection] += page.length;
       after = page[page.length - 1]?.key ?? null;
       progress.cursor = { collection, key: after };
@@ -111,6 +120,7 @@ export async function drainRecords(
       if (page.length < batchSize) break;
     }
   }
+  await settled(options, leftInOld.length);
   for (const { collection, key, version } of leftInOld)
     if (await store.old.delete(collection, key, { ifVersion: version })) progress.verified++;
   progress.cursor = null;

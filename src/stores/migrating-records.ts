@@ -36,7 +36,11 @@ export class MigratingRecordStore implements RecordStore {
     now: number,
   ): Promise<{ outcome: 'moved' | 'present' | 'absent'; record: StoredRecord | null }> {
     const found = await this.old.get(collection, key, now);
-    if (!found) return { outcome: 'absent', record: null };
+    if (!found) {
+      // Another mover may have moved it since new was read: its put came before its delete.
+      const record = await this.new.get(collection, key, now);
+      return { outcome: record ? 'present' : 'absent', record };
+    }
     const version = await this.new.put(collection, key, found.value, {
       now,
       ifVersion: 0,

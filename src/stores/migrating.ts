@@ -22,7 +22,8 @@ import {
  * 2. A session moves by being read in old, created in new, then deleted in
  *    old. `create` refuses an id that new has, so of two movers one wins;
  *    the loser uses new's copy and leaves old alone. Only the winner deletes
- *    in old.
+ *    in old. A reader that misses in new and then in old reads new again:
+ *    a move between its two reads created in new before deleting in old.
  * 3. If the winner's delete in old finds nothing, the session was deleted
  *    there after it was read: a sign-out, a revocation, the old id of a
  *    rename (these delete in old first, rule 4) or an expiry. The winner
@@ -72,7 +73,11 @@ export class MigratingStore implements SessionStore {
     now: number,
   ): Promise<{ outcome: 'moved' | 'present' | 'absent'; session: Session | null }> {
     const found = await this.old.get(id, now);
-    if (!found) return { outcome: 'absent', session: null };
+    if (!found) {
+      // Another mover may have moved it since new was read: its create came before its delete.
+      const session = await this.new.get(id, now);
+      return { outcome: session ? 'present' : 'absent', session };
+    }
     try {
       await this.new.create(found);
     } catch (error) {

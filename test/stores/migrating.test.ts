@@ -94,6 +94,33 @@ describe('MigratingStore', () => {
   });
 });
 
+describe('MigratingStore, read while another request moves the session', () => {
+  it('finds it in the new store when the old one no longer has it', async () => {
+    const plainOld = new SqliteStore({ filename: file() });
+    const { session } = await new SessionManager({ store: plainOld }).create({ userId: 'u' });
+    const next = new SqliteStore({ filename: file() });
+    let armed = true;
+    // The other request moves the session after this one missed it in new, before it reads old.
+    const old = new Proxy(plainOld, {
+      get(target, property) {
+        if (property !== 'get') return bound(target, property);
+        return async (...args: Parameters<SessionStore['get']>) => {
+          if (armed) {
+            armed = false;
+            expect(
+              (await new MigratingStore(plainOld, next).move(session.id, args[1])).outcome,
+            ).toBe('moved');
+          }
+          return target.get(...args);
+        };
+      },
+    });
+    const migrating = new MigratingStore(old, next);
+    expect((await migrating.get(session.id, Date.now()))?.id).toBe(session.id);
+    await migrating.close();
+  });
+});
+
 describe('MigratingRecordStore', () => {
   it('moves a record on first use and runs compare-and-set against the new store', async () => {
     const old = new SqliteRecordStore({ filename: file() });
