@@ -19,15 +19,26 @@ export interface Backend {
   readonly displayUrl: string;
   /** Whether several processes can serve this one backend (false for memory and SQLite). */
   readonly shared: boolean;
-  openSessions(options?: { codec?: SessionCodec }): Promise<SessionStore>;
+  openSessions(options?: { codec?: SessionCodec } & OpenOptions): Promise<SessionStore>;
   /** The record store beside the sessions, for users, API keys, refresh families and revoked tokens. */
-  openRecords(): Promise<RecordStore>;
+  openRecords(options?: OpenOptions): Promise<RecordStore>;
   /** Keeps sweeps to one instance at a time; absent where one process owns the store or two sweeping is harmless. */
   openLease?(): Promise<Lease>;
   /** A bus on a channel of its own per `topic` (`sessions`, `keys`); absent where processes cannot hear each other. */
   openBus?(topic: string): Promise<InvalidationBus>;
   /** Rate limits every process shares; absent where limits can only be counted per process. */
   openLimiters?(): Promise<RateLimiters>;
+}
+
+export interface OpenOptions {
+  /**
+   * Open only what is already there, for a store read from (a migration's
+   * source): where opening would create the store (a SQLite file), a missing
+   * one is a StoreNotFoundError instead. Backends whose opening creates no
+   * new place to look at ignore it (Redis; PostgreSQL creates its tables),
+   * so callers also check that what they opened holds anything.
+   */
+  mustExist?: boolean;
 }
 
 /** Limiters on one connection of their own, each counting under its own name. */

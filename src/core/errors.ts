@@ -131,6 +131,13 @@ export class StoreBusyError extends ClawsessionError {
   }
 }
 
+/** A store opened with `mustExist` is not there (a SQLite file that does not exist); nothing was created. */
+export class StoreNotFoundError extends ClawsessionError {
+  constructor(message: string) {
+    super('ERR_STORE_NOT_FOUND', message);
+  }
+}
+
 /** Configuration failed validation. */
 export class ConfigError extends ClawsessionError {
   constructor(message: string) {

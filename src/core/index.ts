@@ -1,6 +1,7 @@
 export {
   type Backend,
   type BackendDefinition,
+  type OpenOptions,
   openBackend,
   type RateLimiters,
   redactUrl,

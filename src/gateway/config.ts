@@ -7,6 +7,7 @@ import {
   createCodec,
   Keyring,
   parseDuration,
+  type SessionCodec,
   type SessionStore,
   DURATION_UNITS as UNITS,
 } from '../core/index.js';
@@ -410,10 +411,15 @@ export async function openConfiguredStore(
   url: string,
   config: Pick<GatewayConfig, 'codec' | 'maxDataBytes' | 'encryptionKeys'>,
 ): Promise<SessionStore> {
+  return openStore(url, { codec: configuredCodec(config) });
+}
+
+/** The session codec the config describes: format, size cap, encryption keys. */
+export function configuredCodec(
+  config: Pick<GatewayConfig, 'codec' | 'maxDataBytes' | 'encryptionKeys'>,
+): SessionCodec {
   const keyring = config.encryptionKeys
     ? new Keyring(parseEncryptionKeys(config.encryptionKeys))
     : undefined;
-  return openStore(url, {
-    codec: createCodec({ format: config.codec, maxBytes: config.maxDataBytes, keyring }),
-  });
+  return createCodec({ format: config.codec, maxBytes: config.maxDataBytes, keyring });
 }

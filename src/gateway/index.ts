@@ -26,6 +26,15 @@ export {
   type GatewayMetricsOptions,
   type KeyVerificationResult,
 } from './metrics.js';
+export {
+  countMigration,
+  GATEWAY_COLLECTIONS,
+  type MigrateOptions,
+  type MigrationCounts,
+  type MigrationProgress,
+  migrateGateway,
+  NothingToMigrateError,
+} from './migrate.js';
 export { type ProxyOptions, registerProxy } from './proxy.js';
 export type { ProxyRoute } from './proxy-routes.js';
 export { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';

@@ -13,5 +13,5 @@ export {
 } from './errors.js';
 export { isApiKeyLike, isPrefix } from './key-format.js';
 export { API_KEY_SCOPES, isScope, type Scope } from './scopes.js';
-export type { ApiKeyInfo } from './stored-key.js';
+export { type ApiKeyInfo, KEY_COLLECTION } from './stored-key.js';
 export type { ApiKeyPrincipal } from './verified-cache.js';

@@ -1,6 +1,14 @@
 export type { ArchiveSink, SessionStore } from '../core/index.js';
 export { type GzipJsonlArchiveOptions, gzipJsonlArchive } from './archive.js';
 export {
+  copyRecords,
+  countRecords,
+  type RecordCopyOptions,
+  type RecordCopyProgress,
+  type RecordCursor,
+} from './copy-records.js';
+export { type DrainOptions, drainRecords, drainSessions } from './drain.js';
+export {
   InstrumentedStore,
   isStoreFault,
   type StoreObserver,
@@ -8,6 +16,9 @@ export {
 } from './instrumented.js';
 export * from './memory/index.js';
 export { type CopyOptions, type CopyProgress, copySessions } from './migrate.js';
+export { MigratingStore } from './migrating.js';
+export { migratingBackend } from './migrating-backend.js';
+export { MigratingRecordStore } from './migrating-records.js';
 export { NearCache, type NearCacheOptions } from './near-cache.js';
 export { openBackend, openRecordStore, openStore, openSweepLease } from './open.js';
 export * from './postgres/index.js';

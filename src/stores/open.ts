@@ -7,13 +7,21 @@ import {
   type SessionStore,
 } from '../core/index.js';
 import { memoryBackend } from './memory/index.js';
+import { migratingBackend } from './migrating-backend.js';
 import { postgresBackend } from './postgres/index.js';
 import { redisBackend } from './redis/index.js';
 import { sqliteBackend } from './sqlite/index.js';
 import { tieredBackend } from './tiered-backend.js';
 
 // The built-in backends, in the order the "unsupported store URL" message lists them.
-for (const backend of [sqliteBackend, memoryBackend, redisBackend, postgresBackend, tieredBackend])
+for (const backend of [
+  sqliteBackend,
+  memoryBackend,
+  redisBackend,
+  postgresBackend,
+  tieredBackend,
+  migratingBackend,
+])
   registerBackend(backend);
 
 /**
@@ -25,6 +33,7 @@ for (const backend of [sqliteBackend, memoryBackend, redisBackend, postgresBacke
  * - `postgres://user@host:5432/db` (optionally `?schema=…&table=…`; `recordsTable=…` is
  *   for `openRecordStore`)
  * - `tiered:<hot url>|<durable url>`, e.g. `tiered:redis://127.0.0.1:6379|postgres://…`
+ * - `migrating:<old url>|<new url>`, while a fleet moves from one store to another
  *
  * The same as `openBackend(url).openSessions(options)`.
  */

@@ -33,7 +33,7 @@ export const tieredBackend: BackendDefinition = {
           throw error;
         }
       },
-      openRecords: () => durable.openRecords(),
+      openRecords: (options) => durable.openRecords(options),
       openLease: durable.openLease?.bind(durable),
       openBus: busTier.openBus?.bind(busTier),
       openLimiters: limiterTier.openLimiters?.bind(limiterTier),

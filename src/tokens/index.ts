@@ -21,8 +21,11 @@ export {
   type VerifyIdentityContextOptions,
   verifyIdentityContext,
 } from './identity-context.js';
-export { RecordTokenDenylist } from './record-denylist.js';
-export { RecordRefreshFamilyStore } from './record-refresh-family-store.js';
+export { REVOKED_JTI_COLLECTION, RecordTokenDenylist } from './record-denylist.js';
+export {
+  REFRESH_FAMILY_COLLECTION,
+  RecordRefreshFamilyStore,
+} from './record-refresh-family-store.js';
 export type { RefreshFamily, RefreshFamilyStore } from './refresh-family-store.js';
 export {
   type IssuedRefreshToken,

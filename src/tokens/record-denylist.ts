@@ -1,7 +1,8 @@
 import type { RecordStore } from '../core/index.js';
 import type { TokenDenylist } from './denylist.js';
 
-const COLLECTION = 'revoked-jti';
+/** The RecordStore collection of revoked token ids. */
+export const REVOKED_JTI_COLLECTION = 'revoked-jti';
 
 /**
  * Revoked `jti`s as records of the gateway's RecordStore (collection
@@ -17,11 +18,11 @@ export class RecordTokenDenylist implements TokenDenylist {
   }
 
   async add(jti: string, expiresAt: number, now: number): Promise<void> {
-    await this.#store.put(COLLECTION, jti, true, { now, expiresAt });
+    await this.#store.put(REVOKED_JTI_COLLECTION, jti, true, { now, expiresAt });
   }
 
   async has(jti: string, now: number): Promise<boolean> {
-    return (await this.#store.get(COLLECTION, jti, now)) !== null;
+    return (await this.#store.get(REVOKED_JTI_COLLECTION, jti, now)) !== null;
   }
 
   /** Leaves the RecordStore open: it is shared, and whoever opened it closes it. */

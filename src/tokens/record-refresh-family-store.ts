@@ -1,7 +1,8 @@
 import type { RecordStore, RecordValue } from '../core/index.js';
 import type { RefreshFamily, RefreshFamilyStore } from './refresh-family-store.js';
 
-const COLLECTION = 'refresh-families';
+/** The RecordStore collection of refresh-token families. */
+export const REFRESH_FAMILY_COLLECTION = 'refresh-families';
 
 /**
  * Refresh families as records of the gateway's RecordStore (collection
@@ -18,14 +19,14 @@ export class RecordRefreshFamilyStore implements RefreshFamilyStore {
   }
 
   async create(family: RefreshFamily): Promise<void> {
-    await this.#store.put(COLLECTION, family.id, toValue(family), {
+    await this.#store.put(REFRESH_FAMILY_COLLECTION, family.id, toValue(family), {
       now: family.rotatedAt,
       expiresAt: family.expiresAt,
     });
   }
 
   async get(id: string, now: number): Promise<RefreshFamily | null> {
-    const record = await this.#store.get(COLLECTION, id, now);
+    const record = await this.#store.get(REFRESH_FAMILY_COLLECTION, id, now);
     return record ? (record.value as unknown as RefreshFamily) : null;
   }
 
@@ -36,12 +37,12 @@ export class RecordRefreshFamilyStore implements RefreshFamilyStore {
   ): Promise<boolean> {
     // The rotation happens now, so its time is the clock that decides whether the family still lives.
     const now = next.rotatedAt;
-    const record = await this.#store.get(COLLECTION, id, now);
+    const record = await this.#store.get(REFRESH_FAMILY_COLLECTION, id, now);
     if (!record) return false;
     const family = record.value as unknown as RefreshFamily;
     if (family.generation !== fromGeneration) return false;
     const advanced = { ...family, ...next, generation: fromGeneration + 1 };
-    const version = await this.#store.put(COLLECTION, id, toValue(advanced), {
+    const version = await this.#store.put(REFRESH_FAMILY_COLLECTION, id, toValue(advanced), {
       now,
       ifVersion: record.version,
       expiresAt: family.expiresAt,
@@ -50,7 +51,7 @@ export class RecordRefreshFamilyStore implements RefreshFamilyStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.#store.delete(COLLECTION, id);
+    return this.#store.delete(REFRESH_FAMILY_COLLECTION, id);
   }
 
   /** Leaves the RecordStore open: it is shared, and whoever opened it closes it. */

@@ -99,8 +99,8 @@ describe('clawsession migrate, not on a terminal', () => {
       .trimEnd()
       .split('\n')
       .map((line) => JSON.parse(line));
-    expect(lines).toEqual(
-      [5, 10, 12].map((done) => ({
+    expect(lines).toEqual([
+      ...[5, 10, 12].map((done) => ({
         kind: 'sessions',
         done,
         total: 12,
@@ -111,9 +111,21 @@ describe('clawsession migrate, not on a terminal', () => {
         refreshed: 0,
         verified: done,
       })),
-    );
+      {
+        kind: 'records',
+        done: 0,
+        total: 0,
+        ratePerSecond: 0,
+        cursor: null,
+        copied: 0,
+        skipped: 0,
+        refreshed: 0,
+        verified: 0,
+        collections: { users: 0, 'api-keys': 0, 'refresh-families': 0, 'revoked-jti': 0 },
+      },
+    ]);
     expect(run.stdout).toBe(
-      `Copied 12 live sessions from sqlite:${from} to sqlite:${to} and read each back: 12 new, 0 replacing an older copy, 0 already there.\n`,
+      `Copied 12 live sessions and 0 records from sqlite:${from} to sqlite:${to} and read each back: sessions 12 new, 0 replacing an older copy, 0 already there; records 0 new, 0 replaced, 0 already there.\n`,
     );
   });
 });

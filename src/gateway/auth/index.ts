@@ -41,6 +41,7 @@ export { usernameKey } from './username.js';
 export {
   normalizeRoles,
   normalizeUsername,
+  USER_COLLECTION,
   type User,
   UserDirectory,
   type UserDirectoryOptions,

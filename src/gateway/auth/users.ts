@@ -42,7 +42,8 @@ interface UserRecord {
   updatedAt: number;
 }
 
-const COLLECTION = 'users';
+/** The RecordStore collection of the built-in users, one record per username key. */
+export const USER_COLLECTION = 'users';
 const MAX_USERNAME_LENGTH = 128;
 const MAX_ROLES = 32;
 const ROLE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -111,7 +112,12 @@ export class UserDirectory implements CredentialSource {
     const passwordHash = await hashPassword(input.password, this.#hashing);
     const now = this.#clock();
     const record: UserRecord = { username, passwordHash, roles, createdAt: now, updatedAt: now };
-    const version = await this.#store.put(COLLECTION, key, { ...record }, { now, ifVersion: 0 });
+    const version = await this.#store.put(
+      USER_COLLECTION,
+      key,
+      { ...record },
+      { now, ifVersion: 0 },
+    );
     if (version === null) throw new UserExistsError(username);
     return present(key, record);
   }
@@ -123,7 +129,7 @@ export class UserDirectory implements CredentialSource {
    */
   async remove(username: string): Promise<string | null> {
     const key = await this.#keyOf(username);
-    return (await this.#store.delete(COLLECTION, key)) ? key : null;
+    return (await this.#store.delete(USER_COLLECTION, key)) ? key : null;
   }
 
   /**
@@ -144,7 +150,11 @@ export class UserDirectory implements CredentialSource {
     const users: User[] = [];
     let after: string | undefined;
     for (;;) {
-      const page = await this.#store.list(COLLECTION, { now: this.#clock(), after, limit: PAGE });
+      const page = await this.#store.list(USER_COLLECTION, {
+        now: this.#clock(),
+        after,
+        limit: PAGE,
+      });
       for (const record of page) users.push(present(record.key, decode(record)));
       if (page.length < PAGE) return users;
       after = page.at(-1)?.key;
@@ -170,7 +180,7 @@ export class UserDirectory implements CredentialSource {
    */
   async verify(username: string, password: string): Promise<User | null> {
     const key = await this.#keyOf(username).catch(invalidAsNull);
-    const stored = key === null ? null : await this.#store.get(COLLECTION, key, this.#clock());
+    const stored = key === null ? null : await this.#store.get(USER_COLLECTION, key, this.#clock());
     const record = stored === null ? null : decode(stored);
     const matches = await verifyPassword(password, record?.passwordHash ?? (await this.#dummy()));
     if (key === null || record === null || !matches) return null;
@@ -192,8 +202,8 @@ export class UserDirectory implements CredentialSource {
     const legacy = legacyUsernameKey(username);
     if (legacy === key) return key;
     const now = this.#clock();
-    if ((await this.#store.get(COLLECTION, key, now)) !== null) return key;
-    return (await this.#store.get(COLLECTION, legacy, now)) !== null ? legacy : key;
+    if ((await this.#store.get(USER_COLLECTION, key, now)) !== null) return key;
+    return (await this.#store.get(USER_COLLECTION, legacy, now)) !== null ? legacy : key;
   }
 
   /** Applies `change` with compare-and-set, retrying a concurrent change; null if the user is gone. */
@@ -203,11 +213,11 @@ export class UserDirectory implements CredentialSource {
   ): Promise<UserRecord | null> {
     for (;;) {
       const now = this.#clock();
-      const stored = await this.#store.get(COLLECTION, key, now);
+      const stored = await this.#store.get(USER_COLLECTION, key, now);
       if (stored === null) return null;
       const record: UserRecord = { ...change(decode(stored)), updatedAt: now };
       const written = await this.#store.put(
-        COLLECTION,
+        USER_COLLECTION,
         key,
         { ...record },
         { now, ifVersion: stored.version },

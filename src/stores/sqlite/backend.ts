@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { splitQuery } from '../../core/backend-kit.js';
-import { type BackendDefinition, ConfigError } from '../../core/index.js';
+import { type BackendDefinition, ConfigError, StoreNotFoundError } from '../../core/index.js';
 import { loadSqlite } from './driver.js';
 import { SqliteRecordStore } from './record-store.js';
 import { SqliteStore } from './session-store.js';
@@ -22,14 +23,22 @@ export const sqliteBackend: BackendDefinition = {
       displayUrl: url,
       // A sweep by two processes is harmless (SQLite re-checks expiry as it deletes), so no lease.
       shared: false,
-      async openSessions({ codec } = {}) {
+      async openSessions({ codec, mustExist } = {}) {
+        if (mustExist) refuseMissing(filename, url);
         await loadSqlite();
         return new SqliteStore({ filename, codec });
       },
-      async openRecords() {
+      async openRecords({ mustExist } = {}) {
+        if (mustExist) refuseMissing(filename, url);
         await loadSqlite();
         return new SqliteRecordStore({ filename });
       },
     };
   },
 };
+
+/** Opening a missing file would create an empty database: a mistyped source path must not. */
+function refuseMissing(filename: string, url: string): void {
+  if (filename !== ':memory:' && !existsSync(filename))
+    throw new StoreNotFoundError(`no SQLite database at ${url} (${filename} does not exist)`);
+}
