@@ -1,4 +1,9 @@
-import type { RecordStore, RecordValue, StoredRecord } from '../core/index.js';
+import {
+  type RecordStore,
+  type RecordValue,
+  type StoredRecord,
+  ValidationError,
+} from '../core/index.js';
 
 /** Where a record copy stands: pass `cursor` back to resume. */
 export interface RecordCopyProgress {
@@ -54,9 +59,7 @@ export async function copyRecords(
     verified: 0,
     collections: {},
   };
-  const start = progress.cursor ? options.collections.indexOf(progress.cursor.collection) : 0;
-  if (start < 0)
-    throw new Error(`cannot resume: ${progress.cursor?.collection} is not a collection to copy`);
+  const start = resumeAt(options.collections, progress.cursor);
   for (const collection of options.collections.slice(start)) {
     let after = progress.cursor?.collection === collection ? progress.cursor.key : null;
     progress.collections[collection] ??= 0;
@@ -161,4 +164,14 @@ function snapshot(progress: RecordCopyProgress): RecordCopyProgress {
     cursor: progress.cursor && { ...progress.cursor },
     collections: { ...progress.collections },
   };
+}
+
+/** Where in `collections` a run resumed from `cursor` starts; a cursor from elsewhere is refused. */
+export function resumeAt(collections: readonly string[], cursor: RecordCursor | null): number {
+  const start = cursor ? collections.indexOf(cursor.collection) : 0;
+  if (start < 0)
+    throw new ValidationError(
+      `cannot resume: ${JSON.stringify(cursor?.collection)} is not one of the collections to move`,
+    );
+  return start;
 }

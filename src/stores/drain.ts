@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { RecordCopyProgress, RecordCursor } from './copy-records.js';
+import { type RecordCopyProgress, type RecordCursor, resumeAt } from './copy-records.js';
 import type { CopyProgress } from './migrate.js';
 import type { MigratingStore } from './migrating.js';
 import type { MigratingRecordStore } from './migrating-records.js';
@@ -84,9 +84,7 @@ export async function drainRecords(
     verified: 0,
     collections: {},
   };
-  const start = progress.cursor ? options.collections.indexOf(progress.cursor.collection) : 0;
-  if (start < 0)
-    throw new Error(`cannot resume: ${progress.cursor?.collection} is not a collection to move`);
+  const start = resumeAt(options.collections, progress.cursor);
   const leftInOld: { collection: string; key: string; version: number }[] = [];
   for (const collection of options.collections.slice(start)) {
     let after = progress.cursor?.collection === collection ? progress.cursor.key : null;
