@@ -50,13 +50,18 @@ describe('one sweep', () => {
     expect(await sweepOnce({ lease: mine, sweep: async () => 3, log, onSweep })).toBe('swept');
 
     let release = () => {};
-    const held = theirs.run(
-      'sweep',
-      () =>
-        new Promise<void>((resolve) => {
-          release = resolve;
-        }),
-    );
+    let taken = () => {};
+    const holding = new Promise<void>((resolve) => {
+      taken = resolve;
+    });
+    const held = theirs.run('sweep', () => {
+      taken();
+      return new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    // Only once their work runs is the lease theirs, and `release` theirs to call.
+    await holding;
     let swept = false;
     const sweep = async () => {
       swept = true;
