@@ -35,7 +35,12 @@ async function runExample(index: number) {
 
 describe('README examples', () => {
   it('has the examples this test expects', () => {
-    expect(examples).toHaveLength(8);
+    expect(examples).toHaveLength(9);
+  });
+
+  it('the backend example opens a backend and registers one of its own', async () => {
+    const { stdout } = await runExample(2);
+    expect(stdout.trim().split('\n')).toEqual(['memory false true', 'memory']);
   });
 
   it('the library quick start runs and prints what its comments say', async () => {
@@ -51,7 +56,7 @@ describe('README examples', () => {
   });
 
   it('the node:http example sets a secure cookie and refuses a request without its CSRF token', async () => {
-    const { stdout } = await runExample(2);
+    const { stdout } = await runExample(3);
     expect(stdout.trim().split('\n')).toEqual([
       '__Host-cs_session=…; Path=/; HttpOnly; Secure; SameSite=Lax',
       '403 ERR_CSRF',
@@ -60,28 +65,28 @@ describe('README examples', () => {
   });
 
   it('the Express example regenerates on a privilege change, with the token in a form field', async () => {
-    const { stdout } = await runExample(3);
+    const { stdout } = await runExample(4);
     expect(stdout.trim()).toBe("{ role: 'admin' } true");
   });
 
   it('the Fastify example refuses a cross-site login and accepts a same-site one', async () => {
-    const { stdout } = await runExample(4);
+    const { stdout } = await runExample(5);
     expect(stdout.trim().split('\n')).toEqual(['403', "{ userId: 'alice' }"]);
   });
 
   it('the Hono example runs in development mode and warns about it', async () => {
-    const { stdout, stderr } = await runExample(5);
+    const { stdout, stderr } = await runExample(6);
     expect(stdout.trim().split('\n')).toEqual(['true', "{ userId: 'alice' }"]);
     expect(stderr).toContain('CLAWSESSION_INSECURE_COOKIE');
   });
 
   it('the tokens example verifies an access token and rotates a refresh token', async () => {
-    const { stdout } = await runExample(6);
+    const { stdout } = await runExample(7);
     expect(stdout.trim().split('\n')).toEqual(["[ 'orders:read' ]", 'true 1']);
   });
 
   it('the gateway example logs in, proxies with a verified context and refuses a forged header', async () => {
-    const { stdout } = await runExample(7);
+    const { stdout } = await runExample(8);
     expect(stdout.trim().split('\n')).toEqual([
       "{ user: 'alice', roles: [ 'buyer' ] }",
       '401 ERR_UNAUTHORIZED',
