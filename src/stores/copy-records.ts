@@ -49,31 +49,47 @@ export async function copyRecords(
   to: RecordStore,
   options: RecordCopyOptions,
 ): Promise<RecordCopyProgress> {
+  const progress = startingProgress(options.cursor);
+  await eachRecordPage(from, progress, options, async (collection, page, now) => {
+    for (const record of page) progress[await copyOne(to, collection, record, now)]++;
+    await verify(to, collection, page, now);
+    progress.verified += page.length;
+  });
+  return progress;
+}
+
+/** Where a copy or a move of records starts: nothing counted, after `cursor` when resuming. */
+export function startingProgress(cursor: RecordCursor | null = null): RecordCopyProgress {
+  return { cursor, copied: 0, skipped: 0, refreshed: 0, verified: 0, collections: {} };
+}
+
+/**
+ * Pages through the live records of `options.collections` in `source`, in key
+ * order, after `progress.cursor` when resuming. `handle` does a page's work
+ * and counts it; then the page's collection count and the cursor move on and
+ * `onProgress` hears of it. The cursor is null once every collection is done.
+ */
+export async function eachRecordPage(
+  source: RecordStore,
+  progress: RecordCopyProgress,
+  options: Omit<RecordCopyOptions, 'cursor'>,
+  handle: (collection: string, page: readonly StoredRecord[], now: number) => Promise<void>,
+): Promise<void> {
   const batchSize = options.batchSize ?? 500;
   const clock = options.clock ?? Date.now;
-  const progress: RecordCopyProgress = {
-    cursor: options.cursor ?? null,
-    copied: 0,
-    skipped: 0,
-    refreshed: 0,
-    verified: 0,
-    collections: {},
-  };
   const start = resumeAt(options.collections, progress.cursor);
   for (const collection of options.collections.slice(start)) {
     let after = progress.cursor?.collection === collection ? progress.cursor.key : null;
     progress.collections[collection] ??= 0;
     for (;;) {
       const now = clock();
-      const page = await from.list(collection, {
+      const page = await source.list(collection, {
         now,
         after: after ?? undefined,
         limit: batchSize,
       });
       if (page.length === 0) break;
-      for (const record of page) progress[await copyOne(to, collection, record, now)]++;
-      await verify(to, collection, page, now);
-      progress.verified += page.length;
+      await handle(collection, page, now);
       progress.collections[collection] += page.length;
       after = page[page.length - 1]?.key ?? null;
       progress.cursor = { collection, key: after };
@@ -82,7 +98,6 @@ export async function copyRecords(
     }
   }
   progress.cursor = null;
-  return progress;
 }
 
 /** Live records per collection, without writing anything (a dry run). */
@@ -167,7 +182,7 @@ function snapshot(progress: RecordCopyProgress): RecordCopyProgress {
 }
 
 /** Where in `collections` a run resumed from `cursor` starts; a cursor from elsewhere is refused. */
-export function resumeAt(collections: readonly string[], cursor: RecordCursor | null): number {
+function resumeAt(collections: readonly string[], cursor: RecordCursor | null): number {
   const start = cursor ? collections.indexOf(cursor.collection) : 0;
   if (start < 0)
     throw new ValidationError(

@@ -1,5 +1,10 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { type RecordCopyProgress, type RecordCursor, resumeAt } from './copy-records.js';
+import {
+  eachRecordPage,
+  type RecordCopyProgress,
+  type RecordCursor,
+  startingProgress,
+} from './copy-records.js';
 import type { CopyProgress } from './migrate.js';
 import type { MigratingStore } from './migrating.js';
 import type { MigratingRecordStore } from './migrating-records.js';
@@ -74,53 +79,22 @@ export async function drainRecords(
     onProgress?: (progress: RecordCopyProgress) => void | Promise<void>;
   },
 ): Promise<RecordCopyProgress> {
-  const batchSize = options.batchSize ?? 500;
-  const clock = options.clock ?? Date.now;
-  const progress: RecordCopyProgress = {
-    cursor: options.cursor ?? null,
-    copied: 0,
-    skipped: 0,
-    refreshed: 0,
-    verified: 0,
-    collections: {},
-  };
-  const start = resumeAt(options.collections, progress.cursor);
+  const progress = startingProgress(options.cursor);
   const leftInOld: { collection: string; key: string; version: number }[] = [];
-  for (const collection of options.collections.slice(start)) {
-    let after = progress.cursor?.collection === collection ? progress.cursor.key : null;
-    progress.collections[collection] ??= 0;
-    for (;;) {
-      const now = clock();
-      const page = await store.old.list(collection, {
-        now,
-        after: after ?? undefined,
-        limit: batchSize,
-      });
-      if (page.length === 0) break;
-      for (const record of page) {
-        const { outcome } = await store.move(collection, record.key, now);
-        if (outcome === 'moved') progress.copied++;
-        else progress.skipped++;
-      }
-      const stillInOld = await Promise.all(
-        page.map((record) => store.old.get(collection, record.key, now)),
-      );
-      progress.verified += stillInOld.filter((record) => record === null).length;
-      for (const record of stillInOld) if (record) leftInOld.push({ collection, ...record });
-      progress.collections[collection] += page.length;
-      after = page[page.length - 1]?.key ?? null;
-      progress.cursor = { collection, key: after };
-      await options.onProgress?.({
-        ...progress,
-        cursor: { ...progress.cursor },
-        collections: { ...progress.collections },
-      });
-      if (page.length < batchSize) break;
+  await eachRecordPage(store.old, progress, options, async (collection, page, now) => {
+    for (const record of page) {
+      const { outcome } = await store.move(collection, record.key, now);
+      if (outcome === 'moved') progress.copied++;
+      else progress.skipped++;
     }
-  }
+    const stillInOld = await Promise.all(
+      page.map((record) => store.old.get(collection, record.key, now)),
+    );
+    progress.verified += stillInOld.filter((record) => record === null).length;
+    for (const record of stillInOld) if (record) leftInOld.push({ collection, ...record });
+  });
   await settled(options, leftInOld.length);
   for (const { collection, key, version } of leftInOld)
     if (await store.old.delete(collection, key, { ifVersion: version })) progress.verified++;
-  progress.cursor = null;
   return progress;
 }
