@@ -23,6 +23,7 @@ export type { InvalidationBus } from './invalidation-bus.js';
 export { generateEncryptionKey, Keyring, type KeyringConfig } from './keyring.js';
 export type { Lease, LeaseOutcome } from './lease.js';
 export {
+  type CauseOptions,
   type CreateSessionInput,
   type IssuedSession,
   type ReadOptions,
@@ -33,6 +34,27 @@ export {
   type SessionRef,
   type SweepOptions,
 } from './manager.js';
+export {
+  createdEvent,
+  defaultInstance,
+  EVENT_TYPES,
+  type EventCause,
+  type EventStamp,
+  type EventType,
+  expiredEvent,
+  newEventId,
+  type Outbox,
+  type OutboxEvent,
+  type OutboxOptions,
+  type OutboxRecord,
+  patchPaths,
+  renamedEvent,
+  revokedEvent,
+  type ServiceEventType,
+  type SessionEventType,
+  updatedEvent,
+  type WriteOptions,
+} from './outbox.js';
 export { applyPatch, type PatchOperation, parsePatch, parsePointer } from './patch.js';
 export {
   RateLimitedError,

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { assertSessionData } from './data.js';
 import { SessionNotFoundError, ValidationError } from './errors.js';
 import { SessionEventEmitter, type SessionEventName, type SessionEvents } from './events.js';
+import type { EventCause, WriteOptions } from './outbox.js';
 import { parsePatch } from './patch.js';
 import type { Session, SessionData } from './session.js';
 import type { ArchiveSink, SessionStore } from './store.js';
@@ -38,7 +39,12 @@ export interface SessionManagerOptions {
   maxSessionsPerUser?: number;
 }
 
-export interface RotateOptions {
+/** Who or what caused a change, for its event in the store's outbox (core/outbox.ts). */
+export interface CauseOptions {
+  cause?: EventCause;
+}
+
+export interface RotateOptions extends CauseOptions {
   /** How long the old token keeps working, in ms. Default the manager's `rotationGrace`; 0 kills it at once. */
   grace?: number;
 }
@@ -56,6 +62,7 @@ export interface CreateSessionInput {
   data?: SessionData;
   ip?: string | null;
   userAgent?: string | null;
+  cause?: EventCause;
 }
 
 export interface IssuedSession {
@@ -167,7 +174,7 @@ export class SessionManager {
       ip: normalizeIp(input.ip),
       userAgent: normalizeUserAgent(input.userAgent),
     };
-    await this.store.create(session);
+    await this.store.create(session, causeOf(input));
     this.#events.emit('created', { session });
     await this.#evictBeyondBound(session);
     return { token, session };
@@ -199,7 +206,7 @@ export class SessionManager {
   async patch(
     ref: SessionRef,
     ops: unknown,
-    options: { expectedVersion?: number } = {},
+    options: { expectedVersion?: number } & CauseOptions = {},
   ): Promise<Session> {
     const id = idOf(ref);
     const parsed = parsePatch(ops);
@@ -210,7 +217,7 @@ export class SessionManager {
     ) {
       throw new ValidationError('expectedVersion must be a positive integer');
     }
-    const update = { ...this.#activity(), expectedVersion };
+    const update = { ...this.#activity(), expectedVersion, ...causeOf(options) };
     const session = await this.#viaAlias(id, update.now, async (target) => {
       try {
         return await this.store.update(target, parsed, update);
@@ -239,13 +246,13 @@ export class SessionManager {
    * Through a token rotated away within its grace, it regenerates the rotated
    * session, so that no earlier token of the session survives it.
    */
-  async regenerate(ref: SessionRef): Promise<IssuedSession> {
+  async regenerate(ref: SessionRef, options: CauseOptions = {}): Promise<IssuedSession> {
     const token = generateToken(this.#random);
     const activity = this.#activity();
     let previousId = idOf(ref);
     const session = await this.#viaAlias(previousId, activity.now, (id) => {
       previousId = id;
-      return this.store.rename(id, sessionIdOf(token), activity);
+      return this.store.rename(id, sessionIdOf(token), activity, causeOf(options));
     });
     if (!session) throw new SessionNotFoundError();
     this.#events.emit('regenerated', { session, previousId });
@@ -268,7 +275,7 @@ export class SessionManager {
       previousId,
       sessionIdOf(token),
       activity,
-      grace > 0 ? { aliasUntil: activity.now + grace } : {},
+      grace > 0 ? { aliasUntil: activity.now + grace, ...causeOf(options) } : causeOf(options),
     );
     if (!session) throw new SessionNotFoundError();
     this.#events.emit('regenerated', { session, previousId });
@@ -284,21 +291,24 @@ export class SessionManager {
   }
 
   /** Ends a session at once. False if there was no live session. */
-  async revoke(ref: SessionRef): Promise<boolean> {
+  async revoke(ref: SessionRef, options: CauseOptions = {}): Promise<boolean> {
     const id = idOf(ref);
     const now = this.#clock();
     const session = await this.#viaAlias(id, now, (target) => this.store.get(target, now));
-    const deleted = await this.store.delete(session?.id ?? id);
+    const deleted = await this.store.delete(session?.id ?? id, causeOf(options));
     if (!session || !deleted) return false;
     this.#events.emit('revoked', { sessionId: session.id, userId: session.userId });
     return true;
   }
 
   /** Ends every session of a user, but `except` (typically the caller's own). Returns how many. */
-  async revokeAllForUser(userId: string, options: { except?: SessionRef } = {}): Promise<number> {
+  async revokeAllForUser(
+    userId: string,
+    options: { except?: SessionRef } & CauseOptions = {},
+  ): Promise<number> {
     assertUserId(userId);
     const exceptId = options.except === undefined ? undefined : idOf(options.except);
-    const ids = await this.store.deleteByUser(userId, exceptId);
+    const ids = await this.store.deleteByUser(userId, exceptId, causeOf(options));
     for (const sessionId of ids) this.#events.emit('revoked', { sessionId, userId });
     return ids.length;
   }
@@ -376,7 +386,7 @@ export class SessionManager {
     if (excess <= 0) return;
     others.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
     for (const session of others.slice(0, excess)) {
-      if (await this.store.delete(session.id)) {
+      if (await this.store.delete(session.id, EVICTED)) {
         this.#events.emit('revoked', {
           sessionId: session.id,
           userId: session.userId,
@@ -403,6 +413,12 @@ export class SessionManager {
       .finally(() => this.#pendingTouches.delete(id));
     this.#pendingTouches.set(id, pending);
   }
+}
+
+const EVICTED: WriteOptions = { cause: { actor: 'system', reason: 'evicted' } };
+
+function causeOf(options: CauseOptions): WriteOptions {
+  return options.cause ? { cause: options.cause } : {};
 }
 
 function idOf(ref: SessionRef): string {

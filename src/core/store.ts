@@ -1,3 +1,4 @@
+import type { Outbox, WriteOptions } from './outbox.js';
 import type { PatchOperation } from './patch.js';
 import type { Session } from './session.js';
 
@@ -7,8 +8,15 @@ import type { Session } from './session.js';
  * passed in by the caller so that one injected clock governs expiry everywhere.
  */
 export interface SessionStore {
+  /**
+   * Present when the store keeps a transactional outbox (opened with
+   * `outbox`): then every write below records its lifecycle event in the
+   * same atomic step (see core/outbox.ts), and `sweepExpired` a
+   * `session.expired` per session it removes. Touches record none.
+   */
+  readonly outbox?: Outbox;
   /** Throws `SessionExistsError` if the id is taken. */
-  create(session: Session): Promise<void>;
+  create(session: Session, options?: WriteOptions): Promise<void>;
   /** Null for a missing or expired session: expiry is enforced on read. */
   get(id: string, now: number): Promise<Session | null>;
   /**
@@ -36,11 +44,11 @@ export interface SessionStore {
   /** The id `id` was renamed to, while the alias recorded by `rename` is live; else null. */
   resolveAlias(id: string, now: number): Promise<string | null>;
   /** False if there was nothing to delete. */
-  delete(id: string): Promise<boolean>;
+  delete(id: string, options?: WriteOptions): Promise<boolean>;
   /** Live sessions of a user, newest first, from an index (not a scan). */
   listByUser(userId: string, now: number): Promise<Session[]>;
   /** Deletes every session of a user but `exceptId`; returns the ids deleted. */
-  deleteByUser(userId: string, exceptId?: string): Promise<string[]>;
+  deleteByUser(userId: string, exceptId?: string, options?: WriteOptions): Promise<string[]>;
   /**
    * Removes up to `limit` expired sessions, handing them to `archive` first
    * (so a failing archive deletes nothing). Returns the sessions removed; a
@@ -91,12 +99,12 @@ export interface Activity {
   idleExpiresAt: number;
 }
 
-export interface UpdateOptions extends Activity {
+export interface UpdateOptions extends Activity, WriteOptions {
   /** The update is refused with `VersionConflictError` unless this is current. */
   expectedVersion?: number;
 }
 
-export interface RenameOptions {
+export interface RenameOptions extends WriteOptions {
   /** Keep `fromId` as an alias of `toId` until this moment, in ms since the epoch. */
   aliasUntil?: number;
 }

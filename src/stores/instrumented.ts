@@ -3,6 +3,7 @@ import {
   type Activity,
   type ArchiveSink,
   ClawsessionError,
+  type Outbox,
   type PatchOperation,
   type PoolStats,
   type RenameOptions,
@@ -10,6 +11,7 @@ import {
   type Session,
   type SessionStore,
   type UpdateOptions,
+  type WriteOptions,
 } from '../core/index.js';
 
 /** The store operations an `InstrumentedStore` reports: every method but `close`. */
@@ -69,8 +71,12 @@ export class InstrumentedStore implements SessionStore {
     this.#observer = observer;
   }
 
-  create(session: Session): Promise<void> {
-    return this.#timed('create', () => this.store.create(session));
+  get outbox(): Outbox | undefined {
+    return this.store.outbox;
+  }
+
+  create(session: Session, options?: WriteOptions): Promise<void> {
+    return this.#timed('create', () => this.store.create(session, options));
   }
 
   get(id: string, now: number): Promise<Session | null> {
@@ -98,16 +104,16 @@ export class InstrumentedStore implements SessionStore {
     return this.#timed('resolveAlias', () => this.store.resolveAlias(id, now));
   }
 
-  delete(id: string): Promise<boolean> {
-    return this.#timed('delete', () => this.store.delete(id));
+  delete(id: string, options?: WriteOptions): Promise<boolean> {
+    return this.#timed('delete', () => this.store.delete(id, options));
   }
 
   listByUser(userId: string, now: number): Promise<Session[]> {
     return this.#timed('listByUser', () => this.store.listByUser(userId, now));
   }
 
-  deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
-    return this.#timed('deleteByUser', () => this.store.deleteByUser(userId, exceptId));
+  deleteByUser(userId: string, exceptId?: string, options?: WriteOptions): Promise<string[]> {
+    return this.#timed('deleteByUser', () => this.store.deleteByUser(userId, exceptId, options));
   }
 
   sweepExpired(now: number, limit: number, archive?: ArchiveSink): Promise<Session[]> {

@@ -5,6 +5,7 @@ import {
   type ArchiveSink,
   type InvalidationBus,
   isExpired,
+  type Outbox,
   type PatchOperation,
   type PoolStats,
   type RenameOptions,
@@ -12,6 +13,7 @@ import {
   type Session,
   type SessionStore,
   type UpdateOptions,
+  type WriteOptions,
 } from '../core/index.js';
 
 export interface NearCacheOptions {
@@ -61,8 +63,12 @@ export class NearCache implements SessionStore {
     return cache;
   }
 
-  async create(session: Session): Promise<void> {
-    await this.store.create(session);
+  get outbox(): Outbox | undefined {
+    return this.store.outbox;
+  }
+
+  async create(session: Session, options?: WriteOptions): Promise<void> {
+    await this.store.create(session, options);
   }
 
   async get(id: string, now: number): Promise<Session | null> {
@@ -119,9 +125,9 @@ export class NearCache implements SessionStore {
     return this.store.resolveAlias(id, now);
   }
 
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, options?: WriteOptions): Promise<boolean> {
     try {
-      return await this.store.delete(id);
+      return await this.store.delete(id, options);
     } finally {
       await this.#invalidate(id);
     }
@@ -131,8 +137,8 @@ export class NearCache implements SessionStore {
     return this.store.listByUser(userId, now);
   }
 
-  async deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
-    const ids = await this.store.deleteByUser(userId, exceptId);
+  async deleteByUser(userId: string, exceptId?: string, options?: WriteOptions): Promise<string[]> {
+    const ids = await this.store.deleteByUser(userId, exceptId, options);
     await Promise.all(ids.map((id) => this.#invalidate(id)));
     return ids;
   }

@@ -1,6 +1,7 @@
 import {
   type Activity,
   type ArchiveSink,
+  type Outbox,
   type PatchOperation,
   type PoolStats,
   type RenameOptions,
@@ -9,6 +10,7 @@ import {
   SessionExistsError,
   type SessionStore,
   type UpdateOptions,
+  type WriteOptions,
 } from '../core/index.js';
 
 export interface TieredStoreOptions {
@@ -58,8 +60,13 @@ export class TieredStore implements SessionStore {
     }
   }
 
-  async create(session: Session): Promise<void> {
-    await this.durable.create(session);
+  /** The durable tier's: events are recorded where the sessions are kept. */
+  get outbox(): Outbox | undefined {
+    return this.durable.outbox;
+  }
+
+  async create(session: Session, options?: WriteOptions): Promise<void> {
+    await this.durable.create(session, options);
     await this.#hot('create', (hot) => hot.create(session));
   }
 
@@ -115,9 +122,9 @@ export class TieredStore implements SessionStore {
     return this.durable.resolveAlias(id, now);
   }
 
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, options?: WriteOptions): Promise<boolean> {
     this.#pendingTouches.delete(id);
-    const deleted = await this.durable.delete(id);
+    const deleted = await this.durable.delete(id, options);
     await this.#evict(id);
     return deleted;
   }
@@ -126,8 +133,8 @@ export class TieredStore implements SessionStore {
     return this.durable.listByUser(userId, now);
   }
 
-  async deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
-    const ids = await this.durable.deleteByUser(userId, exceptId);
+  async deleteByUser(userId: string, exceptId?: string, options?: WriteOptions): Promise<string[]> {
+    const ids = await this.durable.deleteByUser(userId, exceptId, options);
     await Promise.all(ids.map((id) => this.#evict(id)));
     return ids;
   }
