@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { constantTimeEqual, type RateLimiter } from '../core/index.js';
+import { constantTimeEqual, type EventCause, type RateLimiter } from '../core/index.js';
 import { HttpError, rateLimitAddress } from '../http/index.js';
 import {
   ApiKeyInvalidError,
@@ -38,6 +38,13 @@ const principals = new WeakMap<FastifyRequest, ServicePrincipal>();
 /** The principal a `requireScope` hook admitted for this request. */
 export function principalOf(request: FastifyRequest): ServicePrincipal | undefined {
   return principals.get(request);
+}
+
+/** Who acted, for the events of what an admin request changes: `admin:<key prefix>` or `admin:root`. */
+export function adminCauseOf(request: FastifyRequest, reason: string): EventCause {
+  const principal = principals.get(request);
+  const actor = principal?.kind === 'api-key' ? `admin:${principal.prefix}` : 'admin:root';
+  return { actor, reason };
 }
 
 /**

@@ -11,6 +11,7 @@ import {
 import { assertNoReservedKey, checkReservedKeys, HttpError, parseIfMatch } from '../http/index.js';
 import type { Scope } from '../keys/index.js';
 import { parseInput } from './fastify-defaults.js';
+import { adminCauseOf } from './service-auth.js';
 
 /** A session as the API shows it: times as ISO 8601. The token is never part of it. */
 export function presentSession(session: Session) {
@@ -188,7 +189,10 @@ export function registerSessionRoutes(
     { onRequest: requireScope('sessions:write') },
     async (request, reply) => {
       const { id } = parseInput(schemas.sessionParams, request.params, 'path');
-      const { token, session } = await manager.regenerate({ id });
+      const { token, session } = await manager.regenerate(
+        { id },
+        { cause: adminCauseOf(request, 'admin') },
+      );
       return sendSession(reply, 201, session, token);
     },
   );
@@ -198,7 +202,8 @@ export function registerSessionRoutes(
     { onRequest: requireScope('sessions:write') },
     async (request, reply) => {
       const { id } = parseInput(schemas.sessionParams, request.params, 'path');
-      if (!(await manager.revoke({ id }))) throw new SessionNotFoundError();
+      if (!(await manager.revoke({ id }, { cause: adminCauseOf(request, 'admin') })))
+        throw new SessionNotFoundError();
       return reply.code(204).send();
     },
   );
@@ -219,10 +224,10 @@ export function registerSessionRoutes(
     async (request) => {
       const params = parseInput(schemas.userParams, request.params, 'path');
       const { except } = parseInput(schemas.revokeUserQuery, request.query, 'query');
-      const revoked = await manager.revokeAllForUser(
-        params.userId,
-        except ? { except: { id: except } } : {},
-      );
+      const revoked = await manager.revokeAllForUser(params.userId, {
+        ...(except ? { except: { id: except } } : {}),
+        cause: adminCauseOf(request, 'admin'),
+      });
       return { revoked };
     },
   );

@@ -1,5 +1,6 @@
 import {
   applyPatch,
+  type EventCause,
   type PatchOperation,
   parsePatch,
   type Session,
@@ -177,7 +178,8 @@ export class HttpSessions {
     if (token !== null && session !== null) {
       const mismatches = bindingMismatches(session, client, this.#binding);
       for (const mismatch of mismatches) this.#onBindingMismatch(mismatch);
-      if (mismatches.some((m) => m.action === 'revoke')) await handle.revoke(token);
+      if (mismatches.some((m) => m.action === 'revoke'))
+        await handle.revoke(token, BINDING_MISMATCH);
       else handle.adopt(token, session);
     }
     let refused: SessionExchange['refused'] = null;
@@ -302,7 +304,7 @@ class RequestSession implements SessionHandle {
     grant: { roles?: readonly string[] } = {},
   ): Promise<void> {
     assertNoReservedKey(data);
-    if (this.#token !== null) await this.#manager.revoke(this.#token);
+    if (this.#token !== null) await this.#manager.revoke(this.#token, { cause: REPLACED });
     const issued = await this.#manager.create({
       userId,
       data: {
@@ -378,8 +380,8 @@ class RequestSession implements SessionHandle {
     }
   }
 
-  async revoke(token: string): Promise<void> {
-    await this.#manager.revoke(token);
+  async revoke(token: string, cause: EventCause = LOGOUT): Promise<void> {
+    await this.#manager.revoke(token, { cause });
     this.#token = null;
     this.#session = null;
     this.#csrfToken = null;
@@ -402,6 +404,10 @@ class RequestSession implements SessionHandle {
 }
 
 const CSRF_PATH = `/${CSRF_DATA_KEY}`;
+/** Causes recorded with the session events (docs/events.md). */
+const LOGOUT: EventCause = { actor: 'user', reason: 'logout' };
+const REPLACED: EventCause = { actor: 'user', reason: 'replaced-by-login' };
+const BINDING_MISMATCH: EventCause = { actor: 'system', reason: 'binding-mismatch' };
 
 function csrfTokenWrite(token: string): PatchOperation {
   return { op: 'add', path: CSRF_PATH, value: token };

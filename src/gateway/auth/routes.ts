@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
+  type EventCause,
   expiresAt,
   type Session,
   type SessionManager,
@@ -181,7 +182,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       const target = await deps.manager.get({ id }, { touch: false });
       // Someone else's session is as missing as no session, so ids cannot be probed.
       if (!target || target.userId !== caller.userId) throw new SessionNotFoundError();
-      if (target.id !== caller.id) await deps.manager.revoke({ id });
+      if (target.id !== caller.id)
+        await deps.manager.revoke({ id }, { cause: SIGNED_OUT_ELSEWHERE });
       else if (caller.claims === null) await request.session.destroy();
       else await endTokenSession(deps, caller.claims);
       return reply.code(204).send();
@@ -191,11 +193,15 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       const caller = await callerOf(request, deps);
       const revoked = await deps.manager.revokeAllForUser(caller.userId, {
         except: { id: caller.id },
+        cause: SIGNED_OUT_ELSEWHERE,
       });
       return { revoked };
     });
   });
 }
+
+/** The user ended one of their other sessions, from the one they are using. */
+const SIGNED_OUT_ELSEWHERE: EventCause = { actor: 'user', reason: 'signed-out-elsewhere' };
 
 function loginGuards(deps: AuthRoutesDeps) {
   return { limiters: deps.loginLimiter, challenges: deps.loginChallenges };
@@ -279,7 +285,7 @@ async function tokenCaller(
 
 /** Bearer logout: the session ends, and the token is refused until it would have expired. */
 async function endTokenSession(deps: AuthRoutesDeps, claims: AccessTokenClaims): Promise<void> {
-  await deps.manager.revoke({ id: claims.sid });
+  await deps.manager.revoke({ id: claims.sid }, { cause: { actor: 'user', reason: 'logout' } });
   await deps.accessTokens.revoke(claims);
 }
 

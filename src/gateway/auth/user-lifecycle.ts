@@ -32,7 +32,11 @@ export class UserLifecycle {
   async remove(username: string): Promise<{ sessionsEnded: number }> {
     const userId = await this.#users.remove(username);
     if (userId === null) throw new UserNotFoundError(username);
-    return { sessionsEnded: await this.#manager.revokeAllForUser(userId) };
+    return {
+      sessionsEnded: await this.#manager.revokeAllForUser(userId, {
+        cause: { actor: 'admin', reason: 'user-removed' },
+      }),
+    };
   }
 
   /**
@@ -46,7 +50,12 @@ export class UserLifecycle {
     password: string,
   ): Promise<{ user: User; sessionsEnded: number }> {
     const user = await this.#users.setPassword(username, password);
-    return { user, sessionsEnded: await this.#manager.revokeAllForUser(user.userId) };
+    return {
+      user,
+      sessionsEnded: await this.#manager.revokeAllForUser(user.userId, {
+        cause: { actor: 'admin', reason: 'password-changed' },
+      }),
+    };
   }
 
   /**
