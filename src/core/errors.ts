@@ -138,6 +138,16 @@ export class StoreNotFoundError extends ClawsessionError {
   }
 }
 
+/** An events feature (the audit log, the relay) was asked of a store that keeps no outbox. */
+export class EventsDisabledError extends ClawsessionError {
+  constructor() {
+    super(
+      'ERR_EVENTS_DISABLED',
+      'this gateway keeps no event log: set `events` in its config to record session events',
+    );
+  }
+}
+
 /** Configuration failed validation. */
 export class ConfigError extends ClawsessionError {
   constructor(message: string) {

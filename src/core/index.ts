@@ -35,6 +35,7 @@ export {
   type SweepOptions,
 } from './manager.js';
 export {
+  type AuditFilter,
   createdEvent,
   defaultInstance,
   EVENT_TYPES,

@@ -109,6 +109,22 @@ export interface Outbox {
   backlog(after: string | null): Promise<{ count: number; oldestTime: number | null }>;
   /** Removes up to `limit` records made before `before` (ms), oldest first, and returns them. */
   trim(before: number, limit: number): Promise<OutboxRecord[]>;
+  /** The audit log: records matching `filter`, oldest first; `cursor` continues after the last when more may follow. */
+  query(filter: AuditFilter): Promise<{ records: OutboxRecord[]; cursor: string | null }>;
+}
+
+/** What an audit query selects; `userId` or `sessionId` is answered from an index, never a full read. */
+export interface AuditFilter {
+  userId?: string;
+  sessionId?: string;
+  types?: readonly EventType[];
+  /** From this time on, ms since the epoch. */
+  since?: number;
+  /** Before this time, ms since the epoch. */
+  until?: number;
+  /** A previous page's cursor. */
+  after?: string | null;
+  limit: number;
 }
 
 export function defaultInstance(): string {

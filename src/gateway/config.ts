@@ -113,6 +113,40 @@ const credentials = z.discriminatedUnion('source', [
   }),
 ]);
 
+/** Names a sink in the delivery log, metrics and `clawsession events`; defaults to its kind. */
+const sinkName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes, starting with a letter')
+  .optional();
+
+/** A broker the relay delivers events to (docs/events.md). */
+const eventSink = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('redis'),
+    name: sinkName,
+    url: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }),
+    /** The stream events are added to. */
+    stream: z.string().min(1).max(200).default('clawsession:events'),
+  }),
+  z.strictObject({
+    kind: z.literal('nats'),
+    name: sinkName,
+    url: z.url({ protocol: /^(nats|tls)$/, error: 'must be a nats:// or tls:// URL' }),
+    /** The JetStream stream, holding subjects `clawsession.<type>`. */
+    stream: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -')
+      .default('CLAWSESSION_EVENTS'),
+  }),
+  z.strictObject({
+    kind: z.literal('rabbitmq'),
+    name: sinkName,
+    url: z.url({ protocol: /^amqps?$/, error: 'must be an amqp:// or amqps:// URL' }),
+    /** The topic exchange; routing keys are the event types. */
+    exchange: z.string().min(1).max(200).default('clawsession.events'),
+  }),
+]);
+
 /** Objects and lists are set from the environment as JSON, e.g. CLAWSESSION_ROUTES='[...]'. */
 const structuredSettings = new Set([
   'routes',
@@ -123,6 +157,7 @@ const structuredSettings = new Set([
   'trustedOrigins',
   'nearCache',
   'metrics',
+  'events',
 ]);
 
 export const configSchema = z
@@ -285,6 +320,37 @@ export const configSchema = z
       .strictObject({
         port: integer(0, 65_535),
         host: z.string().min(1).default('127.0.0.1'),
+      })
+      .optional(),
+    /**
+     * Session events (docs/events.md); off when unset. The store then records
+     * each change's event in the same step (its outbox, which is also the
+     * audit log), and one gateway at a time relays them to `sinks`.
+     */
+    events: z
+      .strictObject({
+        /** Names this gateway in its events. Default `<hostname>:<pid>`. */
+        instance: z.string().min(1).max(128).optional(),
+        sinks: z.array(eventSink).max(8).default([]),
+        /** Events handed to a sink at once. */
+        batchSize: integer(1, 10_000).default(100),
+        /** Consecutive failed deliveries after which a sink is paused until resumed. */
+        pauseAfter: integer(1, 1_000).default(10),
+        /** How long the audit log keeps an event every sink has delivered. */
+        retention: duration.default(30 * UNITS.d),
+      })
+      .superRefine((events, ctx) => {
+        const seen = new Set<string>();
+        events.sinks.forEach((sink, index) => {
+          const name = sink.name ?? sink.kind;
+          if (seen.has(name))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['sinks', index, 'name'],
+              message: `two sinks are named ${JSON.stringify(name)}: give each its own name`,
+            });
+          seen.add(name);
+        });
       })
       .optional(),
   })

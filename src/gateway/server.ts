@@ -30,6 +30,7 @@ import { applyApiDefaults } from './fastify-defaults.js';
 import { generateRefreshSecret } from './fleet-secrets.js';
 import { pingStore, registerHealthRoutes } from './health.js';
 import { createAuthenticator } from './identity.js';
+import { registerAuditRoutes } from './audit-routes.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { registerLingeringClose } from './lingering-close.js';
 import { asyncStdout, echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
@@ -230,6 +231,10 @@ export async function createGateway(
   app.register(async (admin) => {
     admin.addHook('onRequest', requireScope('keys:admin'));
     registerKeyRoutes(admin, apiKeys);
+  });
+  app.register(async (admin) => {
+    admin.addHook('onRequest', requireScope('audit:read'));
+    registerAuditRoutes(admin, store.outbox, clock);
   });
   if (users) {
     app.register(async (admin) => {

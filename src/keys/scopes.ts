@@ -3,7 +3,8 @@ import { ValidationError } from '../core/index.js';
 /**
  * What an API key may do. Scopes do not imply one another: a key that should
  * read and write sessions is given both. `metrics:read` is for scrapers: it
- * reads `/metrics` and nothing else.
+ * reads `/metrics` and nothing else. `audit:read` reads the audit log
+ * (`/admin/audit`): who did what to which session, for security staff.
  */
 export const API_KEY_SCOPES = [
   'sessions:read',
@@ -11,6 +12,7 @@ export const API_KEY_SCOPES = [
   'sessions:admin',
   'keys:admin',
   'metrics:read',
+  'audit:read',
 ] as const;
 
 export type Scope = (typeof API_KEY_SCOPES)[number];

@@ -1,0 +1,10 @@
+export {
+  type CloudEvent,
+  dataSchemaOf,
+  EVENT_SCHEMA_VERSION,
+  type EventData,
+  parseCloudEvent,
+  sourceOf,
+  toCloudEvent,
+} from './envelope.js';
+export type { EventHandler, EventSink, EventSubscription } from './sink.js';
