@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { envName } from '../gateway/index.js';
+import { auditCommand } from './audit.js';
 import { commandPath, everyCommand } from './command-tree.js';
 import { completionCommand } from './completion.js';
 import { configCommand } from './config.js';
@@ -50,6 +51,7 @@ export function createProgram(io: CliIo): Command {
     .addCommand(serveCommand())
     .addCommand(migrateCommand(io))
     .addCommand(sweepCommand(io))
+    .addCommand(auditCommand(io))
     .addCommand(keysCommand(io))
     .addCommand(usersCommand(io))
     .addCommand(secretsCommand(io))
