@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
+import type { SessionCodec } from './codec.js';
 import type { PatchOperation } from './patch.js';
-import type { Session } from './session.js';
+import type { Session, SessionData } from './session.js';
 
 /*
  * The transactional outbox: a store that keeps one writes each lifecycle
@@ -85,6 +86,13 @@ export interface OutboxEvent {
   instance: string;
   /** The type's own fields (docs/events.md); never a token, never a value of session data. */
   data: Record<string, unknown>;
+  /**
+   * What replay needs and brokers never see: the session data a
+   * `session.created` started with, or the patch a `session.updated` applied,
+   * values included, encoded with the store's codec (so encrypted at rest
+   * when the sessions are), bound to the event id. Absent for other types.
+   */
+  payload?: Uint8Array;
 }
 
 /** An event with its place in the outbox: what the relay's cursor moves over. */
@@ -141,6 +149,21 @@ export interface EventStamp {
   time: number;
   sequence: number;
   cause?: EventCause;
+  /** The store's codec, for the replay payload of `session.created` and `session.updated`. */
+  codec?: SessionCodec;
+}
+
+/** The value a replay payload holds: the starting data, or the patch. */
+export type ReplayPayload = { data: SessionData } | { ops: PatchOperation[] };
+
+function withPayload(event: OutboxEvent, stamp: EventStamp, value: ReplayPayload): OutboxEvent {
+  if (!stamp.codec) return event;
+  return { ...event, payload: stamp.codec.encode(event.id, value as unknown as SessionData) };
+}
+
+/** The replay payload of a created or updated event, decoded; DecodeError for bytes the codec refuses. */
+export function openPayload(event: OutboxEvent, codec: SessionCodec): ReplayPayload | null {
+  return event.payload ? (codec.decode(event.id, event.payload) as unknown as ReplayPayload) : null;
 }
 
 function sessionEvent(
@@ -162,12 +185,13 @@ function sessionEvent(
 }
 
 export function createdEvent(session: Session, stamp: EventStamp): OutboxEvent {
-  return sessionEvent('session.created', session, stamp, {
+  const event = sessionEvent('session.created', session, stamp, {
     ip: session.ip,
     userAgent: session.userAgent,
     idleExpiresAt: session.idleExpiresAt,
     absoluteExpiresAt: session.absoluteExpiresAt,
   });
+  return withPayload(event, stamp, { data: session.data });
 }
 
 /** The paths a patch touched (`from` too, for move and copy), never the values. */
@@ -185,10 +209,11 @@ export function updatedEvent(
   ops: readonly PatchOperation[],
   stamp: EventStamp,
 ): OutboxEvent {
-  return sessionEvent('session.updated', after, stamp, {
+  const event = sessionEvent('session.updated', after, stamp, {
     version: after.version,
     paths: patchPaths(ops),
   });
+  return withPayload(event, stamp, { ops: [...ops] });
 }
 
 /** `session.rotated` when the old id lives on as an alias until `aliasUntil`, else `session.regenerated`. */

@@ -7,4 +7,11 @@ export {
   sourceOf,
   toCloudEvent,
 } from './envelope.js';
+export {
+  outboxRecords,
+  type Replay,
+  type ReplayedSession,
+  type ReplayGap,
+  replaySessions,
+} from './replay.js';
 export type { EventHandler, EventSink, EventSubscription } from './sink.js';
