@@ -1,5 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { newEventId, type OutboxEvent } from '../../src/core/index.js';
+import {
+  newEventId,
+  type OutboxEvent,
+  type OutboxOptions,
+  registerBackend,
+} from '../../src/core/index.js';
 import { MemoryStore, openBackend } from '../../src/stores/index.js';
 import { describeOutbox } from '../conformance/outbox.js';
 
@@ -21,6 +27,49 @@ describe('MemoryStore outbox', () => {
     expect(new MemoryStore().outbox).toBeUndefined();
     const store = await openBackend('memory:').openSessions({ outbox: true });
     expect(store.outbox).toBeDefined();
+    await store.close();
+  });
+
+  it("in a tiered backend, is the durable tier's: the hot tier is opened without one", async () => {
+    const scheme = `hot${randomBytes(4).toString('hex')}:`;
+    const asked: (OutboxOptions | true | undefined)[] = [];
+    registerBackend({
+      schemes: [scheme],
+      usage: scheme,
+      parse: () => ({
+        name: 'hot',
+        displayUrl: scheme,
+        shared: false,
+        async openSessions(options = {}) {
+          asked.push(options.outbox);
+          return new MemoryStore({ outbox: options.outbox });
+        },
+        openRecords: async () => {
+          throw new Error('not used');
+        },
+      }),
+    });
+    const store = await openBackend(`tiered:${scheme}|memory:`).openSessions({
+      outbox: { instance: 'gw-1' },
+    });
+    expect(asked).toEqual([undefined]);
+    const now = Date.UTC(2026, 0, 1);
+    await store.create({
+      id: 'a',
+      userId: 'u',
+      data: {},
+      version: 1,
+      createdAt: now,
+      lastActiveAt: now,
+      idleExpiresAt: now + 60_000,
+      absoluteExpiresAt: now + 120_000,
+      tokenIssuedAt: now,
+      ip: null,
+      userAgent: null,
+    });
+    expect(await store.outbox?.read(null, 10)).toMatchObject([
+      { type: 'session.created', sessionId: 'a', instance: 'gw-1' },
+    ]);
     await store.close();
   });
 
