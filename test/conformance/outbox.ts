@@ -563,6 +563,25 @@ export function describeOutbox(
       );
     });
 
+    it('records no event for the concurrent updates that fail, and leaves no gap for them', async () => {
+      const { store, outbox } = await setup();
+      const session = sessionFixture();
+      await store.create(session);
+      const failing = [{ op: 'test', path: '/n', value: -1 }] as const;
+      const settled = await Promise.allSettled(
+        Array.from({ length: 30 }, (_, i) =>
+          store.update(session.id, i % 3 === 0 ? failing : increment, activity(T0 + MINUTE + i)),
+        ),
+      );
+      expect(settled.filter((s) => s.status === 'rejected')).toHaveLength(10);
+      for (const result of settled)
+        if (result.status === 'rejected')
+          expect(result.reason).toBeInstanceOf(PatchTestFailedError);
+      const records = await readAll(outbox);
+      expect(records.map((r) => r.sequence)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+      expect(records.slice(1).every((r) => r.type === 'session.updated')).toBe(true);
+    });
+
     it('holds exactly one event per successful change of a random workload, in order, with gap-free sequences', async () => {
       const { store, outbox } = await setup();
       type Step = { op: 'create' | 'patch' | 'regenerate' | 'rotate' | 'revoke'; slot: number };

@@ -382,9 +382,10 @@ export class PostgresStore implements SessionStore {
     let sequence = safeInteger(stored.event_sequence ?? 0);
     const events: OutboxEvent[] = [];
     for (const [i, outcome] of outcomes.entries()) {
+      if (!('session' in outcome)) continue;
       const { ops, options } = batch[i] as QueuedUpdate;
-      const stamp = 'session' in outcome && this.#stamp(options, options.now, sequence);
-      if (!stamp || !('session' in outcome)) continue;
+      const stamp = this.#stamp(options, options.now, sequence);
+      if (!stamp) continue;
       sequence = stamp.sequence;
       events.push(updatedEvent(outcome.session, ops, stamp));
     }
