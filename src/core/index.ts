@@ -35,7 +35,6 @@ export {
   type SweepOptions,
 } from './manager.js';
 export {
-  type AuditFilter,
   createdEvent,
   defaultInstance,
   EVENT_TYPES,
@@ -47,6 +46,8 @@ export {
   type Outbox,
   type OutboxEvent,
   type OutboxOptions,
+  type OutboxPage,
+  type OutboxQuery,
   type OutboxRecord,
   openPayload,
   patchPaths,

@@ -117,22 +117,32 @@ export interface Outbox {
   backlog(after: string | null): Promise<{ count: number; oldestTime: number | null }>;
   /** Removes up to `limit` records made before `before` (ms), oldest first, and returns them. */
   trim(before: number, limit: number): Promise<OutboxRecord[]>;
-  /** The audit log: records matching `filter`, oldest first; `cursor` continues after the last when more may follow. */
-  query(filter: AuditFilter): Promise<{ records: OutboxRecord[]; cursor: string | null }>;
+  /**
+   * The records that match every given filter, oldest first (by position),
+   * for the audit log: from an index, never a scan of the whole outbox, when
+   * `userId` or `sessionId` is given. A non-null `cursor` is the `after` of
+   * the next page; null means no more records match.
+   */
+  query(filter: OutboxQuery): Promise<OutboxPage>;
 }
 
-/** What an audit query selects; `userId` or `sessionId` is answered from an index, never a full read. */
-export interface AuditFilter {
+/** What `Outbox.query` matches; every field given narrows it. */
+export interface OutboxQuery {
   userId?: string;
   sessionId?: string;
   types?: readonly EventType[];
-  /** From this time on, ms since the epoch. */
+  /** Records made at or after this moment (ms). */
   since?: number;
-  /** Before this time, ms since the epoch. */
+  /** Records made before this moment (ms). */
   until?: number;
-  /** A previous page's cursor. */
+  /** The previous page's `cursor`; null or absent for the first page. */
   after?: string | null;
   limit: number;
+}
+
+export interface OutboxPage {
+  records: OutboxRecord[];
+  cursor: string | null;
 }
 
 export function defaultInstance(): string {

@@ -24,8 +24,10 @@ export const tieredBackend: BackendDefinition = {
       name: 'tiered',
       displayUrl: redactUrl(url),
       shared: hot.shared || durable.shared,
-      async openSessions(options) {
-        const hotStore = await hot.openSessions(options);
+      async openSessions(options = {}) {
+        // The durable tier alone keeps the outbox: TieredStore's outbox is the durable tier's.
+        const { outbox: _, ...hotOptions } = options;
+        const hotStore = await hot.openSessions(hotOptions);
         try {
           return new TieredStore(hotStore, await durable.openSessions(options));
         } catch (error) {

@@ -84,7 +84,7 @@ describe('PostgresStore', () => {
     const versions = await admin.query(
       `SELECT version FROM ${schema}.${table}_migrations ORDER BY version`,
     );
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     const options = await admin.query('SELECT reloptions FROM pg_class WHERE oid = $1::regclass', [
       `${schema}.${table}`,
     ]);
@@ -113,6 +113,8 @@ describe('PostgresStore', () => {
     // Back to schema 1, as a table written before rotation existed.
     await admin.query(`DROP TABLE ${schema}.${table}_aliases`);
     await admin.query(`ALTER TABLE ${schema}.${table} DROP COLUMN token_issued_at`);
+    await admin.query(`DROP TABLE ${schema}.${table}_outbox`);
+    await admin.query(`ALTER TABLE ${schema}.${table} DROP COLUMN event_sequence`);
     await admin.query(`UPDATE ${schema}.${table} SET created_at = created_at - 1000`);
     await admin.query(`DELETE FROM ${schema}.${table}_migrations WHERE version >= 2`);
     const store = await opened({ table });

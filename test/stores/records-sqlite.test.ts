@@ -31,7 +31,7 @@ describe('SqliteRecordStore', () => {
     await Promise.all([reopenedRecords.close(), reopenedSessions.close()]);
 
     const db = new Database(filename, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const table = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'records'").get() as {
       sql: string;

@@ -27,7 +27,7 @@ describe('SqliteStore', () => {
     expect((await new SessionManager({ store: second }).get(token))?.data).toEqual({ kept: true });
     await second.close();
     const db = new Database(filename, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const indexes = db
       .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'")
@@ -64,7 +64,8 @@ describe('SqliteStore', () => {
     await seed.close();
     // Back to schema 1, as a file written before rotation existed.
     const db = new Database(filename);
-    db.exec('DROP TABLE session_aliases; ALTER TABLE sessions DROP COLUMN token_issued_at;');
+    db.exec(`DROP TABLE session_aliases; ALTER TABLE sessions DROP COLUMN token_issued_at;
+      DROP TABLE outbox; ALTER TABLE sessions DROP COLUMN event_sequence;`);
     db.exec('UPDATE sessions SET created_at = created_at - 1000');
     db.pragma('user_version = 1');
     db.close();

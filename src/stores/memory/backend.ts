@@ -15,8 +15,8 @@ export const memoryBackend: BackendDefinition = {
       name: 'memory',
       displayUrl: url,
       shared: false,
-      openSessions: async ({ codec } = {}) =>
-        new MemoryStore({ codec, max: max === undefined ? undefined : Number(max) }),
+      openSessions: async ({ codec, outbox } = {}) =>
+        new MemoryStore({ codec, outbox, max: max === undefined ? undefined : Number(max) }),
       openRecords: async () => new MemoryRecordStore(),
     };
   },

@@ -1,12 +1,19 @@
 import { LRUCache } from 'lru-cache';
+import { outboxInstance } from '../../core/backend-kit.js';
 import {
   type Activity,
   type ArchiveSink,
   createCodec,
+  createdEvent,
+  type EventStamp,
+  expiredEvent,
   isExpired,
+  type OutboxEvent,
   type PatchOperation,
   type RenameOptions,
+  renamedEvent,
   renamedSession,
+  revokedEvent,
   type ScanPage,
   type Session,
   type SessionCodec,
@@ -14,23 +21,33 @@ import {
   SessionNotFoundError,
   type SessionStore,
   type UpdateOptions,
+  updatedEvent,
   updatedSession,
+  type WriteOptions,
 } from '../../core/index.js';
+import { MemoryOutbox, type MemoryOutboxOptions } from './outbox.js';
 
 export interface MemoryStoreOptions {
   /** Most sessions kept; the least recently used one goes first. Default 10,000. */
   max?: number;
   codec?: SessionCodec;
+  /** Keep an outbox (`true` for the defaults): each write records its event there in the same step. */
+  outbox?: MemoryOutboxOptions | true;
 }
 
-/** A session whose data is kept encoded, so nothing the caller holds aliases the store. */
-type Entry = Omit<Session, 'data'> & { data: Uint8Array };
+/**
+ * A session whose data is kept encoded, so nothing the caller holds aliases
+ * the store, with the count of its events (`OutboxEvent.sequence`).
+ */
+type Entry = Omit<Session, 'data'> & { data: Uint8Array; eventSequence: number };
 
 /**
  * A bounded in-process store for tests, development and single-instance
  * deployments. Sessions are lost when the process exits.
  */
 export class MemoryStore implements SessionStore {
+  readonly outbox?: MemoryOutbox;
+  readonly #instance: string | null;
   readonly #codec: SessionCodec;
   readonly #entries: LRUCache<string, Entry>;
   readonly #idsByUser = new Map<string, Set<string>>();
@@ -39,6 +56,9 @@ export class MemoryStore implements SessionStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#codec = options.codec ?? createCodec();
+    this.#instance = outboxInstance(options.outbox);
+    if (this.#instance !== null)
+      this.outbox = new MemoryOutbox(options.outbox === true ? {} : options.outbox);
     this.#entries = new LRUCache<string, Entry>({
       max: options.max ?? 10_000,
       dispose: (entry, id, reason) => {
@@ -47,9 +67,11 @@ export class MemoryStore implements SessionStore {
     });
   }
 
-  async create(session: Session): Promise<void> {
+  async create(session: Session, options?: WriteOptions): Promise<void> {
     if (this.#entries.has(session.id)) throw new SessionExistsError();
-    this.#put(session);
+    const stamp = this.#stamp(options, session.createdAt, 0);
+    this.#put(session, stamp?.sequence ?? 0);
+    if (stamp) this.#record(createdEvent(session, stamp));
   }
 
   async get(id: string, now: number): Promise<Session | null> {
@@ -65,7 +87,9 @@ export class MemoryStore implements SessionStore {
     const entry = this.#live(id, options.now);
     if (!entry) throw new SessionNotFoundError();
     const next = updatedSession(this.#decode(entry), ops, options);
-    this.#put(next);
+    const stamp = this.#stamp(options, options.now, entry.eventSequence);
+    this.#put(next, stamp?.sequence ?? entry.eventSequence);
+    if (stamp) this.#record(updatedEvent(next, ops, stamp));
     return next;
   }
 
@@ -87,8 +111,10 @@ export class MemoryStore implements SessionStore {
     if (!entry) return null;
     if (this.#entries.has(toId)) throw new SessionExistsError();
     const next = renamedSession(this.#decode(entry), toId, activity);
+    const stamp = this.#stamp(options, activity.now, entry.eventSequence);
     this.#entries.delete(fromId);
-    this.#put(next);
+    this.#put(next, stamp?.sequence ?? entry.eventSequence);
+    if (stamp) this.#record(renamedEvent(next, fromId, options.aliasUntil, stamp));
     // Aliases come in roughly in the order they end: drop the ended ones at the front.
     for (const [id, alias] of this.#aliases) {
       if (activity.now < alias.until) break;
@@ -109,8 +135,12 @@ export class MemoryStore implements SessionStore {
     return null;
   }
 
-  async delete(id: string): Promise<boolean> {
-    return this.#entries.delete(id);
+  async delete(id: string, options?: WriteOptions): Promise<boolean> {
+    const entry = this.#entries.peek(id);
+    if (!entry) return false;
+    this.#entries.delete(id);
+    this.#recordRevoked([entry], options);
+    return true;
   }
 
   async listByUser(userId: string, now: number): Promise<Session[]> {
@@ -122,9 +152,14 @@ export class MemoryStore implements SessionStore {
     return sessions.sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
   }
 
-  async deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
+  async deleteByUser(userId: string, exceptId?: string, options?: WriteOptions): Promise<string[]> {
     const ids = [...(this.#idsByUser.get(userId) ?? [])].filter((id) => id !== exceptId);
-    for (const id of ids) this.#entries.delete(id);
+    const deleted: Entry[] = [];
+    for (const id of ids) {
+      const entry = this.#entries.peek(id);
+      if (entry && this.#entries.delete(id)) deleted.push(entry);
+    }
+    this.#recordRevoked(deleted, options);
     return ids;
   }
 
@@ -136,10 +171,15 @@ export class MemoryStore implements SessionStore {
     }
     for (const [id, alias] of this.#aliases) if (now >= alias.until) this.#aliases.delete(id);
     if (archive && expired.length > 0) await archive(expired);
+    const events: OutboxEvent[] = [];
     for (const session of expired) {
       const entry = this.#entries.peek(session.id);
-      if (entry && isExpired(entry, now)) this.#entries.delete(session.id);
+      if (!entry || !isExpired(entry, now)) continue;
+      this.#entries.delete(session.id);
+      const stamp = this.#stamp(undefined, now, entry.eventSequence);
+      if (stamp) events.push(expiredEvent(session, stamp));
     }
+    this.#record(...events);
     return expired;
   }
 
@@ -171,17 +211,38 @@ export class MemoryStore implements SessionStore {
     return entry && !isExpired(entry, now) ? entry : undefined;
   }
 
-  #put(session: Session): void {
+  /** The stamp of a write's event, its sequence one past `sequence`; null when it records none. */
+  #stamp(options: WriteOptions | undefined, time: number, sequence: number): EventStamp | null {
+    if (this.#instance === null || options?.silent) return null;
+    return { instance: this.#instance, time, sequence: sequence + 1, cause: options?.cause };
+  }
+
+  #record(...events: OutboxEvent[]): void {
+    if (events.length > 0) this.outbox?.record(events);
+  }
+
+  #recordRevoked(entries: readonly Entry[], options: WriteOptions | undefined): void {
+    const time = Date.now();
+    const events: OutboxEvent[] = [];
+    for (const entry of entries) {
+      const stamp = this.#stamp(options, time, entry.eventSequence);
+      if (stamp) events.push(revokedEvent(entry, stamp));
+    }
+    this.#record(...events);
+  }
+
+  #put(session: Session, eventSequence: number): void {
     this.#entries.set(session.id, {
       ...session,
       data: this.#codec.encode(session.id, session.data),
+      eventSequence,
     });
     const ids = this.#idsByUser.get(session.userId) ?? new Set();
     this.#idsByUser.set(session.userId, ids.add(session.id));
   }
 
-  #decode(entry: Entry): Session {
-    return { ...entry, data: this.#codec.decode(entry.id, entry.data) };
+  #decode({ eventSequence: _, ...session }: Entry): Session {
+    return { ...session, data: this.#codec.decode(session.id, session.data) };
   }
 
   #unindex(userId: string, id: string): void {

@@ -64,8 +64,8 @@ export const postgresBackend: BackendDefinition = {
       name: 'postgres',
       displayUrl: redactUrl(url),
       shared: true,
-      openSessions: ({ codec } = {}) =>
-        PostgresStore.connect({ ...pool, connectionString, schema, table, codec }),
+      openSessions: ({ codec, outbox } = {}) =>
+        PostgresStore.connect({ ...pool, connectionString, schema, table, codec, outbox }),
       openRecords: () =>
         PostgresRecordStore.connect({ ...pool, connectionString, schema, table: recordsTable }),
       // Deployments in other schemas of the same database sweep on their own.

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, PoolConfig, QueryResult, QueryResultRow } from 'pg';
 import { storeUnavailable } from '../../core/backend-kit.js';
-import { ConfigError, type PoolStats, StoreUnavailableError } from '../../core/index.js';
+import {
+  ConfigError,
+  DecodeError,
+  type PoolStats,
+  StoreUnavailableError,
+} from '../../core/index.js';
 import { requirePg } from './driver.js';
 import { PoolQueue } from './pool-queue.js';
 
@@ -241,4 +246,12 @@ function atLeastZero(value: number, name: string): number {
   if (!(Number.isSafeInteger(value) && value >= 0))
     throw new ConfigError(`postgres ${name} must be an integer of 0 or more`);
   return value;
+}
+
+/** bigint columns arrive as strings (or numbers or bigints, if the pool's parsers say so). */
+export function safeInteger(value: unknown): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number))
+    throw new DecodeError(`stored integer ${String(value)} is out of range`);
+  return number;
 }

@@ -5,6 +5,7 @@ export {
   type PostgresInvalidationBusOptions,
 } from './invalidation-bus.js';
 export { PostgresLease, type PostgresLeaseOptions } from './lease.js';
+export { PostgresOutbox } from './outbox.js';
 export {
   PostgresRateLimiter,
   type PostgresRateLimiterConnectOptions,

@@ -15,6 +15,11 @@ export interface PostgresTable {
   readonly aliasesByExpiry: string;
   readonly byUser: string;
   readonly byExpiry: string;
+  /** `"schema"."<table>_outbox"`: the transactional outbox (see PostgresOutbox). */
+  readonly outbox: string;
+  readonly outboxByUser: string;
+  readonly outboxBySession: string;
+  readonly outboxByTime: string;
 }
 
 // Short enough that the derived names (`<table>_migrations`) stay under PostgreSQL's 63 bytes.
@@ -53,6 +58,10 @@ export function postgresTable(schema: string, table: string): PostgresTable {
     aliasesByExpiry: escapeIdentifier(`${table}_aliases_by_expiry`),
     byUser: escapeIdentifier(`${table}_by_user`),
     byExpiry: escapeIdentifier(`${table}_by_expiry`),
+    outbox: qualified(`${table}_outbox`),
+    outboxByUser: escapeIdentifier(`${table}_outbox_by_user`),
+    outboxBySession: escapeIdentifier(`${table}_outbox_by_session`),
+    outboxByTime: escapeIdentifier(`${table}_outbox_by_time`),
   };
 }
 
@@ -98,6 +107,23 @@ const MIGRATIONS: ((t: PostgresTable) => string)[] = [
       autovacuum_vacuum_threshold = 1000,
       autovacuum_analyze_scale_factor = 0.02
     );`,
+  // 4: each session's count of events (OutboxEvent.sequence), and the transactional outbox.
+  (t) => `
+    ALTER TABLE ${t.sessions} ADD COLUMN event_sequence bigint NOT NULL DEFAULT 0;
+    CREATE TABLE ${t.outbox} (
+      position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      id uuid NOT NULL,
+      type text NOT NULL,
+      time bigint NOT NULL,
+      session_id text COLLATE "C",
+      user_id text,
+      sequence bigint NOT NULL,
+      instance text NOT NULL,
+      data jsonb NOT NULL
+    );
+    CREATE INDEX ${t.outboxByUser} ON ${t.outbox} (user_id, time);
+    CREATE INDEX ${t.outboxBySession} ON ${t.outbox} (session_id);
+    CREATE INDEX ${t.outboxByTime} ON ${t.outbox} (time);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -23,10 +23,10 @@ export const sqliteBackend: BackendDefinition = {
       displayUrl: url,
       // A sweep by two processes is harmless (SQLite re-checks expiry as it deletes), so no lease.
       shared: false,
-      async openSessions({ codec, mustExist } = {}) {
+      async openSessions({ codec, mustExist, outbox } = {}) {
         if (mustExist) refuseMissing(filename, url);
         await loadSqlite();
-        return new SqliteStore({ filename, codec });
+        return new SqliteStore({ filename, codec, outbox });
       },
       async openRecords({ mustExist } = {}) {
         if (mustExist) refuseMissing(filename, url);

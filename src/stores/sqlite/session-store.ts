@@ -1,13 +1,21 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
+import { outboxInstance } from '../../core/backend-kit.js';
 import {
   type Activity,
   type ArchiveSink,
   createCodec,
+  createdEvent,
+  type EventStamp,
+  expiredEvent,
+  type OutboxEvent,
+  type OutboxOptions,
   type PatchOperation,
   type RenameOptions,
+  renamedEvent,
   renamedSession,
+  revokedEvent,
   type ScanPage,
   type Session,
   type SessionCodec,
@@ -15,9 +23,12 @@ import {
   SessionNotFoundError,
   type SessionStore,
   type UpdateOptions,
+  updatedEvent,
   updatedSession,
+  type WriteOptions,
 } from '../../core/index.js';
 import { requireSqlite } from './driver.js';
+import { OUTBOX_SCHEMA, SqliteOutbox } from './outbox.js';
 
 export interface SqliteStoreOptions {
   /** Database file, created with its folder if missing; `:memory:` for a private in-memory database. */
@@ -30,6 +41,8 @@ export interface SqliteStoreOptions {
   synchronous?: 'normal' | 'full';
   /** How long a writer waits for another process's lock, in ms. Default 5000. */
   busyTimeout?: number;
+  /** Keep an outbox (`true` for the defaults): each write records its event in its transaction. */
+  outbox?: OutboxOptions | true;
 }
 
 /** Each entry moves the schema one version forward; `PRAGMA user_version` records where a file is. */
@@ -58,6 +71,9 @@ const MIGRATIONS = [
      expires_at INTEGER NOT NULL
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX session_aliases_by_expiry ON session_aliases (expires_at);`,
+  // 3: each session's count of events (OutboxEvent.sequence), and the transactional outbox.
+  `ALTER TABLE sessions ADD COLUMN event_sequence INTEGER NOT NULL DEFAULT 0;
+   ${OUTBOX_SCHEMA}`,
 ];
 
 interface Row {
@@ -72,6 +88,15 @@ interface Row {
   token_issued_at: number;
   ip: string | null;
   user_agent: string | null;
+  /** Read and written only by a store with an outbox (better-sqlite3 ignores an unused parameter). */
+  event_sequence?: number;
+}
+
+/** What a delete with an outbox returns of each session it removed. */
+interface Removed {
+  id: string;
+  user_id: string;
+  event_sequence: number;
 }
 
 const COLUMNS =
@@ -82,6 +107,9 @@ const COLUMNS =
  * processes on one machine. Every update is one immediate transaction.
  */
 export class SqliteStore implements SessionStore {
+  readonly outbox?: SqliteOutbox;
+  /** The instance events name; null without an outbox. */
+  readonly #instance: string | null;
   readonly #db: Database.Database;
   readonly #codec: SessionCodec;
   readonly #sql;
@@ -96,13 +124,22 @@ export class SqliteStore implements SessionStore {
     this.#db.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);
     migrate(this.#db);
     this.#codec = options.codec ?? createCodec();
-    this.#sql = prepareStatements(this.#db);
+    this.#instance = outboxInstance(options.outbox);
+    // Without an outbox the statements are the ones of a store that never had one.
+    this.#sql = prepareStatements(this.#db, this.#instance !== null);
+    if (this.#instance !== null) this.outbox = new SqliteOutbox(this.#db);
   }
 
-  async create(session: Session): Promise<void> {
-    const row = this.#toRow(session);
+  async create(session: Session, options?: WriteOptions): Promise<void> {
+    const stamp = this.#stamp(options, session.createdAt, 0);
+    const row = this.#toRow(session, stamp?.sequence ?? 0);
     try {
-      this.#sql.insert.run(row);
+      if (!stamp) this.#sql.insert.run(row);
+      else
+        this.#db.transaction(() => {
+          this.#sql.insert.run(row);
+          this.#record([createdEvent(session, stamp)]);
+        })();
     } catch (error) {
       throw isPrimaryKeyConflict(error) ? new SessionExistsError() : error;
     }
@@ -123,7 +160,9 @@ export class SqliteStore implements SessionStore {
         const row = this.#sql.selectLive.get(id, options.now) as Row | undefined;
         if (!row) throw new SessionNotFoundError();
         const next = updatedSession(this.#toSession(row), ops, options);
-        this.#sql.updateData.run(this.#toRow(next));
+        const stamp = this.#stamp(options, options.now, row.event_sequence);
+        this.#sql.updateData.run(this.#toRow(next, stamp?.sequence ?? row.event_sequence));
+        if (stamp) this.#record([updatedEvent(next, ops, stamp)]);
         return next;
       })
       .immediate();
@@ -145,15 +184,18 @@ export class SqliteStore implements SessionStore {
         const row = this.#sql.selectLive.get(fromId, activity.now) as Row | undefined;
         if (!row) return null;
         const next = renamedSession(this.#toSession(row), toId, activity);
+        const stamp = this.#stamp(options, activity.now, row.event_sequence);
+        const { data, event_sequence } = this.#toRow(next, stamp?.sequence ?? row.event_sequence);
         try {
           // Data is re-encoded because an encrypting codec binds it to the record id.
-          this.#sql.rename.run({ fromId, toId, data: this.#toRow(next).data, ...activity });
+          this.#sql.rename.run({ fromId, toId, data, event_sequence, ...activity });
         } catch (error) {
           throw isPrimaryKeyConflict(error) ? new SessionExistsError() : error;
         }
         if (aliasUntil !== undefined && aliasUntil > activity.now) {
           this.#sql.putAlias.run({ fromId, toId, expiresAt: aliasUntil });
         }
+        if (stamp) this.#record([renamedEvent(next, fromId, aliasUntil, stamp)]);
         return next;
       })
       .immediate();
@@ -164,8 +206,13 @@ export class SqliteStore implements SessionStore {
     return row?.to_id ?? null;
   }
 
-  async delete(id: string): Promise<boolean> {
-    return this.#sql.delete.run(id).changes > 0;
+  async delete(id: string, options?: WriteOptions): Promise<boolean> {
+    if (this.#instance === null) return this.#sql.delete.run(id).changes > 0;
+    return this.#db.transaction(() => {
+      const removed = this.#sql.delete.all(id) as Removed[];
+      this.#recordRevoked(removed, options);
+      return removed.length > 0;
+    })();
   }
 
   async listByUser(userId: string, now: number): Promise<Session[]> {
@@ -173,8 +220,16 @@ export class SqliteStore implements SessionStore {
     return rows.map((row) => this.#toSession(row));
   }
 
-  async deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
-    const rows = this.#sql.deleteByUser.all(userId, exceptId ?? '') as { id: string }[];
+  async deleteByUser(userId: string, exceptId?: string, options?: WriteOptions): Promise<string[]> {
+    const remove = () => this.#sql.deleteByUser.all(userId, exceptId ?? '') as Removed[];
+    const rows =
+      this.#instance === null
+        ? remove()
+        : this.#db.transaction(() => {
+            const removed = remove();
+            this.#recordRevoked(removed, options);
+            return removed;
+          })();
     return rows.map((row) => row.id);
   }
 
@@ -183,8 +238,19 @@ export class SqliteStore implements SessionStore {
     const expired = rows.map((row) => this.#toSession(row));
     if (archive && expired.length > 0) await archive(expired);
     this.#db.transaction(() => {
-      for (const session of expired) this.#sql.deleteExpired.run(session.id, now);
+      const events: OutboxEvent[] = [];
+      for (const session of expired) {
+        if (this.#instance === null) {
+          this.#sql.deleteExpired.run(session.id, now);
+          continue;
+        }
+        // Only if still expired: one touched while the archive ran stays, and records nothing.
+        const [removed] = this.#sql.deleteExpired.all(session.id, now) as Removed[];
+        const stamp = removed && this.#stamp(undefined, now, removed.event_sequence);
+        if (stamp) events.push(expiredEvent(session, stamp));
+      }
       this.#sql.deleteExpiredAliases.run(now);
+      this.#record(events);
     })();
     return expired;
   }
@@ -207,7 +273,34 @@ export class SqliteStore implements SessionStore {
     if (this.#db.open) this.#db.close();
   }
 
-  #toRow(session: Session): Row {
+  /**
+   * The stamp of a write's event, one past the session's `previous` count; null
+   * when the write records none (no outbox, or a silent write).
+   */
+  #stamp(
+    options: WriteOptions | undefined,
+    time: number,
+    previous: number | undefined,
+  ): EventStamp | null {
+    if (this.#instance === null || options?.silent) return null;
+    return { instance: this.#instance, time, sequence: (previous ?? 0) + 1, cause: options?.cause };
+  }
+
+  #record(events: readonly OutboxEvent[]): void {
+    if (events.length > 0) this.outbox?.record(events);
+  }
+
+  #recordRevoked(removed: readonly Removed[], options: WriteOptions | undefined): void {
+    const time = Date.now();
+    const events: OutboxEvent[] = [];
+    for (const row of removed) {
+      const stamp = this.#stamp(options, time, row.event_sequence);
+      if (stamp) events.push(revokedEvent({ id: row.id, userId: row.user_id }, stamp));
+    }
+    this.#record(events);
+  }
+
+  #toRow(session: Session, eventSequence?: number): Row {
     return {
       id: session.id,
       user_id: session.userId,
@@ -220,6 +313,7 @@ export class SqliteStore implements SessionStore {
       token_issued_at: session.tokenIssuedAt,
       ip: session.ip,
       user_agent: session.userAgent,
+      event_sequence: eventSequence ?? 0,
     };
   }
 
@@ -256,16 +350,26 @@ function migrate(db: Database.Database): void {
   }).immediate();
 }
 
-function prepareStatements(db: Database.Database) {
+/**
+ * The store's statements; `counted` (a store with an outbox) adds the
+ * session's `event_sequence` to those that write a session or read one to
+ * change it, and makes the deletes return it with each id.
+ */
+function prepareStatements(db: Database.Database, counted: boolean) {
+  const sequence = (sql: string) => (counted ? sql : '');
+  const removed = sequence(', user_id, event_sequence');
   return {
     insert: db.prepare(
-      `INSERT INTO sessions (${COLUMNS}) VALUES (@id, @user_id, @data, @version, @created_at,
-         @last_active_at, @idle_expires_at, @absolute_expires_at, @token_issued_at, @ip, @user_agent)`,
+      `INSERT INTO sessions (${COLUMNS}${sequence(', event_sequence')}) VALUES (@id, @user_id, @data,
+         @version, @created_at, @last_active_at, @idle_expires_at, @absolute_expires_at,
+         @token_issued_at, @ip, @user_agent${sequence(', @event_sequence')})`,
     ),
-    selectLive: db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE id = ? AND expires_at > ?`),
+    selectLive: db.prepare(
+      `SELECT ${COLUMNS}${sequence(', event_sequence')} FROM sessions WHERE id = ? AND expires_at > ?`,
+    ),
     updateData: db.prepare(
       `UPDATE sessions SET data = @data, version = @version, last_active_at = @last_active_at,
-         idle_expires_at = @idle_expires_at WHERE id = @id`,
+         idle_expires_at = @idle_expires_at${sequence(', event_sequence = @event_sequence')} WHERE id = @id`,
     ),
     touch: db.prepare(
       `UPDATE sessions SET last_active_at = max(last_active_at, @now),
@@ -273,7 +377,8 @@ function prepareStatements(db: Database.Database) {
     ),
     rename: db.prepare(
       `UPDATE sessions SET id = @toId, data = @data, last_active_at = @now,
-         idle_expires_at = @idleExpiresAt, token_issued_at = @now WHERE id = @fromId`,
+         idle_expires_at = @idleExpiresAt, token_issued_at = @now${sequence(', event_sequence = @event_sequence')}
+         WHERE id = @fromId`,
     ),
     putAlias: db.prepare(
       `INSERT INTO session_aliases (from_id, to_id, expires_at) VALUES (@fromId, @toId, @expiresAt)
@@ -283,15 +388,21 @@ function prepareStatements(db: Database.Database) {
       'SELECT to_id FROM session_aliases WHERE from_id = ? AND expires_at > ?',
     ),
     deleteExpiredAliases: db.prepare('DELETE FROM session_aliases WHERE expires_at <= ?'),
-    delete: db.prepare('DELETE FROM sessions WHERE id = ?'),
+    delete: db.prepare(
+      `DELETE FROM sessions WHERE id = ?${sequence(' RETURNING id, user_id, event_sequence')}`,
+    ),
     selectByUser: db.prepare(
       `SELECT ${COLUMNS} FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, id`,
     ),
-    deleteByUser: db.prepare('DELETE FROM sessions WHERE user_id = ? AND id <> ? RETURNING id'),
+    deleteByUser: db.prepare(
+      `DELETE FROM sessions WHERE user_id = ? AND id <> ? RETURNING id${removed}`,
+    ),
     selectExpired: db.prepare(
       `SELECT ${COLUMNS} FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`,
     ),
-    deleteExpired: db.prepare('DELETE FROM sessions WHERE id = ? AND expires_at <= ?'),
+    deleteExpired: db.prepare(
+      `DELETE FROM sessions WHERE id = ? AND expires_at <= ?${sequence(' RETURNING id, user_id, event_sequence')}`,
+    ),
     scan: db.prepare(
       `SELECT ${COLUMNS} FROM sessions WHERE id > ? AND expires_at > ? ORDER BY id LIMIT ?`,
     ),
