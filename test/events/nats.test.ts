@@ -191,6 +191,28 @@ describe('the NATS JetStream sink', () => {
       expect(notOnce(ids(received), expected)).toEqual({});
       expect(received.length).toBe(expected.length);
     });
+
+    it('a subscription goes on after the broker was cut off and receives what was published meanwhile', async () => {
+      const names = freshStream();
+      const publisher = sink(names);
+      const [before, during] = [sessionLife(2), sessionLife(2)];
+      await publisher.publish(before);
+      const { received } = await collect({
+        ...names,
+        url: `nats://127.0.0.1:${proxy.port}`,
+        durable: uniqueName('steady'),
+        // What the server sent into the cut comes again once its ack wait has passed.
+        ackWait: 1000,
+      });
+      await expect.poll(() => received.length, { timeout: 10_000 }).toBe(before.length);
+
+      proxy.blackHole();
+      await publisher.publish(during);
+      proxy.pass();
+      await expect
+        .poll(() => new Set(ids(received)).size, { timeout: 15_000 })
+        .toBe(before.length + during.length);
+    });
   });
 });
 
