@@ -75,3 +75,8 @@ export function watchChannel<T extends Channel>(connection: ChannelModel, channe
   });
   return channel;
 }
+
+/** Closes a connection, waiting at most `ms` for a broker that may not answer. */
+export async function closeConnection(connection: ChannelModel, ms: number): Promise<void> {
+  await withTimeout(connection.close(), ms, () => new Error('close timed out')).catch(() => {});
+}

@@ -3,6 +3,7 @@ import { ConfigError, type EventType } from '../core/index.js';
 import { brokerUnavailable, checkedTypes, reporter } from './broker.js';
 import { type CloudEvent, parseCloudEvent } from './envelope.js';
 import {
+  closeConnection,
   connectRabbitMq,
   type RabbitMqExchangeOptions,
   rabbitMqTarget,
@@ -98,6 +99,11 @@ export async function subscribeRabbit(
       await channel.assertQueue(options.queue, { durable: true });
       for (const key of keys) await channel.bindQueue(options.queue, target.exchange, key);
       await channel.prefetch(prefetch);
+      if (closed) {
+        // Closed while this reconnection was under way.
+        await closeConnection(opened, target.connectTimeout);
+        return;
+      }
       connection = opened;
       await channel.consume(options.queue, (message) => {
         if (message === null) {
@@ -137,7 +143,7 @@ export async function subscribeRabbit(
       connection = undefined;
       await handled;
       // Events not acked yet go back to the queue as the connection closes.
-      await last?.close().catch(() => {});
+      if (last) await closeConnection(last, target.connectTimeout);
     },
   };
 }

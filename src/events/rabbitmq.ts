@@ -3,6 +3,7 @@ import { BrokerUnavailableError, withTimeout } from '../core/index.js';
 import { brokerUnavailable } from './broker.js';
 import type { CloudEvent } from './envelope.js';
 import {
+  closeConnection,
   connectRabbitMq,
   type RabbitMqExchangeOptions,
   type RabbitMqTarget,
@@ -69,7 +70,7 @@ export class RabbitMqSink implements EventSink {
     this.#closed = true;
     const link = await this.#link?.catch(() => undefined);
     this.#link = undefined;
-    await link?.connection.close().catch(() => {});
+    if (link) await closeConnection(link.connection, this.#target.connectTimeout);
   }
 
   #confirmed(channel: ConfirmChannel, event: CloudEvent): Promise<void> {
