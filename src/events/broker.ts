@@ -4,6 +4,7 @@ import {
   ConfigError,
   EVENT_TYPES,
   type EventType,
+  redactUrl,
   ValidationError,
 } from '../core/index.js';
 
@@ -20,7 +21,7 @@ export function brokerName(broker: string, url: string, defaultPort: number): st
     const parsed = new URL(url);
     address = `${parsed.hostname || '127.0.0.1'}:${parsed.port || defaultPort}`;
   } catch {
-    throw new ConfigError(`the ${broker} URL is not a URL`);
+    throw new ConfigError(`the ${broker} URL ${JSON.stringify(redactUrl(url))} is not a URL`);
   }
   return `${broker} at ${address}`;
 }

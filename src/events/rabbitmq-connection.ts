@@ -35,7 +35,7 @@ export function rabbitMqTarget(options: RabbitMqExchangeOptions): RabbitMqTarget
     url,
     exchange: options.exchange ?? RABBITMQ_DEFAULTS.exchange,
     connectTimeout: options.connectTimeout ?? RABBITMQ_DEFAULTS.connectTimeout,
-    server: brokerName('RabbitMQ', url, 5672),
+    server: brokerName('RabbitMQ', url, url.startsWith('amqps:') ? 5671 : 5672),
   };
 }
 

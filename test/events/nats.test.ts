@@ -127,6 +127,9 @@ describe('the NATS JetStream sink', () => {
     expect(() => new NatsSink({ stream: 'events.all' })).toThrow(ConfigError);
     expect(() => new NatsSink({ subjectPrefix: 'clawsession.>' })).toThrow(ConfigError);
     expect(() => new NatsSink({ url: 'not a url' })).toThrow(ConfigError);
+    expect(() => new NatsSink({ url: 'nats://u:hunter2@127.0.0.1:port' })).toThrow(
+      'the NATS URL "nats://u:***@127.0.0.1:port" is not a URL',
+    );
   });
 
   it('rejects with BrokerUnavailableError naming host:port, never the credentials, when NATS is not there', async () => {
