@@ -117,6 +117,18 @@ export class StoreUnavailableError extends ClawsessionError {
 }
 
 /**
+ * A message broker (NATS, RabbitMQ) cannot be reached, or did not
+ * acknowledge everything it was handed (a time-out, a closed channel, a
+ * refusal). Part of the batch may have got through; the relay sends it all
+ * again and consumers deduplicate by event id.
+ */
+export class BrokerUnavailableError extends ClawsessionError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_BROKER_UNAVAILABLE', message, options);
+  }
+}
+
+/**
  * The store is up but has more requests waiting for it than it takes (a full
  * pool queue, or a wait for a connection past its limit); nothing was changed
  * by this call. Retrying after `retryAfter` seconds is expected to succeed.
