@@ -7,6 +7,12 @@ export {
   sourceOf,
   toCloudEvent,
 } from './envelope.js';
+export { NatsSink, type NatsSinkOptions } from './nats.js';
+export { NATS_DEFAULTS, type NatsStreamOptions } from './nats-connection.js';
+export { type NatsSubscriptionOptions, subscribeNats } from './nats-subscription.js';
+export { RabbitMqSink, type RabbitMqSinkOptions } from './rabbitmq.js';
+export { RABBITMQ_DEFAULTS, type RabbitMqExchangeOptions } from './rabbitmq-connection.js';
+export { type RabbitMqSubscriptionOptions, subscribeRabbit } from './rabbitmq-subscription.js';
 export {
   outboxRecords,
   type Replay,
