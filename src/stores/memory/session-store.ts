@@ -214,7 +214,13 @@ export class MemoryStore implements SessionStore {
   /** The stamp of a write's event, its sequence one past `sequence`; null when it records none. */
   #stamp(options: WriteOptions | undefined, time: number, sequence: number): EventStamp | null {
     if (this.#instance === null || options?.silent) return null;
-    return { instance: this.#instance, time, sequence: sequence + 1, cause: options?.cause };
+    return {
+      instance: this.#instance,
+      time,
+      sequence: sequence + 1,
+      cause: options?.cause,
+      codec: this.#codec,
+    };
   }
 
   #record(...events: OutboxEvent[]): void {

@@ -27,9 +27,10 @@ interface Row {
   sequence: unknown;
   instance: string;
   data: Record<string, unknown>;
+  payload: Buffer | null;
 }
 
-const COLUMNS = 'position, id, type, time, session_id, user_id, sequence, instance, data';
+const COLUMNS = 'position, id, type, time, session_id, user_id, sequence, instance, data, payload';
 
 /**
  * The PostgreSQL store's outbox: rows of `<table>_outbox`, inserted in the
@@ -66,7 +67,7 @@ export class PostgresOutbox implements Outbox {
   async record(run: Run, events: readonly OutboxEvent[]): Promise<void> {
     if (events.length === 0) return;
     await run('SELECT pg_advisory_xact_lock($1::bigint)', [this.#lockKey]);
-    await run(this.#sql.insert, [JSON.stringify(events)]);
+    await run(this.#sql.insert, [JSON.stringify(events.map(withPayloadInBase64))]);
   }
 
   async append(events: readonly OutboxEvent[]): Promise<void> {
@@ -137,9 +138,9 @@ function statements(t: PostgresTable) {
   return {
     table: t.outbox,
     // WITH ORDINALITY and ORDER BY: the events take their positions in the order given.
-    insert: `INSERT INTO ${t.outbox} (id, type, time, session_id, user_id, sequence, instance, data)
+    insert: `INSERT INTO ${t.outbox} (id, type, time, session_id, user_id, sequence, instance, data, payload)
       SELECT (e->>'id')::uuid, e->>'type', (e->>'time')::bigint, e->>'sessionId', e->>'userId',
-        (e->>'sequence')::bigint, e->>'instance', e->'data'
+        (e->>'sequence')::bigint, e->>'instance', e->'data', decode(e->>'payload', 'base64')
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS events(e, n) ORDER BY n`,
     read: `SELECT ${COLUMNS} FROM ${t.outbox} WHERE position > $1::bigint ORDER BY position LIMIT $2`,
     backlog: `SELECT count(*) AS count,
@@ -162,6 +163,15 @@ function toRecord(row: Row): OutboxRecord {
     sequence: safeInteger(row.sequence),
     instance: row.instance,
     data: row.data,
+    ...(row.payload ? { payload: row.payload } : {}),
+  };
+}
+
+/** The events as one JSON parameter: bytes do not go into JSON, base64 does (and decode() takes it back). */
+function withPayloadInBase64(event: OutboxEvent) {
+  return {
+    ...event,
+    payload: event.payload ? Buffer.from(event.payload).toString('base64') : null,
   };
 }
 

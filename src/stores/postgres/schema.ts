@@ -119,7 +119,8 @@ const MIGRATIONS: ((t: PostgresTable) => string)[] = [
       user_id text,
       sequence bigint NOT NULL,
       instance text NOT NULL,
-      data jsonb NOT NULL
+      data jsonb NOT NULL,
+      payload bytea
     );
     CREATE INDEX ${t.outboxByUser} ON ${t.outbox} (user_id, time);
     CREATE INDEX ${t.outboxBySession} ON ${t.outbox} (session_id);

@@ -370,7 +370,7 @@ export class PostgresStore implements SessionStore {
   #stamp(options: WriteOptions | undefined, time: number, previous: unknown): EventStamp | null {
     if (this.#instance === null || options?.silent) return null;
     const sequence = safeInteger(previous ?? 0) + 1;
-    return { instance: this.#instance, time, sequence, cause: options?.cause };
+    return { instance: this.#instance, time, sequence, cause: options?.cause, codec: this.#codec };
   }
 
   /** The events of a batch's updates that applied, numbered on from the stored count. */

@@ -26,7 +26,8 @@ export const OUTBOX_SCHEMA = `
     user_id TEXT,
     sequence INTEGER NOT NULL,
     instance TEXT NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    payload BLOB
   ) STRICT;
   CREATE INDEX outbox_by_user ON outbox (user_id, time);
   CREATE INDEX outbox_by_session ON outbox (session_id);
@@ -42,9 +43,10 @@ interface Row {
   sequence: number;
   instance: string;
   data: string;
+  payload: Uint8Array | null;
 }
 
-const COLUMNS = 'position, id, type, time, session_id, user_id, sequence, instance, data';
+const COLUMNS = 'position, id, type, time, session_id, user_id, sequence, instance, data, payload';
 
 /**
  * The SQLite store's outbox: rows of the `outbox` table in the store's file.
@@ -76,6 +78,7 @@ export class SqliteOutbox implements Outbox {
         sequence: event.sequence,
         instance: event.instance,
         data: JSON.stringify(event.data),
+        payload: event.payload ?? null,
       });
     }
   }
@@ -149,8 +152,8 @@ export class SqliteOutbox implements Outbox {
 function prepareStatements(db: Database.Database) {
   return {
     insert: db.prepare(
-      `INSERT INTO outbox (id, type, time, session_id, user_id, sequence, instance, data)
-         VALUES (@id, @type, @time, @session_id, @user_id, @sequence, @instance, @data)`,
+      `INSERT INTO outbox (id, type, time, session_id, user_id, sequence, instance, data, payload)
+         VALUES (@id, @type, @time, @session_id, @user_id, @sequence, @instance, @data, @payload)`,
     ),
     read: db.prepare(
       `SELECT ${COLUMNS} FROM outbox WHERE position > CAST(? AS INTEGER) ORDER BY position LIMIT ?`,
@@ -179,5 +182,6 @@ function toRecord(row: Row): OutboxRecord {
     sequence: row.sequence,
     instance: row.instance,
     data: JSON.parse(row.data) as Record<string, unknown>,
+    ...(row.payload ? { payload: row.payload } : {}),
   };
 }

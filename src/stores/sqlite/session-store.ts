@@ -283,7 +283,13 @@ export class SqliteStore implements SessionStore {
     previous: number | undefined,
   ): EventStamp | null {
     if (this.#instance === null || options?.silent) return null;
-    return { instance: this.#instance, time, sequence: (previous ?? 0) + 1, cause: options?.cause };
+    return {
+      instance: this.#instance,
+      time,
+      sequence: (previous ?? 0) + 1,
+      cause: options?.cause,
+      codec: this.#codec,
+    };
   }
 
   #record(events: readonly OutboxEvent[]): void {
