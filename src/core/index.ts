@@ -46,6 +46,8 @@ export {
   type Outbox,
   type OutboxEvent,
   type OutboxOptions,
+  type OutboxPage,
+  type OutboxQuery,
   type OutboxRecord,
   patchPaths,
   renamedEvent,

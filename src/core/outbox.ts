@@ -109,6 +109,32 @@ export interface Outbox {
   backlog(after: string | null): Promise<{ count: number; oldestTime: number | null }>;
   /** Removes up to `limit` records made before `before` (ms), oldest first, and returns them. */
   trim(before: number, limit: number): Promise<OutboxRecord[]>;
+  /**
+   * The records that match every given filter, oldest first (by position),
+   * for the audit log: from an index, never a scan of the whole outbox, when
+   * `userId` or `sessionId` is given. A non-null `cursor` is the `after` of
+   * the next page; null means no more records match.
+   */
+  query(filter: OutboxQuery): Promise<OutboxPage>;
+}
+
+/** What `Outbox.query` matches; every field given narrows it. */
+export interface OutboxQuery {
+  userId?: string;
+  sessionId?: string;
+  types?: readonly EventType[];
+  /** Records made at or after this moment (ms). */
+  since?: number;
+  /** Records made before this moment (ms). */
+  until?: number;
+  /** The previous page's `cursor`; null or absent for the first page. */
+  after?: string | null;
+  limit: number;
+}
+
+export interface OutboxPage {
+  records: OutboxRecord[];
+  cursor: string | null;
 }
 
 export function defaultInstance(): string {
