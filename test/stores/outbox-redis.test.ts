@@ -226,6 +226,18 @@ describe('RedisStore with an outbox', () => {
     await expect(store.delete(session.id)).rejects.toThrow(/WRONGTYPE/);
     expect(await store.get(session.id, T + 1000)).toMatchObject({ version: 1, data: {} });
     expect(Number(await redis.get(keys.sequence(session.id)))).toBe(1);
+
+    // Nor when the counter cannot count.
+    await redis.del(keys.events());
+    await redis.del(keys.sequence(session.id));
+    await redis.hSet(keys.sequence(session.id), 'not', 'a counter');
+    await expect(
+      store.update(session.id, [{ op: 'add', path: '/a', value: 1 }], at(T + 1000)),
+    ).rejects.toThrow(/WRONGTYPE/);
+    await expect(store.rename(session.id, newId(), at(T + 1000))).rejects.toThrow(/WRONGTYPE/);
+    await expect(store.delete(session.id)).rejects.toThrow(/WRONGTYPE/);
+    expect(await store.get(session.id, T + 1000)).toMatchObject({ version: 1, data: {} });
+    expect(await redis.exists(keys.events())).toBe(0);
   });
 
   it('records nothing for silent writes, and a session without a counter counts from 0', async () => {

@@ -18,8 +18,10 @@ import { type Script, script } from './scripts.js';
  * the sequence, and the stream id.
  *
  * Redis does not undo a script's writes when a later command of it fails, so
- * every script looks at the stream (`appender`) before it writes anything: a
- * stream key of the wrong type fails the script before the change.
+ * every script does what can fail first: it looks at the stream (`appender`)
+ * and takes the sequence (`advance`, whose INCRBY is then its first write)
+ * before it writes the change, so a stream or counter key of the wrong type
+ * fails the script before the change.
  *
  * The counter, `seq:<id>`, is a STRING beside the session rather than a
  * field of its value, so a store without an outbox keeps its layout and
@@ -31,9 +33,16 @@ import { type Script, script } from './scripts.js';
  * from 0, so its next event is 1, like the memory store's.
  */
 const OUTBOX_PRELUDE = `
+-- The counter expires at the session key's moment (PEXPIRETIME, Redis 7), or within a
+-- millisecond of it (PTTL, Redis 6.2: two readings of the clock).
 local function follow(counter, key)
-  local ttl = redis.call('PTTL', key)
-  if ttl > 0 then redis.call('PEXPIRE', counter, ttl) end
+  local at = redis.pcall('PEXPIRETIME', key)
+  if type(at) ~= 'number' then
+    local ttl = redis.call('PTTL', key)
+    if ttl > 0 then redis.call('PEXPIRE', counter, ttl) end
+  elseif at > 0 then
+    redis.call('PEXPIREAT', counter, at)
+  end
 end
 -- The time and the count parts of the last id the stream handed out (an empty stream keeps it).
 local function top(stream)
@@ -97,7 +106,8 @@ local add = appender(KEYS[3], ARGV[3])
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 local k = count(3)
 if k > 0 then
-  redis.call('SET', KEYS[2], k, 'PX', ARGV[2])
+  redis.call('SET', KEYS[2], k)
+  follow(KEYS[2], KEYS[1])
   record(add, 3, 1)
 end
 return 1
@@ -112,10 +122,11 @@ local h = head(KEYS[1])
 if not h or tonumber(ARGV[1]) >= math.min(h.i, h.x) then return 0 end
 if h.v ~= tonumber(ARGV[2]) then return redis.call('GET', KEYS[1]) end
 local add = appender(KEYS[3], ARGV[5])
+local k = count(5)
+local seq = k > 0 and advance(KEYS[2], k)
 redis.call('SET', KEYS[1], ARGV[4], 'KEEPTTL')
 extend(KEYS[1], ARGV[3])
-local k = count(5)
-if k > 0 then record(add, 5, advance(KEYS[2], k)) end
+if seq then record(add, 5, seq) end
 follow(KEYS[2], KEYS[1])
 return 1
 `);
@@ -149,13 +160,15 @@ if not h or tonumber(ARGV[1]) >= math.min(h.i, h.x) then return 0 end
 if h.v ~= tonumber(ARGV[2]) then return redis.call('GET', KEYS[1]) end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local add = appender(KEYS[5], ARGV[7])
-redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[3])
-if ARGV[5] ~= '' then redis.call('SET', KEYS[6], ARGV[5], 'PX', ARGV[6]) end
-redis.call('DEL', KEYS[1])
 local k = count(7)
 local seq = tonumber(redis.call('GET', KEYS[3]) or '0') + k
-redis.call('DEL', KEYS[3])
-if seq > 0 then redis.call('SET', KEYS[4], seq, 'PX', ARGV[3]) end
+redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[3])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[6], ARGV[5], 'PX', ARGV[6]) end
+redis.call('DEL', KEYS[1], KEYS[3])
+if seq > 0 then
+  redis.call('SET', KEYS[4], seq)
+  follow(KEYS[4], KEYS[2])
+end
 if k > 0 then record(add, 7, seq - k + 1) end
 return 1
 `);
@@ -174,10 +187,9 @@ local n = struct.unpack('>H', h, at + 1)
 local u = redis.call('GETRANGE', KEYS[1], at + 2, at + 1 + n)
 if ARGV[1] ~= '' and u ~= ARGV[1] then return false end
 local add = appender(KEYS[3], ARGV[2])
-redis.call('DEL', KEYS[1])
 local k = count(2)
 if k > 0 then record(add, 2, advance(KEYS[2], k), u) end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
 return string.sub(h, 1, ${HEAD}) .. string.sub(h, at + 1, at + 2) .. u
 `);
 
@@ -186,10 +198,9 @@ export const REAP_RECORDED = recording(`
 local h = head(KEYS[1])
 if not h or tonumber(ARGV[1]) < math.min(h.i, h.x) then return 0 end
 local add = appender(KEYS[3], ARGV[2])
-redis.call('DEL', KEYS[1])
 local k = count(2)
 if k > 0 then record(add, 2, advance(KEYS[2], k)) end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `);
 

@@ -28,6 +28,18 @@ export interface RedisOutboxOptions extends OutboxOptions {
   maxLength?: number;
 }
 
+/** `RedisOutboxOptions` with the defaults filled in. */
+export type OutboxSettings = Required<RedisOutboxOptions>;
+
+/** The settings of the store's `outbox` option; ConfigError before anything connects if they are wrong. */
+export function outboxSettings(option: RedisOutboxOptions | true): OutboxSettings {
+  const options = option === true ? {} : option;
+  const maxLength = options.maxLength ?? 1_000_000;
+  if (!(Number.isSafeInteger(maxLength) && maxLength > 0))
+    throw new ConfigError('the outbox maxLength must be a positive integer');
+  return { instance: options.instance ?? defaultInstance(), maxLength };
+}
+
 /** How many records a reader is behind, and how many it can no longer read. */
 export interface RedisBacklog {
   count: number;
@@ -65,14 +77,11 @@ export class RedisOutbox implements Outbox {
   readonly #stream: string;
   readonly #bound: string;
 
-  constructor(redis: Connection, stream: string, options: RedisOutboxOptions) {
-    const maxLength = options.maxLength ?? 1_000_000;
-    if (!(Number.isSafeInteger(maxLength) && maxLength > 0))
-      throw new ConfigError('the outbox maxLength must be a positive integer');
-    this.instance = options.instance ?? defaultInstance();
+  constructor(redis: Connection, stream: string, settings: OutboxSettings) {
+    this.instance = settings.instance;
     this.#redis = redis;
     this.#stream = stream;
-    this.#bound = String(maxLength);
+    this.#bound = String(settings.maxLength);
   }
 
   /** The ARGV the store's scripts take for a write's session events: the bound, then seven values per event. */

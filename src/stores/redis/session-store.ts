@@ -46,7 +46,12 @@ import {
   SHARDS,
   USER_ID_LENGTH,
 } from './layout.js';
-import { RedisOutbox, type RedisOutboxOptions } from './outbox.js';
+import {
+  type OutboxSettings,
+  outboxSettings,
+  RedisOutbox,
+  type RedisOutboxOptions,
+} from './outbox.js';
 import {
   CREATE_RECORDED,
   DELETE_RECORDED,
@@ -94,7 +99,8 @@ const MAX_ATTEMPTS = 32;
  * native TTL, plus sorted-set indexes by expiry and by user, which scans page
  * through. Each step on a session is one command or one Lua script on its
  * one key; `indexes.ts` says why the indexes are kept beside it rather than
- * with it.
+ * with it. With `outbox`, the scripts of `outbox-scripts.ts` instead, which
+ * also record each change's events in a stream on the same server.
  */
 export class RedisStore implements SessionStore {
   readonly outbox?: RedisOutbox;
@@ -105,19 +111,18 @@ export class RedisStore implements SessionStore {
   readonly #retention: number;
   readonly #updates: GroupCommit;
 
-  private constructor(redis: Connection, options: RedisStoreOptions) {
+  private constructor(
+    redis: Connection,
+    options: RedisStoreOptions,
+    outbox: OutboxSettings | null,
+  ) {
     this.#redis = redis;
     this.#keys = new Keys(options.prefix ?? 'cs:');
     this.#codec = options.codec ?? createCodec();
     this.#indexes = new Indexes(redis, this.#keys);
     this.#retention = options.expiredRetention ?? 10 * 60_000;
     this.#updates = new GroupCommit((id, batch) => this.#commit(id, batch));
-    if (options.outbox)
-      this.outbox = new RedisOutbox(
-        redis,
-        this.#keys.events(),
-        options.outbox === true ? {} : options.outbox,
-      );
+    if (outbox) this.outbox = new RedisOutbox(redis, this.#keys.events(), outbox);
   }
 
   /** Connects and returns the store; fails with `StoreUnavailableError` if Redis cannot be reached. */
@@ -128,13 +133,14 @@ export class RedisStore implements SessionStore {
       throw new ConfigError(
         'the Redis outbox needs a standalone server for now (docs/events.md, "Redis Cluster")',
       );
+    const outbox = options.outbox ? outboxSettings(options.outbox) : null;
     const redis = await openConnection({
       url: options.url,
       cluster: options.cluster,
       commandTimeout: options.commandTimeout ?? 2000,
       connectTimeout: options.connectTimeout ?? 10_000,
     });
-    return new RedisStore(redis, options);
+    return new RedisStore(redis, options, outbox);
   }
 
   async create(session: Session, options?: WriteOptions): Promise<void> {
