@@ -9,13 +9,14 @@ import {
   type Session,
   SessionExistsError,
   SessionNotFoundError,
+  StoreUnavailableError,
   ValidationError,
   VersionConflictError,
 } from '../../src/core/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.js';
 import { Keys } from '../../src/stores/redis/layout.js';
 import { describeSessionStore } from '../conformance/session-store.js';
-import { dropKeys, freshPrefix, REDIS_URL, RUN_PREFIX } from './fixtures/redis.js';
+import { dropKeys, freshPrefix, REDIS_URL, RUN_PREFIX, startProxy } from './fixtures/redis.js';
 
 const MINUTE = 60_000;
 const T = Date.UTC(2026, 0, 1);
@@ -238,6 +239,43 @@ describe('RedisStore with an outbox', () => {
     await expect(store.delete(session.id)).rejects.toThrow(/WRONGTYPE/);
     expect(await store.get(session.id, T + 1000)).toMatchObject({ version: 1, data: {} });
     expect(await redis.exists(keys.events())).toBe(0);
+  });
+
+  it('records nothing, and changes nothing, when Redis is out of reach', async () => {
+    const prefix = freshPrefix();
+    const { store: direct, outbox } = await open({ prefix });
+    const proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379));
+    cleanups.push(() => proxy.close());
+    const { store } = await open({ prefix, url: proxy.url, commandTimeout: 500 });
+    const session = fixture();
+    await store.create(session);
+
+    // Redis out of reach: neither.
+    proxy.stall();
+    await expect(
+      store.update(session.id, [{ op: 'add', path: '/b', value: 1 }], at(T + 2000)),
+    ).rejects.toBeInstanceOf(StoreUnavailableError);
+    await proxy.close(); // what the stalled socket held never reaches Redis
+    expect(await direct.get(session.id, T + 2000)).toMatchObject({ version: 1 });
+    expect(await all(outbox)).toHaveLength(1);
+  });
+
+  it('keeps a change and its event together when the reply is lost: the caller hears of an outage, both happened', async () => {
+    const prefix = freshPrefix();
+    const { store: direct, outbox } = await open({ prefix });
+    const proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379));
+    cleanups.push(() => proxy.close());
+    const { store } = await open({ prefix, url: proxy.url, commandTimeout: 500 });
+    const session = fixture();
+    await store.create(session);
+    proxy.hold(); // a delete is one script: it runs, its reply waits in the proxy
+    await expect(store.delete(session.id)).rejects.toBeInstanceOf(StoreUnavailableError);
+    proxy.release();
+    expect(await direct.get(session.id, T)).toBeNull();
+    expect((await all(outbox)).map(({ type, sequence }) => [type, sequence])).toEqual([
+      ['session.created', 1],
+      ['session.revoked', 2],
+    ]);
   });
 
   it('records nothing for silent writes, and a session without a counter counts from 0', async () => {
