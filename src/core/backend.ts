@@ -2,6 +2,7 @@ import type { SessionCodec } from './codec.js';
 import { ConfigError } from './errors.js';
 import type { InvalidationBus } from './invalidation-bus.js';
 import type { Lease } from './lease.js';
+import type { OutboxOptions } from './outbox.js';
 import type { RateLimiter, RateLimitPolicy } from './rate-limiter.js';
 import type { RecordStore } from './record-store.js';
 import type { SessionStore } from './store.js';
@@ -19,7 +20,10 @@ export interface Backend {
   readonly displayUrl: string;
   /** Whether several processes can serve this one backend (false for memory and SQLite). */
   readonly shared: boolean;
-  openSessions(options?: { codec?: SessionCodec } & OpenOptions): Promise<SessionStore>;
+  /** With `outbox`, a store that keeps one (`SessionStore.outbox`; core/outbox.ts); `true` takes the defaults. */
+  openSessions(
+    options?: { codec?: SessionCodec; outbox?: OutboxOptions | true } & OpenOptions,
+  ): Promise<SessionStore>;
   /** The record store beside the sessions, for users, API keys, refresh families and revoked tokens. */
   openRecords(options?: OpenOptions): Promise<RecordStore>;
   /** Keeps sweeps to one instance at a time; absent where one process owns the store or two sweeping is harmless. */
