@@ -13,6 +13,7 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../../src/core/index.js';
+import { openBackend } from '../../src/stores/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.js';
 import { Keys } from '../../src/stores/redis/layout.js';
 import { describeSessionStore } from '../conformance/session-store.js';
@@ -459,7 +460,7 @@ describe('RedisStore with an outbox', () => {
     expect(sequences).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
   });
 
-  it('is bounded by maxLength: the oldest go, relayed or not, and backlog counts what a reader missed', async () => {
+  it('is bounded by maxLength: the oldest go, relayed or not, and skipped counts what a reader missed', async () => {
     const { outbox, keys } = await open({ outbox: { instance: 'gw-test', maxLength: 10 } });
     const redis = await raw();
     const first = serviceEvent();
@@ -472,18 +473,21 @@ describe('RedisStore with an outbox', () => {
     const length = await redis.xLen(keys.events());
     expect(length).toBeGreaterThanOrEqual(10);
     expect(length).toBeLessThan(301);
-    const backlog = await outbox.backlog(seen?.position ?? null);
-    expect(backlog).toEqual({
+    expect(await outbox.backlog(seen?.position ?? null)).toEqual({
       count: length,
       oldestTime: (await all(outbox))[0]?.time,
-      skipped: 300 - length,
     });
-    expect(await outbox.backlog(null)).toMatchObject({ count: length, skipped: 301 - length });
+    expect(await outbox.skipped(seen?.position ?? null)).toBe(300 - length);
+    expect(await outbox.backlog(null)).toMatchObject({ count: length });
+    expect(await outbox.skipped(null)).toBe(301 - length);
+    const newest = (await all(outbox)).at(-1)?.position ?? null;
+    expect(await outbox.skipped(newest)).toBe(0);
   });
 
   it('appends service events, reads them in pages, and counts the backlog', async () => {
     const { outbox } = await open();
-    expect(await outbox.backlog(null)).toEqual({ count: 0, oldestTime: null, skipped: 0 });
+    expect(await outbox.backlog(null)).toEqual({ count: 0, oldestTime: null });
+    expect(await outbox.skipped(null)).toBe(0);
     expect(await outbox.read(null, 10)).toEqual([]);
     const events = [
       serviceEvent({ time: T + 1, type: 'apikey.created', userId: null, data: { keyId: 'k1' } }),
@@ -497,27 +501,54 @@ describe('RedisStore with an outbox', () => {
     expect(await outbox.read(null, 2)).toEqual(records.slice(0, 2));
     expect(await outbox.read(records[1]?.position ?? null, 5)).toEqual(records.slice(2));
     expect(await outbox.read(records[2]?.position ?? null, 5)).toEqual([]);
+    expect(records.map(({ position }) => position)).toEqual(['1', '2', '3']);
+    expect(await outbox.read('0', 1)).toEqual(records.slice(0, 1));
     expect(await outbox.backlog(records[0]?.position ?? null)).toEqual({
       count: 2,
       oldestTime: T + 2,
-      skipped: 0,
     });
     expect(await outbox.backlog(records[2]?.position ?? null)).toEqual({
       count: 0,
       oldestTime: null,
-      skipped: 0,
     });
+    expect(await outbox.backlog('99')).toEqual({ count: 0, oldestTime: null });
+    expect(await outbox.skipped(records[2]?.position ?? null)).toBe(0);
   });
 
-  it('files an event made on a clock behind after the ones before it, so positions still increase', async () => {
-    const { outbox } = await open();
-    await outbox.append([serviceEvent({ time: T + 5000 }), serviceEvent({ time: T + 1000 })]);
-    const [later, earlier] = await all(outbox);
-    expect([later?.time, earlier?.time]).toEqual([T + 5000, T + 1000]);
-    expect(earlier?.position.split('-')[0]).toBe(String(T + 5000));
-    expect(await outbox.read(later?.position ?? null, 5)).toEqual([earlier]);
+  it('files an event made on a clock behind under the time before it, so a query by time still finds it', async () => {
+    const { outbox, keys } = await open();
+    const redis = await raw();
+    await outbox.append([
+      serviceEvent({ time: T + 1000 }),
+      serviceEvent({ time: T + 5000 }),
+      serviceEvent({ time: T + 2000 }),
+      serviceEvent({ time: T + 6000 }),
+    ]);
+    const ids = ((await redis.xRange(keys.events(), '-', '+')) ?? []).map(({ id }) => String(id));
+    expect(ids).toEqual([`1-${T + 1000}`, `2-${T + 5000}`, `3-${T + 5000}`, `4-${T + 6000}`]);
+    const times = async (filter: { since?: number; until?: number }) =>
+      (await outbox.query({ ...filter, limit: 10 })).records.map(({ time }) => time - T);
     // A query's window applies to the events' own times.
-    expect((await outbox.query({ until: T + 2000, limit: 5 })).records).toEqual([earlier]);
+    expect(await times({ until: T + 3000 })).toEqual([1000, 2000]);
+    expect(await times({ since: T + 1500 })).toEqual([5000, 2000, 6000]);
+    expect(await times({ since: T + 5500 })).toEqual([6000]);
+    expect(await times({ since: T + 7000 })).toEqual([]);
+    expect(await times({ since: T + 2000, until: T + 5001 })).toEqual([5000, 2000]);
+  });
+
+  it('finds where a query by time starts (by halving the stream), at its edges too', async () => {
+    const { outbox } = await open();
+    await outbox.append(Array.from({ length: 2000 }, (_, i) => serviceEvent({ time: T + i })));
+    const page = await outbox.query({ since: T + 1500, until: T + 1503, limit: 10 });
+    expect(page.records.map(({ time, position }) => [time - T, position])).toEqual([
+      [1500, '1501'],
+      [1501, '1502'],
+      [1502, '1503'],
+    ]);
+    for (const since of [0, 1, 999, 1999, 2000]) {
+      const [first] = (await outbox.query({ since: T + since, limit: 1 })).records;
+      expect(first?.time).toBe(since < 2000 ? T + since : undefined);
+    }
   });
 
   it('trims the oldest records made before a moment, up to a limit, and returns them', async () => {
@@ -532,13 +563,14 @@ describe('RedisStore with an outbox', () => {
     expect(await outbox.backlog(records[0]?.position ?? null)).toEqual({
       count: 2,
       oldestTime: T + 4,
-      skipped: 2,
     });
+    expect(await outbox.skipped(records[0]?.position ?? null)).toBe(2);
     expect(await outbox.trim(T + 100, 10)).toEqual(records.slice(3));
-    expect(await outbox.backlog(records[0]?.position ?? null)).toMatchObject({
+    expect(await outbox.backlog(records[0]?.position ?? null)).toEqual({
       count: 0,
-      skipped: 4,
+      oldestTime: null,
     });
+    expect(await outbox.skipped(records[0]?.position ?? null)).toBe(4);
     // Positions go on from where the emptied stream was.
     await outbox.append([serviceEvent({ time: T })]);
     const [next] = await all(outbox);
@@ -593,11 +625,26 @@ describe('RedisStore with an outbox', () => {
     });
   });
 
+  it('opens through the backend URL with openSessions({ outbox })', async () => {
+    const backend = await openBackend(`${REDIS_URL}?prefix=${freshPrefix()}`);
+    const store = await backend.openSessions({ outbox: { instance: 'from-url' } });
+    cleanups.push(() => store.close());
+    const session = fixture();
+    await store.create(session);
+    expect(await store.outbox?.read(null, 5)).toEqual([
+      expect.objectContaining({ type: 'session.created', instance: 'from-url', sequence: 1 }),
+    ]);
+    const plain = await backend.openSessions();
+    cleanups.push(() => plain.close());
+    expect(plain.outbox).toBeUndefined();
+  });
+
   it('refuses bad arguments', async () => {
     const { outbox } = await open();
     await expect(outbox.read('not-a-position', 5)).rejects.toThrow(ValidationError);
     await expect(outbox.read(null, 0)).rejects.toThrow(ValidationError);
-    await expect(outbox.backlog('12')).rejects.toThrow(ValidationError);
+    await expect(outbox.backlog('1-2')).rejects.toThrow(ValidationError);
+    await expect(outbox.skipped('01')).rejects.toThrow(ValidationError);
     await expect(outbox.trim(Number.NaN, 5)).rejects.toThrow(ValidationError);
     await expect(outbox.query({ limit: 5, after: '-1' })).rejects.toThrow(ValidationError);
     await expect(

@@ -44,7 +44,7 @@ local function follow(counter, key)
     redis.call('PEXPIREAT', counter, at)
   end
 end
--- The time and the count parts of the last id the stream handed out (an empty stream keeps it).
+-- The parts of the last id the stream handed out (an empty stream keeps it): the count, the time.
 local function top(stream)
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
   local id = '0-0'
@@ -56,19 +56,22 @@ local function top(stream)
       if info[i] == 'last-generated-id' then id = info[i + 1] end
     end
   end
-  local t, n = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(t), tonumber(n)
+  local n, t = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(n), tonumber(t)
 end
--- Appends entries to the stream, bounded by MAXLEN ~ bound. An entry's id is <time>-<n>: n
--- counts every entry the stream ever held (so positions subtract into counts), and the time is
--- the event's, raised to the previous entry's when earlier (clocks of instances differ), so
--- ids increase.
+-- The count part of an entry's id: its position.
+local function position(id) return tonumber(string.match(id, '^(%d+)-')) end
+-- Appends entries to the stream, bounded by MAXLEN ~ bound. An entry's id is <n>-<time>: n
+-- counts every entry the stream ever held, and is the entry's position (so positions are
+-- decimal and subtract into counts); the time is the event's, raised to the previous entry's
+-- when earlier (clocks of instances differ), so that it never decreases along the stream and
+-- a search by time can halve it (QUERY_START).
 local function appender(stream, bound)
-  local t, n = top(stream)
+  local n, t = top(stream)
   return function(time, fields)
-    t = math.max(t, tonumber(time))
     n = n + 1
-    redis.call('XADD', stream, 'MAXLEN', '~', bound, ms(t) .. '-' .. ms(n), unpack(fields))
+    t = math.max(t, tonumber(time))
+    redis.call('XADD', stream, 'MAXLEN', '~', bound, ms(n) .. '-' .. ms(t), unpack(fields))
   end
 end
 -- The number of events in ARGV after the bound at ARGV[at].
@@ -237,21 +240,38 @@ for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[2])
   if not time or time >= before then break end
   gone[#gone + 1] = entry
 end
-if #gone > 0 then
-  local t, n = string.match(gone[#gone][1], '^(%d+)-(%d+)$')
-  redis.call('XTRIM', KEYS[1], 'MINID', t .. '-' .. ms(tonumber(n) + 1))
-end
+if #gone > 0 then redis.call('XTRIM', KEYS[1], 'MINID', ms(position(gone[#gone][1]) + 1)) end
 return gone
 `);
 
 /**
- * On the stream. ARGV: the XRANGE start after a position. The last id the
- * stream handed out and the first entry after the position (false if none);
- * an empty list if there is no stream.
+ * On the stream. ARGV: the XRANGE start after a position. The last position
+ * the stream handed out and the first entry after the position (false if
+ * none); an empty list if there is no stream.
  */
 export const BACKLOG = recording(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-local last = select(2, top(KEYS[1]))
+local last = top(KEYS[1])
 local first = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', 1)[1] or false
 return { last, first }
+`);
+
+/**
+ * On the stream. ARGV: a moment. The position of the first entry whose id's
+ * time is at or after it (no entry before it holds an event made then or
+ * later, since an id's time is never before its event's), by halving the
+ * positions the stream holds, which are consecutive: O(log² n), never a walk.
+ * 0 when the stream is empty or missing.
+ */
+export const QUERY_START = recording(`
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if not first then return 0 end
+local since = tonumber(ARGV[1])
+local low, high = position(first[1]), top(KEYS[1]) + 1
+while low < high do
+  local middle = math.floor((low + high) / 2)
+  local id = redis.call('XRANGE', KEYS[1], ms(middle), ms(middle))[1][1]
+  if tonumber(string.match(id, '-(%d+)$')) < since then low = middle + 1 else high = middle end
+end
+return low
 `);

@@ -1,9 +1,14 @@
-import { assertLimit, assertNow } from '../../core/backend-kit.js';
+import {
+  assertLimit,
+  assertOutboxQuery,
+  assertPosition,
+  assertServiceEvents,
+  assertTrim,
+} from '../../core/backend-kit.js';
 import {
   ConfigError,
   DecodeError,
   defaultInstance,
-  EVENT_TYPES,
   type EventType,
   type Outbox,
   type OutboxEvent,
@@ -11,10 +16,9 @@ import {
   type OutboxPage,
   type OutboxQuery,
   type OutboxRecord,
-  ValidationError,
 } from '../../core/index.js';
 import type { Connection } from './connection.js';
-import { APPEND, BACKLOG, TRIM } from './outbox-scripts.js';
+import { APPEND, BACKLOG, QUERY_START, TRIM } from './outbox-scripts.js';
 
 export interface RedisOutboxOptions extends OutboxOptions {
   /**
@@ -22,7 +26,7 @@ export interface RedisOutboxOptions extends OutboxOptions {
    * more, by up to a node of the stream's radix tree). Past it the oldest
    * records are trimmed whether relayed or not: the bound keeps Redis's memory
    * bounded when no relay runs or the brokers are down for long.
-   * `RedisOutbox.backlog` counts, as `skipped`, what a reader lost that way.
+   * `RedisOutbox.skipped` counts what a reader lost that way.
    * Default 1,000,000.
    */
   maxLength?: number;
@@ -40,35 +44,20 @@ export function outboxSettings(option: RedisOutboxOptions | true): OutboxSetting
   return { instance: options.instance ?? defaultInstance(), maxLength };
 }
 
-/** How many records a reader is behind, and how many it can no longer read. */
-export interface RedisBacklog {
-  count: number;
-  oldestTime: number | null;
-  /**
-   * Records after `after` that are gone before it read them: trimmed by the
-   * bound (or by `trim`). Exact, from the count part of the stream ids.
-   */
-  skipped: number;
-}
-
-/**
- * A stream id: `<ms>-<n>`, where n counts every entry the stream has held
- * (see outbox-scripts.ts), so positions order by n alone and two of them
- * subtract into a count of records. The ms part is the event's time, or the
- * entry before's when that is later.
- */
-const POSITION = /^(\d{1,16})-(\d{1,16})$/;
-
 /** Entries a query reads from the stream per round trip. */
 const QUERY_CHUNK = 500;
 
 /**
  * The outbox of a `RedisStore`: one stream, `<prefix>ev`, on the store's
- * standalone server. Positions are stream ids; each entry holds one event as
- * fields (`id`, `type`, `time`, `session`, `user`, `seq`, `instance`, and
- * `data` as JSON), `session` and `user` left out when null. The store's
- * scripts append a session's events in the step of its change
- * (outbox-scripts.ts); this reads, counts, trims and queries them.
+ * standalone server. An entry's stream id is `<n>-<ms>`: `n` counts every
+ * entry the stream has held and is the record's position (decimal, like
+ * every store's, and two positions subtract into a count of records); `ms` is
+ * the event's time, or the entry before's when later, so it never decreases
+ * along the stream (outbox-scripts.ts). Each entry holds one event as fields
+ * (`id`, `type`, `time`, `session`, `user`, `seq`, `instance`, and `data` as
+ * JSON), `session` and `user` left out when null. The store's scripts append
+ * a session's events in the step of its change; this reads, counts, trims and
+ * queries them.
  */
 export class RedisOutbox implements Outbox {
   /** Names this process in the events its store makes. */
@@ -101,7 +90,7 @@ export class RedisOutbox implements Outbox {
   }
 
   async append(events: readonly OutboxEvent[]): Promise<void> {
-    for (const event of events) assertServiceEvent(event);
+    assertServiceEvents(events);
     if (events.length === 0) return;
     const args = [this.#bound];
     for (const event of events) {
@@ -112,44 +101,33 @@ export class RedisOutbox implements Outbox {
   }
 
   async read(after: string | null, limit: number): Promise<OutboxRecord[]> {
+    assertPosition(after);
     assertLimit(limit);
-    const start = after === null ? '-' : `(${parsePosition(after).id}`;
-    const reply = await this.#redis.send(this.#stream, [
-      'XRANGE',
-      this.#stream,
-      start,
-      '+',
-      'COUNT',
-      String(limit),
-    ]);
-    return parseEntries(reply);
+    return this.#range(startAfter(after), limit);
   }
 
   /** O(log n): the count is a difference of positions, never a walk over the stream. */
-  async backlog(after: string | null): Promise<RedisBacklog> {
-    const from = after === null ? null : parsePosition(after);
-    const reply = (await this.#redis.run(BACKLOG, this.#stream, [
-      from === null ? '-' : `(${from.id}`,
-    ])) as [number, unknown] | [];
-    if (reply.length === 0) return { count: 0, oldestTime: null, skipped: 0 };
-    const [last, entry] = reply;
-    const first = entry ? parseEntry(entry) : null;
-    const next = first ? parsePosition(first.position).n : last + 1;
-    return {
-      count: last - next + 1,
-      oldestTime: first?.time ?? null,
-      skipped: Math.max(0, next - (from?.n ?? 0) - 1),
-    };
+  async backlog(after: string | null): Promise<{ count: number; oldestTime: number | null }> {
+    const { count, oldestTime } = await this.#behind(after);
+    return { count, oldestTime };
   }
 
   /**
-   * Removes the oldest records while their time is before `before`: a
-   * prefix of the stream, so a record stays while an older-positioned one
-   * made later (another instance's clock ahead) is kept.
+   * How many records after `after` are gone before a reader at `after` read
+   * them: trimmed by the bound, or by `trim`. Exact, from the positions. A
+   * relay that finds some has lost events to its brokers, and should say so.
+   */
+  async skipped(after: string | null): Promise<number> {
+    return (await this.#behind(after)).skipped;
+  }
+
+  /**
+   * Removes the oldest records while their time is before `before`: a prefix
+   * of the stream, so a record made before `before` stays, for now, behind
+   * one positioned before it but made later (on a clock ahead).
    */
   async trim(before: number, limit: number): Promise<OutboxRecord[]> {
-    assertNow(before);
-    assertLimit(limit);
+    assertTrim(before, limit);
     const reply = await this.#redis.run(TRIM, this.#stream, [String(before), String(limit)]);
     return parseEntries(reply);
   }
@@ -158,28 +136,23 @@ export class RedisOutbox implements Outbox {
    * Reads the stream from the cursor or from `since`, whichever is later,
    * and filters: Redis keeps no index by user or session, so a query costs a
    * read of what follows its start (at most the stream's bound), in chunks.
-   * `since` bounds the read (an entry's id time is never before its event's);
-   * `until` only filters, since an entry filed after `until` may hold an
-   * event made before it on a clock behind.
+   * `since` bounds the read (QUERY_START finds where, by halving); `until`
+   * only filters, since an entry after one made past `until` may still hold
+   * an event made before it, on a clock behind.
    */
   async query(filter: OutboxQuery): Promise<OutboxPage> {
-    assertQuery(filter);
+    assertOutboxQuery(filter);
     const { since, limit } = filter;
-    const after = filter.after == null ? null : parsePosition(filter.after);
-    let start = after === null ? '-' : `(${after.id}`;
-    if (since !== undefined && (after === null || after.ms < since))
-      start = `${Math.max(0, since)}-0`;
+    let from = filter.after == null ? 1n : BigInt(filter.after) + 1n;
+    if (since !== undefined) {
+      const first = BigInt(
+        (await this.#redis.run(QUERY_START, this.#stream, [String(since)])) as number,
+      );
+      if (first > from) from = first;
+    }
     const records: OutboxRecord[] = [];
     for (;;) {
-      const reply = await this.#redis.send(this.#stream, [
-        'XRANGE',
-        this.#stream,
-        start,
-        '+',
-        'COUNT',
-        String(QUERY_CHUNK),
-      ]);
-      const chunk = parseEntries(reply);
+      const chunk = await this.#range(String(from), QUERY_CHUNK);
       for (const record of chunk) {
         if (!matches(record, filter)) continue;
         if (records.length === limit)
@@ -188,33 +161,40 @@ export class RedisOutbox implements Outbox {
       }
       const last = chunk.at(-1);
       if (!last || chunk.length < QUERY_CHUNK) return { records, cursor: null };
-      start = `(${last.position}`;
+      from = BigInt(last.position) + 1n;
     }
+  }
+
+  /** Up to `count` records from the XRANGE start `start` on. */
+  async #range(start: string, count: number): Promise<OutboxRecord[]> {
+    const args = ['XRANGE', this.#stream, start, '+', 'COUNT', String(count)];
+    return parseEntries(await this.#redis.send(this.#stream, args));
+  }
+
+  async #behind(after: string | null): Promise<{
+    count: number;
+    oldestTime: number | null;
+    skipped: number;
+  }> {
+    assertPosition(after);
+    const reply = (await this.#redis.run(BACKLOG, this.#stream, [startAfter(after)])) as
+      | [number, unknown]
+      | [];
+    if (reply.length === 0) return { count: 0, oldestTime: null, skipped: 0 };
+    const [last, entry] = reply;
+    const first = entry ? parseEntry(entry) : null;
+    const next = first ? Number(first.position) : last + 1;
+    return {
+      count: last - next + 1,
+      oldestTime: first?.time ?? null,
+      skipped: Math.max(0, next - Number(after ?? 0) - 1),
+    };
   }
 }
 
-function parsePosition(position: string): { id: string; ms: number; n: number } {
-  const match = typeof position === 'string' ? POSITION.exec(position) : null;
-  if (!match)
-    throw new ValidationError('an outbox position is a stream id from the outbox, or null');
-  return { id: position, ms: Number(match[1]), n: Number(match[2]) };
-}
-
-function assertServiceEvent(event: OutboxEvent): void {
-  if (event.type.startsWith('session.') || !EVENT_TYPES.includes(event.type))
-    throw new ValidationError(
-      `append takes service events (refresh.*, apikey.*, login.*, anomaly.*), not ${JSON.stringify(event.type)}`,
-    );
-  assertNow(event.time);
-}
-
-function assertQuery(filter: OutboxQuery): void {
-  assertLimit(filter.limit);
-  if (filter.after != null) parsePosition(filter.after);
-  for (const moment of [filter.since, filter.until]) if (moment !== undefined) assertNow(moment);
-  for (const type of filter.types ?? [])
-    if (!EVENT_TYPES.includes(type))
-      throw new ValidationError(`unknown event type ${JSON.stringify(type)}`);
+/** The XRANGE start of the entries after a position: the next position, an id without its time. */
+function startAfter(after: string | null): string {
+  return after === null ? '-' : String(BigInt(after) + 1n);
 }
 
 function matches(record: OutboxRecord, filter: OutboxQuery): boolean {
@@ -252,7 +232,7 @@ function parseEntries(reply: unknown): OutboxRecord[] {
   return (reply as unknown[]).map(parseEntry);
 }
 
-/** A record from an XRANGE entry: its id and its field values (Buffers). */
+/** A record from an XRANGE entry: its id (`<position>-<ms>`) and its field values (Buffers). */
 function parseEntry(entry: unknown): OutboxRecord {
   const [id, values] = entry as [Buffer, Buffer[]];
   const fields = new Map<string, string>();
@@ -263,8 +243,9 @@ function parseEntry(entry: unknown): OutboxRecord {
     if (value === undefined) throw new DecodeError(`an outbox entry has no ${name}`);
     return value;
   };
+  const streamId = String(id);
   return {
-    position: String(id),
+    position: streamId.slice(0, streamId.indexOf('-')),
     id: field('id'),
     type: field('type') as EventType,
     time: Number(field('time')),
