@@ -30,8 +30,9 @@ export const redisBackend: BackendDefinition = {
       name: 'redis',
       displayUrl: redactUrl(url),
       shared: true,
-      openSessions: ({ codec } = {}) => RedisStore.connect({ ...target, prefix, codec }),
-      // Session keys start `<prefix>s:`, `a:`, `exp:`, `u:` or `ud:`; `rec:` is free.
+      openSessions: ({ codec, outbox } = {}) =>
+        RedisStore.connect({ ...target, prefix, codec, outbox }),
+      // Session keys start `<prefix>s:`, `a:`, `exp:`, `u:`, `ud:`, `seq:` or are `ev`; `rec:` is free.
       openRecords: () => RedisRecordStore.connect({ ...target, prefix: `${keyPrefix}rec:` }),
       // Under the store's prefix, so that deployments sharing one Redis sweep on their own.
       openLease: () => RedisLease.connect({ ...target, prefix: `${keyPrefix}lease:` }),

@@ -8,8 +8,15 @@ import type { Script } from './scripts.js';
 export interface Connection {
   /** One command, sent to the node that owns `key` (a session key is binary). Bulk strings come back as Buffers. */
   send(key: RedisArgument, args: RedisArgument[]): Promise<unknown>;
-  /** Runs a one-key Lua script on the node that owns `key`. */
-  run(script: Script, key: RedisArgument, args: RedisArgument[]): Promise<unknown>;
+  /**
+   * Runs a Lua script on the node that owns `key`, or the first of `keys`
+   * (several only where they share a slot, or on a standalone server).
+   */
+  run(
+    script: Script,
+    keys: RedisArgument | readonly RedisArgument[],
+    args: RedisArgument[],
+  ): Promise<unknown>;
   /** Whether `error` is Redis not knowing a script by its SHA-1 (NOSCRIPT), so its source must be sent. */
   isScriptMissing(error: unknown): boolean;
   close(): Promise<void>;
@@ -225,13 +232,16 @@ function connection(
     bounded(key, args).catch(rethrowUnavailable);
   return {
     send: sendMapped,
-    async run(script, key, args) {
+    async run(script, keys, args) {
+      const all = Array.isArray(keys) ? keys : [keys as RedisArgument];
+      const key = all[0] as RedisArgument;
+      const tail = [String(all.length), ...all, ...args];
       try {
-        return await bounded(key, ['EVALSHA', script.sha, '1', key, ...args]);
+        return await bounded(key, ['EVALSHA', script.sha, ...tail]);
       } catch (error) {
         if (!errors.isScriptMissing(error)) throw errors.unavailable(error);
       }
-      return sendMapped(key, ['EVAL', script.source, '1', key, ...args]);
+      return sendMapped(key, ['EVAL', script.source, ...tail]);
     },
     isScriptMissing: errors.isScriptMissing,
     async close() {

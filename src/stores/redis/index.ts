@@ -2,6 +2,7 @@ export { redisBackend } from './backend.js';
 export { connectOrFail, connectRedisCluster, redisCommand } from './connection.js';
 export { RedisInvalidationBus, type RedisInvalidationBusOptions } from './invalidation-bus.js';
 export { RedisLease, type RedisLeaseOptions } from './lease.js';
+export { RedisOutbox, type RedisOutboxOptions } from './outbox.js';
 export {
   type RedisRateLimitClient,
   RedisRateLimiter,

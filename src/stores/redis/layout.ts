@@ -52,11 +52,13 @@ export class Keys {
   readonly #prefix: string;
   readonly #session: Buffer;
   readonly #alias: Buffer;
+  readonly #sequence: Buffer;
 
   constructor(prefix: string) {
     this.#prefix = prefix;
     this.#session = Buffer.from(`${prefix}s:`, 'utf8');
     this.#alias = Buffer.from(`${prefix}a:`, 'utf8');
+    this.#sequence = Buffer.from(`${prefix}seq:`, 'utf8');
   }
 
   /** STRING holding one session (see `encodeRecord`), with a native TTL: the prefix, `s:` and the id's 32 bytes. */
@@ -70,6 +72,20 @@ export class Keys {
    */
   alias(id: string): Buffer {
     return this.#keyOf(this.#alias, id);
+  }
+
+  /**
+   * With an outbox only: STRING counting a session's events (its
+   * `OutboxEvent.sequence` so far), with the session's own TTL: the prefix,
+   * `seq:` and the id's 32 bytes. See `outbox-scripts.ts`.
+   */
+  sequence(id: string): Buffer {
+    return this.#keyOf(this.#sequence, id);
+  }
+
+  /** With an outbox only: the STREAM of its events (see `outbox.ts`). */
+  events(): string {
+    return `${this.#prefix}ev`;
   }
 
   /** ZSET shard of the expiry index: ids (32 bytes) scored by a lower bound of their session's expiry, in ms. */

@@ -49,7 +49,8 @@ local function head(key)
 end
 `;
 
-function script(body: string): Script {
+/** A script of `body` after the shared prelude. */
+export function script(body: string): Script {
   const source = PRELUDE + body;
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }

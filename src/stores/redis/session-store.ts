@@ -10,12 +10,18 @@ import {
   type ArchiveSink,
   ConfigError,
   createCodec,
+  createdEvent,
   DecodeError,
+  type EventStamp,
+  expiredEvent,
   expiresAt,
   isExpired,
+  type OutboxEvent,
   type PatchOperation,
   type RenameOptions,
+  renamedEvent,
   renamedSession,
+  revokedEvent,
   type ScanPage,
   type Session,
   type SessionCodec,
@@ -23,7 +29,9 @@ import {
   type SessionStore,
   StoreUnavailableError,
   type UpdateOptions,
+  updatedEvent,
   ValidationError,
+  type WriteOptions,
 } from '../../core/index.js';
 import { type Connection, openConnection } from './connection.js';
 import { entryOf, type IndexEntry, Indexes, type UserPosition } from './indexes.js';
@@ -38,6 +46,21 @@ import {
   SHARDS,
   USER_ID_LENGTH,
 } from './layout.js';
+import {
+  type OutboxSettings,
+  outboxSettings,
+  RedisOutbox,
+  type RedisOutboxOptions,
+} from './outbox.js';
+import {
+  CREATE_RECORDED,
+  DELETE_RECORDED,
+  REAP_RECORDED,
+  RENAME_RECORDED,
+  type SessionKeys,
+  TOUCH_FOLLOWED,
+  WRITE_IF_VERSION_RECORDED,
+} from './outbox-scripts.js';
 import { DELETE, REAP, RETIRE, TOUCH, WRITE_IF_VERSION } from './scripts.js';
 import { sweepExpired } from './sweep.js';
 
@@ -59,6 +82,12 @@ export interface RedisStoreOptions {
    * hand it to an archive. Default 10 minutes.
    */
   expiredRetention?: number;
+  /**
+   * Keep a transactional outbox (`true` for the defaults): every write
+   * appends its events to a stream in the same Lua script (`outbox`;
+   * docs/events.md). A standalone server only, for now.
+   */
+  outbox?: RedisOutboxOptions | true;
 }
 
 /** Compare-and-set misses an update absorbs before it gives up. */
@@ -70,9 +99,11 @@ const MAX_ATTEMPTS = 32;
  * native TTL, plus sorted-set indexes by expiry and by user, which scans page
  * through. Each step on a session is one command or one Lua script on its
  * one key; `indexes.ts` says why the indexes are kept beside it rather than
- * with it.
+ * with it. With `outbox`, the scripts of `outbox-scripts.ts` instead, which
+ * also record each change's events in a stream on the same server.
  */
 export class RedisStore implements SessionStore {
+  readonly outbox?: RedisOutbox;
   readonly #redis: Connection;
   readonly #keys: Keys;
   readonly #codec: SessionCodec;
@@ -80,35 +111,55 @@ export class RedisStore implements SessionStore {
   readonly #retention: number;
   readonly #updates: GroupCommit;
 
-  private constructor(redis: Connection, options: RedisStoreOptions) {
+  private constructor(
+    redis: Connection,
+    options: RedisStoreOptions,
+    outbox: OutboxSettings | null,
+  ) {
     this.#redis = redis;
     this.#keys = new Keys(options.prefix ?? 'cs:');
     this.#codec = options.codec ?? createCodec();
     this.#indexes = new Indexes(redis, this.#keys);
     this.#retention = options.expiredRetention ?? 10 * 60_000;
     this.#updates = new GroupCommit((id, batch) => this.#commit(id, batch));
+    if (outbox) this.outbox = new RedisOutbox(redis, this.#keys.events(), outbox);
   }
 
   /** Connects and returns the store; fails with `StoreUnavailableError` if Redis cannot be reached. */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     if ((options.url === undefined) === (options.cluster === undefined))
       throw new ConfigError('RedisStore needs exactly one of url and cluster');
+    if (options.outbox && options.cluster)
+      throw new ConfigError(
+        'the Redis outbox needs a standalone server for now (docs/events.md, "Redis Cluster")',
+      );
+    const outbox = options.outbox ? outboxSettings(options.outbox) : null;
     const redis = await openConnection({
       url: options.url,
       cluster: options.cluster,
       commandTimeout: options.commandTimeout ?? 2000,
       connectTimeout: options.connectTimeout ?? 10_000,
     });
-    return new RedisStore(redis, options);
+    return new RedisStore(redis, options, outbox);
   }
 
-  async create(session: Session): Promise<void> {
+  async create(session: Session, options?: WriteOptions): Promise<void> {
     const key = this.#keys.session(session.id);
     const value = encodeRecord(session, this.#codec);
     const now = session.lastActiveAt; // create takes no clock; a new session was last active now
-    const created = await this.#writeIndexed(session, now, () =>
-      this.#createKey(key, value, this.#ttl(session, now)),
-    );
+    const ttl = this.#ttl(session, now);
+    const created = await this.#writeIndexed(session, now, async () => {
+      if (!this.outbox) return this.#createKey(key, value, ttl);
+      const events = this.#events(options, session.createdAt, (stamp) => [
+        createdEvent(session, stamp),
+      ]);
+      const reply = await this.#redis.run(CREATE_RECORDED, this.#sessionKeys(session.id), [
+        value,
+        ttl,
+        ...this.outbox.eventArgs(events),
+      ]);
+      return reply === 1;
+    });
     if (!created) throw new SessionExistsError();
   }
 
@@ -150,12 +201,18 @@ export class RedisStore implements SessionStore {
       );
       if (!stored || !written) return outcomes;
       const { session } = written;
-      const reply = await this.#redis.run(WRITE_IF_VERSION, key, [
+      const args = [
         String(readAt),
         String(stored.version),
         this.#ttl(session, session.lastActiveAt), // from the clock of the last update applied
         written.encoded,
-      ]);
+      ];
+      const reply = this.outbox
+        ? await this.#redis.run(WRITE_IF_VERSION_RECORDED, this.#sessionKeys(id), [
+            ...args,
+            ...this.outbox.eventArgs(this.#updatedEvents(batch, outcomes)),
+          ])
+        : await this.#redis.run(WRITE_IF_VERSION, key, args);
       if (reply === 1) return outcomes;
       if (reply === 0) {
         stored = null;
@@ -175,11 +232,12 @@ export class RedisStore implements SessionStore {
   }
 
   async touch(id: string, activity: Activity): Promise<boolean> {
-    const reply = await this.#redis.run(TOUCH, this.#keys.session(id), [
-      String(activity.now),
-      String(activity.idleExpiresAt),
-      String(this.#retention),
-    ]);
+    const key = this.#keys.session(id);
+    const reply = await this.#redis.run(
+      this.outbox ? TOUCH_FOLLOWED : TOUCH,
+      this.outbox ? [key, this.#keys.sequence(id)] : key,
+      [String(activity.now), String(activity.idleExpiresAt), String(this.#retention)],
+    );
     return reply === 1;
   }
 
@@ -205,6 +263,7 @@ export class RedisStore implements SessionStore {
     activity: Activity,
     options: RenameOptions = {},
   ): Promise<Session | null> {
+    if (this.outbox) return this.#renameRecorded(this.outbox, fromId, toId, activity, options);
     const { now } = activity;
     const { aliasUntil } = options;
     let current = live(await this.#read(fromId), now);
@@ -219,13 +278,13 @@ export class RedisStore implements SessionStore {
     const aliasKey = this.#keys.alias(fromId);
     const aliased = aliasUntil !== undefined && aliasUntil > now;
     if (aliased) {
-      // The alias ends by itself: its TTL, relative to the caller's clock like every TTL here,
-      // and the expiry it holds, which reads check against that clock.
-      const value = Buffer.alloc(40);
-      idBytes(toId).copy(value, 0);
-      value.writeDoubleBE(aliasUntil, 32);
-      const ttl = String(Math.max(1, Math.ceil(aliasUntil - now)));
-      await this.#redis.send(aliasKey, ['SET', aliasKey, value, 'PX', ttl]);
+      await this.#redis.send(aliasKey, [
+        'SET',
+        aliasKey,
+        aliasValue(toId, aliasUntil),
+        'PX',
+        aliasTtl(aliasUntil, now),
+      ]);
     }
     const unalias = async () => {
       if (aliased) await this.#redis.send(aliasKey, ['DEL', aliasKey]);
@@ -261,6 +320,61 @@ export class RedisStore implements SessionStore {
     return next;
   }
 
+  /*
+   * With an outbox the store is on one server, so a rename is one script on
+   * both ids (RENAME_RECORDED), which also moves the event counter and
+   * records the event: none of the copy-then-retire steps above, and no
+   * moment at which both ids exist.
+   */
+  async #renameRecorded(
+    outbox: RedisOutbox,
+    fromId: string,
+    toId: string,
+    activity: Activity,
+    options: RenameOptions,
+  ): Promise<Session | null> {
+    const { now } = activity;
+    const { aliasUntil } = options;
+    let current = live(await this.#read(fromId), now);
+    if (!current) return null;
+    const aliased = aliasUntil !== undefined && aliasUntil > now;
+    const keys = [
+      this.#keys.session(fromId),
+      this.#keys.session(toId),
+      this.#keys.sequence(fromId),
+      this.#keys.sequence(toId),
+      this.#keys.events(),
+      this.#keys.alias(fromId),
+    ];
+    // Indexed before the write, as in #writeIndexed; every retry's session is filed the same.
+    await this.#indexes.add(renamedSession(current, toId, activity), now);
+    for (let attempt = 1; ; attempt++) {
+      const next = renamedSession(current, toId, activity);
+      const events = this.#events(options, now, (stamp) => [
+        renamedEvent(next, fromId, aliasUntil, stamp),
+      ]);
+      const reply = await this.#redis.run(RENAME_RECORDED, keys, [
+        String(now),
+        String(current.version),
+        this.#ttl(next, now),
+        encodeRecord(next, this.#codec),
+        aliased ? aliasValue(toId, aliasUntil) : '',
+        aliased ? aliasTtl(aliasUntil, now) : '0',
+        ...outbox.eventArgs(events),
+      ]);
+      if (reply === 1) {
+        await this.#indexes.addToUser(next, now);
+        await this.#indexes.remove([entryOf(current)]);
+        return next;
+      }
+      if (reply === -1) throw new SessionExistsError();
+      if (reply === 0) return null;
+      if (attempt === MAX_ATTEMPTS)
+        throw new StoreUnavailableError('session kept changing while it was being renamed');
+      current = parseRecord(fromId, reply, this.#codec) as Session;
+    }
+  }
+
   async resolveAlias(id: string, now: number): Promise<string | null> {
     const key = this.#keys.alias(id);
     const value = await this.#redis.send(key, ['GET', key]);
@@ -271,8 +385,8 @@ export class RedisStore implements SessionStore {
   }
 
   /** Deletes the key first and unindexes after: a crash in between leaves only a dangling index entry. */
-  async delete(id: string): Promise<boolean> {
-    const head = await this.#redis.run(DELETE, this.#keys.session(id), []);
+  async delete(id: string, options?: WriteOptions): Promise<boolean> {
+    const head = await this.#deleteKey(id, null, options);
     if (!Buffer.isBuffer(head)) return false;
     await this.#indexes.remove([{ id, ...deletedOwner(head) }]);
     return true;
@@ -298,13 +412,11 @@ export class RedisStore implements SessionStore {
     return sessions.sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
   }
 
-  async deleteByUser(userId: string, exceptId?: string): Promise<string[]> {
+  async deleteByUser(userId: string, exceptId?: string, options?: WriteOptions): Promise<string[]> {
     const entries = (await this.#indexes.userEntries(userId, null)).filter(
       ({ id }) => id !== exceptId,
     );
-    const heads = await Promise.all(
-      entries.map(({ id }) => this.#redis.run(DELETE, this.#keys.session(id), [userId])),
-    );
+    const heads = await Promise.all(entries.map(({ id }) => this.#deleteKey(id, userId, options)));
     // Only the ids deleted here are unindexed: a missing key may be a create still in flight.
     const deleted = entries.filter((_, i) => heads[i] !== null);
     await this.#indexes.remove(deleted.map(({ id, day }) => ({ id, userId, day })));
@@ -316,7 +428,14 @@ export class RedisStore implements SessionStore {
       indexes: this.#indexes,
       read: (id: string) => this.#read(id),
       reap: async (session: Session, at: number) => {
-        const reaped = await this.#redis.run(REAP, this.#keys.session(session.id), [String(at)]);
+        const reaped = this.outbox
+          ? await this.#redis.run(REAP_RECORDED, this.#sessionKeys(session.id), [
+              String(at),
+              ...this.outbox.eventArgs(
+                this.#events(undefined, at, (stamp) => [expiredEvent(session, stamp)]),
+              ),
+            ])
+          : await this.#redis.run(REAP, this.#keys.session(session.id), [String(at)]);
         if (reaped === 1) await this.#indexes.remove([entryOf(session)]);
       },
     };
@@ -385,6 +504,52 @@ export class RedisStore implements SessionStore {
     return parseRecord(id, await this.#redis.send(key, ['GET', key]), this.#codec);
   }
 
+  /**
+   * DELETE, optionally only if the session is `userId`'s; with an outbox,
+   * recording its `session.revoked`, whose user the script fills in when
+   * `userId` is null (only the stored session knows it).
+   */
+  async #deleteKey(id: string, userId: string | null, options?: WriteOptions): Promise<unknown> {
+    if (!this.outbox)
+      return this.#redis.run(DELETE, this.#keys.session(id), userId ? [userId] : []);
+    // delete and deleteByUser take no clock: the event is stamped with the host's.
+    const events = this.#events(options, Date.now(), (stamp) => [
+      revokedEvent({ id, userId: userId ?? '' }, stamp),
+    ]);
+    return this.#redis.run(DELETE_RECORDED, this.#sessionKeys(id), [
+      userId ?? '',
+      ...this.outbox.eventArgs(events),
+    ]);
+  }
+
+  /** The keys of a script on one session with the outbox: `SessionKeys`. */
+  #sessionKeys(id: string): SessionKeys {
+    return [this.#keys.session(id), this.#keys.sequence(id), this.#keys.events()];
+  }
+
+  /**
+   * A write's events, none when it is silent. Their sequence is a
+   * placeholder: the script assigns it, from the session's counter.
+   */
+  #events(
+    options: WriteOptions | undefined,
+    time: number,
+    build: (stamp: EventStamp) => OutboxEvent[],
+  ): OutboxEvent[] {
+    if (!this.outbox || options?.silent) return [];
+    return build({ instance: this.outbox.instance, time, sequence: 0, cause: options?.cause });
+  }
+
+  /** One `session.updated` per update of a batch that applied and is not silent, in order. */
+  #updatedEvents(batch: readonly QueuedUpdate[], outcomes: readonly UpdateOutcome[]) {
+    return batch.flatMap(({ ops, options }, i) => {
+      const outcome = outcomes[i] as UpdateOutcome;
+      if (!('session' in outcome)) return [];
+      const after = outcome.session;
+      return this.#events(options, options.now, (stamp) => [updatedEvent(after, ops, stamp)]);
+    });
+  }
+
   /** SET NX PX: the value and its TTL in one command, only if the id is free. */
   async #createKey(key: Buffer, value: Buffer, ttl: string): Promise<boolean> {
     return (await this.#redis.send(key, ['SET', key, value, 'NX', 'PX', ttl])) !== null;
@@ -435,6 +600,22 @@ function parseCursor(cursor: string | null): UserPosition | { shard: 0; day: nul
 
 function formatCursor({ shard, day, member }: UserPosition): string {
   return `${shard}:${day}:${member}`;
+}
+
+/** What an alias key holds: the id renamed to (32 bytes), then when the alias ends (a double). */
+function aliasValue(toId: string, aliasUntil: number): Buffer {
+  const value = Buffer.alloc(40);
+  idBytes(toId).copy(value, 0);
+  value.writeDoubleBE(aliasUntil, 32);
+  return value;
+}
+
+/**
+ * The alias ends by itself: its TTL, relative to the caller's clock like
+ * every TTL here, and the expiry it holds, which reads check against that clock.
+ */
+function aliasTtl(aliasUntil: number, now: number): string {
+  return String(Math.max(1, Math.ceil(aliasUntil - now)));
 }
 
 /** The user and the index day of a session, from the head that DELETE hands back. */
