@@ -16,6 +16,7 @@ import {
 import { openBackend } from '../../src/stores/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.js';
 import { Keys } from '../../src/stores/redis/layout.js';
+import { describeOutbox } from '../conformance/outbox.js';
 import { describeSessionStore } from '../conformance/session-store.js';
 import { dropKeys, freshPrefix, REDIS_URL, RUN_PREFIX, startProxy } from './fixtures/redis.js';
 
@@ -695,3 +696,7 @@ describe('RedisStore with an outbox', () => {
     expect((await all(outbox)).length).toBe(2);
   });
 });
+
+describeOutbox('redis', (options) =>
+  RedisStore.connect({ url: REDIS_URL, prefix: freshPrefix(), outbox: options }),
+);

@@ -12,9 +12,10 @@ import { type Script, script } from './scripts.js';
  * server (docs/events.md, "Redis Cluster", says what a cluster would need).
  *
  * The events come from JS, built by core/outbox.ts, as the ARGV after the
- * write's own: the stream's bound (MAXLEN ~), then seven values per event:
+ * write's own: the stream's bound (MAXLEN ~), then eight values per event:
  * its time, id, type, session, user (empty for DELETE: the script fills in the
- * session's), instance and data (JSON). The script adds what only it knows:
+ * session's), instance, data (JSON) and the replay payload (base64, or empty).
+ * The script adds what only it knows:
  * the sequence, and the stream id.
  *
  * Redis does not undo a script's writes when a later command of it fails, so
@@ -75,15 +76,20 @@ local function appender(stream, bound)
   end
 end
 -- The number of events in ARGV after the bound at ARGV[at].
-local function count(at) return (#ARGV - at) / 7 end
+local function count(at) return (#ARGV - at) / 8 end
 -- Appends the events of ARGV from ARGV[at] on, their sequences from seq on.
 local function record(add, at, seq, user)
   local e = 0
-  for a = at + 1, #ARGV, 7 do
+  for a = at + 1, #ARGV, 8 do
     local u = ARGV[a + 4]
     if u == '' then u = user end
-    add(ARGV[a], {'id', ARGV[a + 1], 'type', ARGV[a + 2], 'time', ARGV[a], 'session', ARGV[a + 3],
-      'user', u, 'seq', ms(seq + e), 'instance', ARGV[a + 5], 'data', ARGV[a + 6]})
+    local fields = {'id', ARGV[a + 1], 'type', ARGV[a + 2], 'time', ARGV[a], 'session', ARGV[a + 3],
+      'user', u, 'seq', ms(seq + e), 'instance', ARGV[a + 5], 'data', ARGV[a + 6]}
+    if ARGV[a + 7] ~= '' then
+      fields[#fields + 1] = 'payload'
+      fields[#fields + 1] = ARGV[a + 7]
+    end
+    add(ARGV[a], fields)
     e = e + 1
   end
 end

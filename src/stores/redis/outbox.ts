@@ -73,7 +73,7 @@ export class RedisOutbox implements Outbox {
     this.#bound = String(settings.maxLength);
   }
 
-  /** The ARGV the store's scripts take for a write's session events: the bound, then seven values per event. */
+  /** The ARGV the store's scripts take for a write's session events: the bound, then eight values per event. */
   eventArgs(events: readonly OutboxEvent[]): string[] {
     const args = [this.#bound];
     for (const event of events)
@@ -85,6 +85,7 @@ export class RedisOutbox implements Outbox {
         event.userId ?? '',
         event.instance,
         JSON.stringify(event.data),
+        event.payload ? Buffer.from(event.payload).toString('base64') : '',
       );
     return args;
   }
@@ -225,6 +226,7 @@ function entryFields(event: OutboxEvent): string[] {
     event.instance,
     'data',
     JSON.stringify(event.data),
+    ...(event.payload ? ['payload', Buffer.from(event.payload).toString('base64')] : []),
   ];
 }
 
@@ -254,5 +256,8 @@ function parseEntry(entry: unknown): OutboxRecord {
     sequence: Number(field('seq')),
     instance: field('instance'),
     data: JSON.parse(field('data')),
+    ...(fields.has('payload')
+      ? { payload: Buffer.from(fields.get('payload') as string, 'base64') }
+      : {}),
   };
 }

@@ -537,7 +537,13 @@ export class RedisStore implements SessionStore {
     build: (stamp: EventStamp) => OutboxEvent[],
   ): OutboxEvent[] {
     if (!this.outbox || options?.silent) return [];
-    return build({ instance: this.outbox.instance, time, sequence: 0, cause: options?.cause });
+    return build({
+      instance: this.outbox.instance,
+      time,
+      sequence: 0,
+      cause: options?.cause,
+      codec: this.#codec,
+    });
   }
 
   /** One `session.updated` per update of a batch that applied and is not silent, in order. */
