@@ -143,7 +143,7 @@ describe.each(shared)('two detectors over one %s record store', (_name, open) =>
     for (const error of failed) expect(error).toBeInstanceOf(AnomalyStateConflictError);
     const counted = async () => {
       const state = await records.get(ANOMALY_COLLECTIONS.sessions, session.id, clock.now());
-      return (state?.value as { rate: { current: number } }).rate.current;
+      return (state?.value as { rate: { current: number } } | undefined)?.rate.current;
     };
     expect(await counted()).toBe(20 - failed.length);
     // One more request on each carries what its detector held back: every request counted once.

@@ -67,14 +67,10 @@ async function start(overrides: GatewayConfigInput = {}, clock = { now: Date.now
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
     const text = await response.text();
-    return {
-      status: response.status,
-      headers: response.headers,
-      // biome-ignore lint/suspicious/noExplicitAny: bodies are checked field by field
-      json: (response.headers.get('content-type')?.includes('json')
-        ? JSON.parse(text)
-        : text) as any,
-    };
+    const isJson = response.headers.get('content-type')?.includes('json');
+    // biome-ignore lint/suspicious/noExplicitAny: bodies are checked field by field
+    const json: any = isJson ? JSON.parse(text) : text;
+    return { status: response.status, headers: response.headers, json };
   }
   async function addUser(username: string) {
     const added = await call('POST', '/admin/users', {
