@@ -57,6 +57,24 @@ export interface AddressState {
 
 export const MAX_SEEN_NETWORKS = 4;
 
+/**
+ * The least time between two flags of one rule on one session for the rules
+ * that flag each change (browser, network): a client flipping between values
+ * must not turn every request into a stored flag.
+ */
+export const FLAG_COOLDOWN = 60_000;
+
+/**
+ * Whether `rule` may flag the session at `now`, given the least time between
+ * two of its flags; if so, the flag is noted in `state`.
+ */
+export function mayFlag(state: SessionState, rule: RuleName, now: number, cooldown: number) {
+  const last = state.flagged[rule];
+  if (last !== undefined && now - last < cooldown) return false;
+  state.flagged[rule] = now;
+  return true;
+}
+
 export function emptySessionState(userId: string): SessionState {
   return {
     userId,

@@ -39,6 +39,19 @@ describe('user-agent-change', () => {
     expect(state.family).toBe('Firefox');
   });
 
+  it('flags a session flipping between browsers once a minute at most', () => {
+    const state = { ...emptySessionState('alice'), family: 'Chrome' };
+    const settings = RULES['user-agent-change'];
+    expect(userAgentChange(state, facts({ family: 'Firefox' }), settings)).not.toBeNull();
+    expect(userAgentChange(state, facts({ now: T + 1, family: 'Chrome' }), settings)).toBeNull();
+    expect(state.family).toBe('Chrome');
+    expect(
+      userAgentChange(state, facts({ now: T + 59_999, family: 'Safari' }), settings),
+    ).toBeNull();
+    const later = userAgentChange(state, facts({ now: T + 60_000, family: 'Firefox' }), settings);
+    expect(later?.reason).toContain('from Safari to Firefox');
+  });
+
   it('ignores a request without a User-Agent', () => {
     const state = { ...emptySessionState('alice'), family: 'Chrome' };
     expect(userAgentChange(state, facts({ family: null }), RULES['user-agent-change'])).toBeNull();
@@ -58,6 +71,21 @@ describe('network-change', () => {
     expect(finding?.reason).toBe('the session moved from network 203.0.0.0/16 to 198.51.0.0/16');
     expect(finding?.score).toBe(30);
     expect(state.network).toBe('198.51.0.0/16');
+  });
+
+  it('flags a session hopping between networks once a minute at most', () => {
+    const state = { ...emptySessionState('alice'), network: '203.0.0.0/16' };
+    expect(networkChange(state, facts({ network: '198.51.0.0/16' }), settings)).not.toBeNull();
+    expect(
+      networkChange(state, facts({ now: T + 1, network: '192.0.0.0/16' }), settings),
+    ).toBeNull();
+    expect(state.network).toBe('192.0.0.0/16');
+    const later = networkChange(
+      state,
+      facts({ now: T + 60_000, network: '10.0.0.0/16' }),
+      settings,
+    );
+    expect(later?.reason).toContain('from network 192.0.0.0/16 to 10.0.0.0/16');
   });
 
   it('compares countries instead when both are known', () => {

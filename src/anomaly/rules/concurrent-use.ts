@@ -1,4 +1,4 @@
-import { MAX_SEEN_NETWORKS, type SessionState } from '../state.js';
+import { MAX_SEEN_NETWORKS, mayFlag, type SessionState } from '../state.js';
 import type { AnomalyConfig, Finding, RequestFacts } from '../types.js';
 
 /**
@@ -27,8 +27,7 @@ export function concurrentUse(
   if (switching || lastSeen === undefined || now - lastSeen > settings.window / 4) {
     state.seen = latestNetworks({ ...state.seen, [network]: now });
   }
-  if (!returning || recent(state.flagged['concurrent-use'])) return null;
-  state.flagged['concurrent-use'] = now;
+  if (!returning || !mayFlag(state, 'concurrent-use', now, settings.window)) return null;
   return {
     rule: 'concurrent-use',
     reason: `the session is in use from ${network} and ${state.network} at the same time`,

@@ -1,4 +1,4 @@
-import type { RateWindow, SessionState } from '../state.js';
+import { mayFlag, type RateWindow, type SessionState } from '../state.js';
 import type { AnomalyConfig, Finding, RequestFacts } from '../types.js';
 
 /** The window holding `now` (windows are aligned to multiples of `window`), with `count` more requests. */
@@ -35,10 +35,8 @@ export function requestRate(
   settings: AnomalyConfig['rules']['request-rate'],
 ): Finding | null {
   const requests = requestsInWindow(state.rate, facts.now, settings.window);
-  const last = state.flagged['request-rate'];
-  if (requests <= settings.limit || (last !== undefined && facts.now - last < settings.window))
+  if (requests <= settings.limit || !mayFlag(state, 'request-rate', facts.now, settings.window))
     return null;
-  state.flagged['request-rate'] = facts.now;
   return {
     rule: 'request-rate',
     reason: `about ${Math.round(requests)} requests in ${settings.window / 1000} s on one session, above the limit of ${settings.limit}`,
