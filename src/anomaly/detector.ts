@@ -107,6 +107,8 @@ export class AnomalyDetector {
   readonly #maxPending: number;
   /** Requests of each session counted here and not yet written, for request-rate. */
   readonly #pending = new Map<string, number>();
+  /** The id each session had before its token was renamed here, until its state has moved. */
+  readonly #renamed = new Map<string, string>();
 
   constructor(options: AnomalyDetectorOptions) {
     this.config = options.config ?? ANOMALY_DEFAULTS;
@@ -120,6 +122,19 @@ export class AnomalyDetector {
   }
 
   /**
+   * A session's token was rotated or regenerated: its state moves to the new
+   * id with the next request. Needed when that request is the one that
+   * rotated the token, which a stolen token's first use may well be.
+   */
+  noteRenamed(previousId: string, sessionId: string): void {
+    this.#renamed.set(sessionId, previousId);
+    if (this.#renamed.size > this.#maxPending) {
+      const oldest = this.#renamed.keys().next().value as string;
+      this.#renamed.delete(oldest);
+    }
+  }
+
+  /**
    * One request on a session: the session rules (concurrent use, browser,
    * network, request rate). A session that owes a step-up gets it again
    * without any rule being run.
@@ -129,11 +144,15 @@ export class AnomalyDetector {
     const rate = this.config.rules['request-rate'];
     const counted = rate.enabled ? this.#takePending(request.sessionId) + 1 : 0;
     const flushEvery = Math.max(1, Math.floor(rate.limit / 20));
+    const predecessor = await this.#stateBeforeRename(request.sessionId, facts.now);
     let outcome: { owed: RuleName | null; findings: Finding[]; written: boolean };
     try {
       outcome = await this.#changeSession(request, (current) => {
         if (current?.stepUp) return { next: null, owed: current.stepUp, findings: [] };
-        const state = structuredClone(current ?? emptySessionState(request.userId));
+        const seed = current ?? predecessor;
+        // A step-up owed before a rename is still owed after it.
+        if (seed?.stepUp) return { next: seed, owed: seed.stepUp, findings: [] };
+        const state = structuredClone(seed ?? emptySessionState(request.userId));
         const before = withoutRate(state);
         if (counted > 0) state.rate = countedRequests(state.rate, facts.now, rate.window, counted);
         const findings = this.#enabled([
@@ -155,6 +174,7 @@ export class AnomalyDetector {
       throw error;
     }
     if (!outcome.written) this.#keepPending(request.sessionId, counted);
+    else this.#renamed.delete(request.sessionId);
     if (outcome.owed !== null) return { outcome: 'step-up', rule: outcome.owed };
     return this.#act(outcome.findings, { ...request, facts });
   }
@@ -315,6 +335,14 @@ export class AnomalyDetector {
       if (page.length < FLAG_PAGE) return { flags, next: null };
     }
     return { flags, next: cursor };
+  }
+
+  /** The state of the id a session had before a rename noted here, if it is still kept. */
+  async #stateBeforeRename(sessionId: string, now: number): Promise<SessionState | null> {
+    const previousId = this.#renamed.get(sessionId);
+    if (previousId === undefined) return null;
+    const record = await this.#records.get(COLLECTIONS.sessions, previousId, now);
+    return (record?.value as SessionState | undefined) ?? null;
   }
 
   #factsOf(request: { ip: string | null; userAgent: string | null }): RequestFacts {

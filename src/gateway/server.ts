@@ -153,6 +153,11 @@ export async function createGateway(
         { absoluteTimeout: config.absoluteTimeout, log: () => app.log },
       )
     : undefined;
+  if (anomalies) {
+    manager.on('regenerated', ({ session, previousId }) =>
+      anomalies.detector.noteRenamed(previousId, session.id),
+    );
+  }
   /** Every flag: a log line, the metric, and an `anomaly.flagged` event in the store's outbox, if it keeps one. */
   async function announceFlag(flag: AnomalyFlag, event: OutboxEvent): Promise<void> {
     metrics.recordAnomaly(flag.rule, flag.action);

@@ -250,6 +250,30 @@ describe('actions', () => {
   });
 });
 
+describe('a session whose token was renamed', () => {
+  it('keeps its state under the new id, and with it any step-up it owes', async () => {
+    const config = configWith({ 'user-agent-change': { action: 'step-up' } });
+    const { a, b, flags, manager, login } = await setup(new MemoryRecordStore(), config);
+    const session = await login();
+    await a.observeLoginSuccess(request(session, '203.0.113.5', CHROME));
+    const rotated = (await manager.regenerate({ id: session.id })).session;
+    a.noteRenamed(session.id, rotated.id);
+    // Without the note, the new id would start afresh from this request's network.
+    await a.observeRequest(request(rotated, '198.51.100.7', CHROME));
+    expect(flags.map((flag) => flag.rule)).toEqual(['network-change']);
+    // Another detector, which saw no rename, finds the state moved.
+    expect(await b.observeRequest(request(rotated, '198.51.100.7', FIREFOX))).toMatchObject({
+      outcome: 'step-up',
+    });
+    const again = (await manager.regenerate({ id: rotated.id })).session;
+    b.noteRenamed(rotated.id, again.id);
+    expect(await b.observeRequest(request(again, '198.51.100.7', FIREFOX))).toEqual({
+      outcome: 'step-up',
+      rule: 'user-agent-change',
+    });
+  });
+});
+
 describe('flags and their events', () => {
   it('every flag comes with an anomaly.flagged event that carries no token, address or User-Agent', async () => {
     const { a, events, flags, login } = await setup(new MemoryRecordStore());

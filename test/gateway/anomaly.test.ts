@@ -163,6 +163,21 @@ describe('a hijacked session: the same cookie from another network and browser',
     );
   });
 
+  it('is flagged even when its request is the one that rotates the token', async () => {
+    const clock = { now: Date.now() };
+    const { addUser, login, session } = await start(
+      { anomaly: onHijack('revoke'), rotation: { interval: '5m' } },
+      clock,
+    );
+    await addUser('rita');
+    const cookie = await login('rita');
+    expect((await session(cookie, HOME)).status).toBe(200);
+    clock.now += 6 * 60_000;
+    const hijack = await session(cookie, ELSEWHERE);
+    expect(hijack.status).toBe(401);
+    expect((await session(cookie, HOME)).status).toBe(401);
+  });
+
   it('with log, is let through and only flagged', async () => {
     const { call, addUser, login, session } = await start({ anomaly: onHijack('log') });
     await addUser('dave');
