@@ -173,8 +173,9 @@ export class AnomalyDetector {
       this.#keepPending(request.sessionId, counted);
       throw error;
     }
+    // The state is under the new id now: written here, or found there already.
+    this.#renamed.delete(request.sessionId);
     if (!outcome.written) this.#keepPending(request.sessionId, counted);
-    else this.#renamed.delete(request.sessionId);
     if (outcome.owed !== null) return { outcome: 'step-up', rule: outcome.owed };
     return this.#act(outcome.findings, { ...request, facts });
   }
