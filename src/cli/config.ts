@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { redactUrl } from '../core/index.js';
-import { loadConfig } from '../gateway/index.js';
+import { type GatewayConfig, loadConfig } from '../gateway/index.js';
 import type { CliIo } from './io.js';
 import { printResult } from './output.js';
 
@@ -28,6 +28,7 @@ export function configCommand(io: CliIo): Command {
           store: redactUrl(config.store),
           listen: `${config.host}:${config.port}`,
           credentials: config.auth.source,
+          anomaly: anomalySummary(config),
         };
         printResult(
           io,
@@ -38,10 +39,20 @@ export function configCommand(io: CliIo): Command {
             `  store: ${summary.store}`,
             `  listen: ${summary.listen}`,
             `  credentials: ${summary.credentials}`,
+            `  anomaly detection: ${summary.anomaly ?? 'off'}`,
             `  routes: ${routes.length === 0 ? 'none' : routes.map(({ prefix, upstream, auth }) => `${prefix} -> ${upstream} (${auth})`).join(', ')}`,
             '',
           ].join('\n'),
         );
       }),
   );
+}
+
+/** The anomaly rules that run and what each does, `network-change (revoke), …`; null when detection is off. */
+function anomalySummary(config: GatewayConfig): string | null {
+  if (!config.anomaly) return null;
+  const on = Object.entries(config.anomaly.rules).filter(([, rule]) => rule.enabled);
+  return on.length === 0
+    ? 'no rule enabled'
+    : on.map(([name, rule]) => `${name} (${rule.action})`).join(', ');
 }

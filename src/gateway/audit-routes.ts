@@ -41,7 +41,10 @@ function auditQuery(clock: () => number) {
         .optional(),
       since: moment(clock).optional(),
       until: moment(clock).optional(),
-      cursor: z.string().regex(/^[0-9A-Za-z:._-]{1,64}$/, 'not a cursor this API gave').optional(),
+      cursor: z
+        .string()
+        .regex(/^[0-9A-Za-z:._-]{1,64}$/, 'not a cursor this API gave')
+        .optional(),
       limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(100),
     })
     .strict();

@@ -3,10 +3,18 @@ import type { JWK } from 'jose';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import {
+  ANOMALY_ACTIONS,
+  ANOMALY_DEFAULTS,
+  type AnomalyConfig,
+  RULE_NAMES,
+  type RuleSettings,
+} from '../anomaly/index.js';
+import {
   ConfigError,
   createCodec,
   Keyring,
   parseDuration,
+  parsePointer,
   type SessionCodec,
   type SessionStore,
   DURATION_UNITS as UNITS,
@@ -146,6 +154,103 @@ const eventSink = z.discriminatedUnion('kind', [
     exchange: z.string().min(1).max(200).default('clawsession.events'),
   }),
 ]);
+const anomalyAction = z.enum(ANOMALY_ACTIONS, {
+  error: `must be one of ${ANOMALY_ACTIONS.join(', ')}`,
+});
+
+/** What every rule has: whether it runs, what a flag does, and how much it counts. */
+function ruleSettings(defaults: RuleSettings) {
+  return {
+    enabled: flag.default(defaults.enabled),
+    action: anomalyAction.default(defaults.action),
+    score: integer(0, 100).default(defaults.score),
+  };
+}
+
+/** A JSON Pointer into session data (RFC 6901), not the whole data. */
+const dataPointer = z.string().superRefine((pointer, ctx) => {
+  let valid = pointer.startsWith('/');
+  try {
+    parsePointer(pointer);
+  } catch {
+    valid = false;
+  }
+  if (!valid)
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON Pointer such as /cart/total' });
+});
+
+const RULES = ANOMALY_DEFAULTS.rules;
+
+const anomalyRules = z
+  .strictObject(
+    {
+      'user-agent-change': z
+        .strictObject(ruleSettings(RULES['user-agent-change']))
+        .default(RULES['user-agent-change']),
+      'network-change': z
+        .strictObject({
+          ...ruleSettings(RULES['network-change']),
+          ipv4Prefix: integer(1, 32).default(RULES['network-change'].ipv4Prefix),
+          ipv6Prefix: integer(1, 128).default(RULES['network-change'].ipv6Prefix),
+        })
+        .default(RULES['network-change']),
+      'concurrent-use': z
+        .strictObject({
+          ...ruleSettings(RULES['concurrent-use']),
+          window: duration.default(RULES['concurrent-use'].window),
+        })
+        .default(RULES['concurrent-use']),
+      'request-rate': z
+        .strictObject({
+          ...ruleSettings(RULES['request-rate']),
+          limit: integer(1, 1_000_000).default(RULES['request-rate'].limit),
+          window: duration.default(RULES['request-rate'].window),
+        })
+        .default(RULES['request-rate']),
+      'refresh-reuse': z
+        .strictObject(ruleSettings(RULES['refresh-reuse']))
+        .default(RULES['refresh-reuse']),
+      'credential-stuffing': z
+        .strictObject({
+          ...ruleSettings(RULES['credential-stuffing']),
+          limit: integer(2, 10_000).default(RULES['credential-stuffing'].limit),
+          window: duration.default(RULES['credential-stuffing'].window),
+        })
+        .default(RULES['credential-stuffing']),
+      'new-device': z
+        .strictObject({
+          ...ruleSettings(RULES['new-device']),
+          history: integer(1, 100).default(RULES['new-device'].history),
+        })
+        .default(RULES['new-device']),
+      'watched-field': z
+        .strictObject({
+          ...ruleSettings(RULES['watched-field']),
+          pointers: z.array(dataPointer).max(50).default(RULES['watched-field'].pointers),
+          factor: z.coerce
+            .number({ error: 'must be a number above 1' })
+            .gt(1, { error: 'must be a number above 1' })
+            .default(RULES['watched-field'].factor),
+        })
+        .default(RULES['watched-field']),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown rule ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}; the rules are ${RULE_NAMES.join(', ')}`
+          : undefined,
+    },
+  )
+  .default(RULES);
+
+/**
+ * Anomaly detection (docs/anomaly.md): each rule's switch, action (`log`,
+ * `step-up`, `revoke`), score and thresholds, and how long flags are kept.
+ */
+const anomalySettings = z.strictObject({
+  rules: anomalyRules,
+  flagRetention: duration.default(ANOMALY_DEFAULTS.flagRetention),
+}) satisfies z.ZodType<AnomalyConfig, unknown>;
 
 /** Objects and lists are set from the environment as JSON, e.g. CLAWSESSION_ROUTES='[...]'. */
 const structuredSettings = new Set([
@@ -158,6 +263,7 @@ const structuredSettings = new Set([
   'nearCache',
   'metrics',
   'events',
+  'anomaly',
 ]);
 
 export const configSchema = z
@@ -353,6 +459,8 @@ export const configSchema = z
         });
       })
       .optional(),
+    /** Anomaly detection on sessions, logins and refresh tokens; off when unset, `{}` for the defaults. */
+    anomaly: anomalySettings.optional(),
   })
   .superRefine((config, ctx) => {
     if (config.idleTimeout > config.absoluteTimeout) {

@@ -10,6 +10,7 @@ import {
   TokenInvalidError,
   TokenRevokedError,
 } from '../tokens/index.js';
+import type { AnomalyGuard } from './anomaly-guard.js';
 
 /** Who a proxied request is for: what the gateway signs into the upstream's context. */
 export interface GatewayIdentity {
@@ -38,6 +39,8 @@ export interface AuthenticatorOptions {
   sessions: HttpSessions;
   accessTokens: AccessTokens;
   manager: SessionManager;
+  /** Anomaly detection: a session it flagged for a step-up or revoked is refused with a 401. */
+  anomalies?: AnomalyGuard;
 }
 
 /** The Bearer scheme, whatever follows: a malformed token is refused, never read as "no token". */
@@ -53,12 +56,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticate
   return async (request, reply) => {
     const authorization = request.headers.authorization;
     if (typeof authorization === 'string' && BEARER.test(authorization))
-      return fromAccessToken(options, authorization.slice('Bearer'.length).trim());
+      return fromAccessToken(options, request, authorization.slice('Bearer'.length).trim());
 
     const exchange = await beginFastifySession(options.sessions, request, reply);
     if (!exchange) return REQUEST_ANSWERED;
-    await finishFastifySession(exchange, reply);
     const { session } = exchange;
+    if (session.userId !== null && session.id !== null && session.times !== null) {
+      const { id, userId, times } = session;
+      await options.anomalies?.checkRequest(request, { id, userId, createdAt: times.createdAt });
+    }
+    await finishFastifySession(exchange, reply);
     if (session.userId === null || session.id === null) return null;
     return {
       userId: session.userId,
@@ -72,6 +79,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticate
 
 async function fromAccessToken(
   options: AuthenticatorOptions,
+  request: FastifyRequest,
   token: string,
 ): Promise<GatewayIdentity | null> {
   let claims: Awaited<ReturnType<AccessTokens['verify']>>;
@@ -88,6 +96,11 @@ async function fromAccessToken(
   }
   const session = await liveSessionOf(options.manager, claims);
   if (session === null) return null;
+  await options.anomalies?.checkRequest(request, {
+    id: session.id,
+    userId: session.userId,
+    createdAt: session.createdAt,
+  });
   const roles = grantedRoles(session.data);
   return {
     userId: session.userId,

@@ -39,7 +39,7 @@ const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
  * global one, so two gateways in one process do not collide): process
  * metrics, HTTP requests by route pattern and status, active sessions, store
  * operations, key verifications, rate-limit rejections, upstream
- * responses, the gateway cookies upstreams tried to set, and sweeps.
+ * responses, the gateway cookies upstreams tried to set, anomaly flags and sweeps.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -52,6 +52,7 @@ export class GatewayMetrics {
   readonly #upstreamRequests: Counter<'route' | 'status'>;
   readonly #upstreamCookiesDropped: Counter<'route'>;
   readonly #sweeps: Counter<'result'>;
+  readonly #anomalies: Counter<'rule' | 'action'>;
   readonly #sweptRecords: Counter;
   readonly #lastSweep: Gauge;
   readonly #activeSessions: Gauge;
@@ -133,6 +134,12 @@ export class GatewayMetrics {
       labelNames: ['route'],
       registers,
     });
+    this.#anomalies = new Counter({
+      name: 'clawsession_anomalies_total',
+      help: 'Flags raised by anomaly detection, by rule and the action configured for it (log, step-up, revoke).',
+      labelNames: ['rule', 'action'],
+      registers,
+    });
     this.#sweeps = new Counter({
       name: 'clawsession_sweeps_total',
       help: 'Sweeps of expired sessions and records this gateway tried, by result: swept, skipped (another gateway held the sweep lease) or failed.',
@@ -175,6 +182,11 @@ export class GatewayMetrics {
   /** `limiter` names a configured limiter (a bounded set), never a client or a key. */
   recordRateLimitRejection(limiter: string): void {
     this.#rateLimitRejections.inc({ limiter });
+  }
+
+  /** `rule` and `action` come from the anomaly config's fixed sets, never from a request. */
+  recordAnomaly(rule: string, action: string): void {
+    this.#anomalies.inc({ rule, action });
   }
 
   /** `route` is the proxy route's prefix, the label its requests have (see `routeLabel`). */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import { SessionManager } from '../core/index.js';
+import { AnomalyDetector, type AnomalyFlag } from '../anomaly/index.js';
+import { type OutboxEvent, SessionManager } from '../core/index.js';
 import { HttpSessions } from '../http/index.js';
 import {
   InstrumentedStore,
@@ -17,6 +18,9 @@ import {
   SigningKeys,
 } from '../tokens/index.js';
 import { registerAccessLog } from './access-log.js';
+import { AnomalyGuard } from './anomaly-guard.js';
+import { registerAnomalyRoutes } from './anomaly-routes.js';
+import { registerAuditRoutes } from './audit-routes.js';
 import {
   LoginChallenges,
   registerAuthRoutes,
@@ -30,7 +34,6 @@ import { applyApiDefaults } from './fastify-defaults.js';
 import { generateRefreshSecret } from './fleet-secrets.js';
 import { pingStore, registerHealthRoutes } from './health.js';
 import { createAuthenticator } from './identity.js';
-import { registerAuditRoutes } from './audit-routes.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { registerLingeringClose } from './lingering-close.js';
 import { asyncStdout, echoRequestId, loggerOptions, requestIdOptions } from './logging.js';
@@ -139,12 +142,42 @@ export async function createGateway(
     denylist: new RecordTokenDenylist(records),
     clock,
   });
+  const anomalies = config.anomaly
+    ? new AnomalyGuard(
+        new AnomalyDetector({
+          records,
+          manager,
+          config: config.anomaly,
+          clock,
+          onFlag: (flag, event) => announceFlag(flag, event),
+        }),
+        { absoluteTimeout: config.absoluteTimeout, log: () => app.log },
+      )
+    : undefined;
+  if (anomalies) {
+    manager.on('regenerated', ({ session, previousId }) =>
+      anomalies.detector.noteRenamed(previousId, session.id),
+    );
+  }
+  /** Every flag: a log line, the metric, and an `anomaly.flagged` event in the store's outbox, if it keeps one. */
+  async function announceFlag(flag: AnomalyFlag, event: OutboxEvent): Promise<void> {
+    metrics.recordAnomaly(flag.rule, flag.action);
+    const { id, rule, reason, score, action, sessionId, userId, network, userAgentFamily } = flag;
+    app.log.warn(
+      { anomaly: { id, rule, reason, score, action, sessionId, userId, network, userAgentFamily } },
+      'anomaly flagged',
+    );
+    await store.outbox?.append([event]).catch((error: unknown) => {
+      app.log.error({ err: error }, 'recording an anomaly.flagged event failed');
+    });
+  }
   const refreshTokens = new RefreshTokens({
     store: new RecordRefreshFamilyStore(records),
     manager,
     secret: refreshSecret,
     ttl: config.refreshTokenTtl,
     clock,
+    ...(anomalies ? { onReuse: (reuse) => anomalies.refreshReused(reuse) } : {}),
   });
   const contexts = new IdentityContexts({
     keys: signingKeys,
@@ -226,8 +259,9 @@ export async function createGateway(
       uses: shared.loginChallengeUses,
       clock,
     }),
+    anomalies,
   });
-  registerSessionRoutes(app, manager, requireScope);
+  registerSessionRoutes(app, manager, requireScope, anomalies);
   app.register(async (admin) => {
     admin.addHook('onRequest', requireScope('keys:admin'));
     registerKeyRoutes(admin, apiKeys);
@@ -242,9 +276,15 @@ export async function createGateway(
       registerUserAdminRoutes(admin, users, new UserLifecycle({ users, manager }));
     });
   }
+  if (anomalies) {
+    app.register(async (admin) => {
+      admin.addHook('onRequest', requireScope('sessions:admin'));
+      registerAnomalyRoutes(admin, anomalies.detector);
+    });
+  }
   registerProxy(app, {
     routes: config.routes,
-    authenticate: createAuthenticator({ sessions, accessTokens, manager }),
+    authenticate: createAuthenticator({ sessions, accessTokens, manager, anomalies }),
     contexts,
     sessionCookieName: sessions.cookie.name,
     adminToken,

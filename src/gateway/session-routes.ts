@@ -10,6 +10,7 @@ import {
 } from '../core/index.js';
 import { assertNoReservedKey, checkReservedKeys, HttpError, parseIfMatch } from '../http/index.js';
 import type { Scope } from '../keys/index.js';
+import type { AnomalyGuard } from './anomaly-guard.js';
 import { parseInput } from './fastify-defaults.js';
 import { adminCauseOf } from './service-auth.js';
 
@@ -121,11 +122,13 @@ function servicePatch(body: unknown) {
  * creating a session (signing in any user) and revoking every session of a
  * user `sessions:admin`. The reserved keys (`__clawsession_*`: the roles the
  * gateway signs, the CSRF secret) are out of reach of creates and patches.
+ * With `anomalies`, patches are shown to anomaly detection (watched fields).
  */
 export function registerSessionRoutes(
   app: FastifyInstance,
   manager: SessionManager,
   requireScope: (scope: Scope) => onRequestAsyncHookHandler,
+  anomalies?: AnomalyGuard,
 ): void {
   app.post(
     '/v1/sessions',
@@ -180,6 +183,7 @@ export function registerSessionRoutes(
           throw noSessionToMatch();
         throw error;
       });
+      await anomalies?.patched(request, session, ops);
       return sendSession(reply, 200, session);
     },
   );

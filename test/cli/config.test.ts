@@ -52,6 +52,37 @@ describe('clawsession config check', () => {
     expect(result.stdout).not.toContain('secret');
   });
 
+  it('says whether anomaly detection is on, and which rules run with which action', async () => {
+    expect((await check(write('plain.yaml', 'port: 8081'))).stdout).toContain(
+      'anomaly detection: off',
+    );
+    const file = write(
+      'anomaly.yaml',
+      [
+        'anomaly:',
+        '  rules:',
+        '    network-change: { action: revoke }',
+        '    request-rate: { enabled: false }',
+      ].join('\n'),
+    );
+    const result = await check(file);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('network-change (revoke)');
+    expect(result.stdout).toContain('user-agent-change (log)');
+    expect(result.stdout).not.toContain('request-rate');
+  });
+
+  it('refuses a bad anomaly rule by its field and exits 2', async () => {
+    const file = write(
+      'bad-anomaly.yaml',
+      ['anomaly:', '  rules:', '    ip-change: {}', '    request-rate: { limit: -1 }'].join('\n'),
+    );
+    const result = await check(file);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('anomaly.rules: unknown rule "ip-change"');
+    expect(result.stderr).toContain('anomaly.rules.request-rate.limit: must be an integer from 1');
+  });
+
   it('names every bad field, with its environment variable, and exits 2', async () => {
     const file = write(
       'bad.yaml',

@@ -15,6 +15,7 @@ export const LAYERS: Readonly<Record<string, number>> = {
   http: 2,
   tokens: 2,
   keys: 2,
+  anomaly: 2,
   stores: 1,
   core: 0,
 };

@@ -27,11 +27,14 @@ import {
   type SigningKeys,
 } from '../../tokens/index.js';
 import { noteUser } from '../access-log.js';
+import type { AnomalyGuard } from '../anomaly-guard.js';
 import { parseInput, sendRateLimited } from '../fastify-defaults.js';
 import { liveSessionOf } from '../identity.js';
 import type { CredentialSource } from './credentials.js';
+import { LoginFailedError } from './errors.js';
 import { attemptLogin, type LoginLimiters, type LoginOutcome } from './login-attempt.js';
 import type { LoginChallenges } from './login-challenge.js';
+import { usernameKey } from './username.js';
 
 export interface AuthRoutesDeps {
   /** Cookie sessions; registered here, in the context of the cookie routes only. */
@@ -45,6 +48,12 @@ export interface AuthRoutesDeps {
   loginLimiter: LoginLimiters;
   /** The proofs of work asked of an account past its ceiling of failed logins. */
   loginChallenges: LoginChallenges;
+  /**
+   * Anomaly detection: shown every login and every use of a session here;
+   * refuses logins from an address flagged for credential stuffing (429) and
+   * sessions it flagged for a step-up or revoked (401).
+   */
+  anomalies?: AnomalyGuard;
 }
 
 /** The caller's session, and the access token it came with when it was not the cookie. */
@@ -93,10 +102,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   app.register(async (tokens) => {
     tokens.post('/auth/token', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
       const body = parseInput(schemas.credentials, request.body, 'body');
-      const outcome = await attemptLogin(deps.credentials, loginGuards(deps), {
-        ip: clientIp(request),
-        ...body,
-      });
+      if (await deps.anomalies?.refuseLogin(request, reply)) return reply;
+      const outcome = await login(deps, request, body);
       if (!outcome.allowed) return sendRefusal(reply, outcome);
       noteUser(request, outcome.user.userId);
       const { session } = await deps.manager.create({
@@ -105,6 +112,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
         ip: normalizeIp(request.ip),
         userAgent: request.headers['user-agent'] ?? null,
       });
+      await deps.anomalies?.loginSucceeded(request, session);
       const refresh = await deps.refreshTokens.issue({
         sessionId: session.id,
         userId: session.userId,
@@ -127,14 +135,15 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
 
     cookies.post('/auth/login', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
       const body = parseInput(schemas.credentials, request.body, 'body');
-      const outcome = await attemptLogin(deps.credentials, loginGuards(deps), {
-        ip: clientIp(request),
-        ...body,
-      });
+      if (await deps.anomalies?.refuseLogin(request, reply)) return reply;
+      const outcome = await login(deps, request, body);
       if (!outcome.allowed) return sendRefusal(reply, outcome);
       const { userId, roles } = outcome.user;
       await request.session.login(userId, {}, { roles });
       noteUser(request, userId);
+      const { id, times } = request.session;
+      if (id !== null && times !== null)
+        await deps.anomalies?.loginSucceeded(request, { id, userId, createdAt: times.createdAt });
       return { user: { id: userId, roles }, csrfToken: request.session.csrfToken };
     });
 
@@ -207,6 +216,24 @@ function loginGuards(deps: AuthRoutesDeps) {
   return { limiters: deps.loginLimiter, challenges: deps.loginChallenges };
 }
 
+/** One login attempt under the limits; a wrong password is also shown to anomaly detection. */
+async function login(
+  deps: AuthRoutesDeps,
+  request: FastifyRequest,
+  body: z.output<typeof schemas.credentials>,
+): Promise<LoginOutcome> {
+  try {
+    return await attemptLogin(deps.credentials, loginGuards(deps), {
+      ip: clientIp(request),
+      ...body,
+    });
+  } catch (error) {
+    if (error instanceof LoginFailedError)
+      await deps.anomalies?.loginFailed(request, usernameKey(body.username));
+    throw error;
+  }
+}
+
 /**
  * A 429: rate limited, or (the account past its ceiling) a proof of work
  * required, with the challenge in `error.details.proofOfWork`. Its
@@ -259,6 +286,11 @@ async function callerOf(request: FastifyRequest, deps: AuthRoutesDeps): Promise<
     );
   }
   noteUser(request, caller.userId);
+  await deps.anomalies?.checkRequest(request, {
+    id: caller.id,
+    userId: caller.userId,
+    createdAt: caller.times.createdAt,
+  });
   return caller;
 }
 
