@@ -12,6 +12,7 @@ import {
 import {
   ConfigError,
   createCodec,
+  defaultInstance,
   Keyring,
   parseDuration,
   parsePointer,
@@ -583,9 +584,13 @@ export function parseEncryptionKeys(spec: string): {
 /** Opens the store at `url` with the codec the config describes (format, size cap, encryption keys). */
 export async function openConfiguredStore(
   url: string,
-  config: Pick<GatewayConfig, 'codec' | 'maxDataBytes' | 'encryptionKeys'>,
+  config: Pick<GatewayConfig, 'codec' | 'maxDataBytes' | 'encryptionKeys' | 'events'>,
 ): Promise<SessionStore> {
-  return openStore(url, { codec: configuredCodec(config) });
+  return openBackend(url).openSessions({
+    codec: configuredCodec(config),
+    // Every process that changes sessions records their events, the CLI's included.
+    ...(config.events ? { outbox: { instance: config.events.instance ?? defaultInstance() } } : {}),
+  });
 }
 
 /** The session codec the config describes: format, size cap, encryption keys. */
