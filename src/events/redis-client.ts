@@ -3,7 +3,7 @@ import { openRedisCommandClient } from '../stores/index.js';
 
 /**
  * What the Redis Streams sink and consumer need of a client: node-redis's
- * `sendCommand`, with its default RESP2 replies. A `createClient()` from the
+ * `sendCommand` (RESP2 or RESP3 replies, strings as strings). A `createClient()` from the
  * `redis` package fits.
  */
 export interface RedisStreamsClient {

@@ -1,4 +1,4 @@
-import { ConfigError, type EventType } from '../core/index.js';
+import { ConfigError, type EventType, StoreUnavailableError, withTimeout } from '../core/index.js';
 import { parseCloudEvent } from './envelope.js';
 import { checkTarget, type HeldClient, holdClient, type RedisTarget } from './redis-client.js';
 import { DEFAULT_EVENT_STREAM } from './redis-streams-sink.js';
@@ -27,11 +27,13 @@ export interface RedisStreamSubscriptionOptions extends RedisTarget {
    * client's connection: give the consumer a client of its own.
    */
   block?: number;
+  /** Longest wait for Redis to answer a command, in ms, on top of `block` for a read; then it counts as failed and is tried again. Default 5,000. */
+  commandTimeout?: number;
   /** An entry handed out this long ago (ms) and still not acknowledged (its handler threw, its consumer died) is handed out again. Default 30,000. */
   claimAfter?: number;
 }
 
-/** A stream entry as RESP2 gives it: its id and its fields (null once deleted from the stream). */
+/** A stream entry as Redis gives it: its id and its fields (null once deleted from the stream). */
 type Entry = [id: string, fields: string[] | null];
 
 /**
@@ -140,20 +142,23 @@ class StreamConsumer {
   async #readNew(): Promise<Entry[]> {
     this.#reading = true;
     try {
-      const reply = (await this.#send([
-        'XREADGROUP',
-        'GROUP',
-        this.#options.group,
-        this.#options.consumer,
-        'COUNT',
-        String(this.#options.count ?? 10),
-        'BLOCK',
-        String(this.#options.block ?? 1_000),
-        'STREAMS',
-        this.#stream,
-        '>',
-      ])) as [string, Entry[]][] | null;
-      return reply?.[0]?.[1] ?? [];
+      const reply = await this.#send(
+        [
+          'XREADGROUP',
+          'GROUP',
+          this.#options.group,
+          this.#options.consumer,
+          'COUNT',
+          String(this.#options.count ?? 10),
+          'BLOCK',
+          String(this.#options.block ?? 1_000),
+          'STREAMS',
+          this.#stream,
+          '>',
+        ],
+        this.#options.block ?? 1_000,
+      );
+      return entriesOf(reply, this.#stream);
     } finally {
       this.#reading = false;
     }
@@ -186,9 +191,24 @@ class StreamConsumer {
     await this.#send(['XACK', this.#stream, this.#options.group, id]);
   }
 
-  #send(args: string[]): Promise<unknown> {
-    return this.#held.client.sendCommand(args);
+  /** One command, failing if Redis has not answered within `commandTimeout` (plus `blocking` ms it was told to wait). */
+  #send(args: string[], blocking = 0): Promise<unknown> {
+    const timeout = (this.#options.commandTimeout ?? 5_000) + blocking;
+    return withTimeout(
+      this.#held.client.sendCommand(args),
+      timeout,
+      () => new StoreUnavailableError(`Redis did not answer ${args[0]} within ${timeout} ms`),
+    );
   }
+}
+
+/** XREADGROUP's entries of `stream`: an array of [stream, entries] pairs in RESP2, a map by stream in RESP3. */
+function entriesOf(reply: unknown, stream: string): Entry[] {
+  if (reply === null || reply === undefined) return [];
+  if (Array.isArray(reply))
+    return (reply as [string, Entry[]][]).find(([name]) => String(name) === stream)?.[1] ?? [];
+  if (reply instanceof Map) return (reply.get(stream) as Entry[] | undefined) ?? [];
+  return (reply as Record<string, Entry[]>)[stream] ?? [];
 }
 
 function fieldOf(fields: readonly string[] | null, name: string): string | undefined {

@@ -1,3 +1,4 @@
+import { StoreUnavailableError, withTimeout } from '../core/index.js';
 import type { CloudEvent } from './envelope.js';
 import { checkTarget, type HeldClient, holdClient, type RedisTarget } from './redis-client.js';
 import type { EventSink } from './sink.js';
@@ -12,6 +13,8 @@ export interface RedisStreamsSinkOptions extends RedisTarget {
   maxLen?: number;
   /** Names the sink in the delivery log. Default `redis`. */
   name?: string;
+  /** Longest wait for Redis to answer a batch's XADDs, in ms. Default 5,000. */
+  commandTimeout?: number;
 }
 
 /**
@@ -25,6 +28,7 @@ export class RedisStreamsSink implements EventSink {
   readonly #target: RedisTarget;
   readonly #stream: string;
   readonly #trim: string[];
+  readonly #timeout: number;
   #held: Promise<HeldClient> | null = null;
 
   constructor(options: RedisStreamsSinkOptions) {
@@ -33,13 +37,14 @@ export class RedisStreamsSink implements EventSink {
     this.name = options.name ?? 'redis';
     this.#stream = options.stream ?? DEFAULT_EVENT_STREAM;
     this.#trim = options.maxLen === undefined ? [] : ['MAXLEN', '~', String(options.maxLen)];
+    this.#timeout = options.commandTimeout ?? 5_000;
   }
 
   async publish(events: readonly CloudEvent[]): Promise<void> {
     if (events.length === 0) return;
     const { client } = await this.#connection();
     // Sent in one go, they are pipelined on the connection and appended in this order.
-    await Promise.all(
+    const appended = Promise.all(
       events.map((event) =>
         client.sendCommand([
           'XADD',
@@ -54,6 +59,14 @@ export class RedisStreamsSink implements EventSink {
           JSON.stringify(event),
         ]),
       ),
+    );
+    await withTimeout(
+      appended,
+      this.#timeout,
+      () =>
+        new StoreUnavailableError(
+          `Redis did not acknowledge the events within ${this.#timeout} ms`,
+        ),
     );
   }
 

@@ -4,7 +4,7 @@ import { loadRedis } from './driver.js';
 /**
  * A plain connection to a standalone Redis, for code outside this folder
  * (the event sinks and consumers of src/events), which may not load the
- * driver itself. Replies come as node-redis gives them for RESP2.
+ * driver itself. Replies come as node-redis gives them.
  */
 export interface RedisCommandClient {
   sendCommand(args: string[]): Promise<unknown>;
