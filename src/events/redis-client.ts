@@ -43,15 +43,19 @@ export async function holdClient(target: RedisTarget, purpose: string): Promise<
     purpose,
     connectTimeout: target.connectTimeout,
   });
+  let open = true;
   return {
     client: owned,
     async release() {
+      if (!open) return;
+      open = false;
       await withTimeout(owned.close(), 2_000, () => new Error('closing timed out')).catch(() =>
         owned.destroy(),
       );
     },
     interrupt() {
-      owned.destroy();
+      if (open) owned.destroy();
+      open = false;
       return true;
     },
   };

@@ -66,6 +66,8 @@ export interface RelayOptions {
   retention?: number;
   /** Receives the records retention removes, before they are removed. */
   archive?: OutboxArchive;
+  /** Shortest time between two trims for retention, in ms. Default 60,000. */
+  retentionInterval?: number;
   /** Shortest time between two backlog reports, in ms. Default 1,000. */
   backlogInterval?: number;
   observer?: RelayObserver;
@@ -100,6 +102,7 @@ export class EventRelay {
   readonly #publishTimeout: number;
   readonly #retention: number | undefined;
   readonly #archive: OutboxArchive | undefined;
+  readonly #retentionInterval: number;
   readonly #backlogInterval: number;
   readonly #observer: RelayObserver;
   readonly #clock: () => number;
@@ -107,6 +110,7 @@ export class EventRelay {
   #running: Promise<void> | null = null;
   #stopping = false;
   #backlogReportedAt = Number.NEGATIVE_INFINITY;
+  #trimmedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: RelayOptions) {
     const names = options.sinks.map((sink) => sink.name);
@@ -128,6 +132,7 @@ export class EventRelay {
     this.#retention =
       options.retention === undefined ? undefined : positive('retention', options.retention);
     this.#archive = options.archive;
+    this.#retentionInterval = options.retentionInterval ?? 60_000;
     this.#backlogInterval = options.backlogInterval ?? 1_000;
     this.#observer = options.observer ?? {};
   }
@@ -227,13 +232,18 @@ export class EventRelay {
     const backlogDue =
       this.#observer.onBacklog !== undefined &&
       this.#clock() - this.#backlogReportedAt >= this.#backlogInterval;
-    const trimming = this.#retention !== undefined && !leaseLost.aborted && !this.#stopping;
+    const trimming =
+      this.#retention !== undefined &&
+      this.#clock() - this.#trimmedAt >= this.#retentionInterval &&
+      !leaseLost.aborted &&
+      !this.#stopping;
     if (!backlogDue && !trimming) return more.some(Boolean);
     const deliveries = await Promise.all(
       this.#sinks.map(async (sink) => (await this.#log.read(sink.name)).delivery),
     );
     if (backlogDue) await this.#reportBacklog(deliveries);
     if (this.#retention !== undefined && trimming) {
+      this.#trimmedAt = this.#clock();
       await trimDelivered({
         outbox: this.#outbox,
         cursors: deliveries.map((delivery) => delivery.delivered?.position ?? null),

@@ -403,6 +403,7 @@ describe('EventRelay', () => {
       [streamSink(fast, 'fast'), streamSink(slow, 'slow', `redis://127.0.0.1:${broken.port}`)],
       {
         retention: 60_000,
+        retentionInterval: 10,
         publishTimeout: 1_000,
         pauseAfter: 1_000,
         archive: async (records) => {
