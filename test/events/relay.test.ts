@@ -323,6 +323,31 @@ describe('EventRelay', () => {
     expect(delivered.a + delivered.b).toBe(300);
   });
 
+  it('a relay started again continues from the delivery log, without delivering anything twice', async () => {
+    const outbox = new ArrayOutbox();
+    const stream = fresh('stream');
+    const [leasePrefix, logPrefix] = [fresh('lease'), fresh('log')];
+    const relayOn = async () =>
+      new EventRelay({
+        outbox,
+        sinks: [streamSink(stream, 'redis')],
+        lease: await lease(leasePrefix),
+        records: await records(logPrefix),
+        pollInterval: 20,
+      });
+    const first = await relayOn();
+    await append(outbox, 5);
+    first.start();
+    await expect.poll(() => idsIn(stream), { timeout: 10_000 }).toHaveLength(5);
+    await first.stop();
+    await append(outbox, 3);
+    const second = await relayOn();
+    relays.push(second);
+    expect((await second.status())[0]?.delivered?.eventId).toBe(outbox.records[4]?.id);
+    second.start();
+    await expect.poll(() => idsIn(stream), { timeout: 10_000 }).toEqual(idsOf(outbox.records));
+  });
+
   it('retries a batch whose sink failed, whole, until the sink takes it', async () => {
     const outbox = new ArrayOutbox();
     const batches: string[][] = [];
