@@ -144,7 +144,7 @@ export class EventRelay {
     this.#running = this.#loop();
   }
 
-  /** Stops after the batch in flight, if any, has been acknowledged or has failed. */
+  /** Stops after the batch in flight, if any, has been acknowledged or has failed. The sinks stay open: close them after. */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#wakeup.notify();
@@ -169,7 +169,7 @@ export class EventRelay {
 
   /** Lets a paused sink be tried again, from its cursor, at once. */
   async resume(sink: string): Promise<SinkDelivery> {
-    this.#sinkNamed(sink);
+    this.#assertSink(sink);
     const resumed = await this.#log.update(sink, (current) => ({
       ...current,
       failures: 0,
@@ -190,7 +190,7 @@ export class EventRelay {
    * hold. A paused sink stays paused: `resume` continues from the new cursor.
    */
   async redeliver(sink: string, from: RedeliverFrom): Promise<SinkDelivery> {
-    this.#sinkNamed(sink);
+    this.#assertSink(sink);
     for (;;) {
       const { delivery, version } = await this.#log.read(sink);
       const cursor = await cursorBefore(
@@ -352,14 +352,9 @@ export class EventRelay {
     };
   }
 
-  #sinkNamed(name: string): EventSink {
-    const sink = this.#sinks.find((candidate) => candidate.name === name);
-    if (!sink)
-      throw new UnknownSinkError(
-        name,
-        this.#sinks.map((known) => known.name),
-      );
-    return sink;
+  #assertSink(name: string): void {
+    const names = this.#sinks.map((sink) => sink.name);
+    if (!names.includes(name)) throw new UnknownSinkError(name, names);
   }
 }
 
