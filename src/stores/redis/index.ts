@@ -1,4 +1,9 @@
 export { redisBackend } from './backend.js';
+export {
+  openRedisCommandClient,
+  type RedisCommandClient,
+  type RedisCommandClientOptions,
+} from './command-client.js';
 export { connectOrFail, connectRedisCluster, redisCommand } from './connection.js';
 export { RedisInvalidationBus, type RedisInvalidationBusOptions } from './invalidation-bus.js';
 export { RedisLease, type RedisLeaseOptions } from './lease.js';
