@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisStreamsSink, toCloudEvent } from '../../src/events/index.js';
-import { updatedEventOf } from '../support/array-outbox.js';
+import { updatedEventOf } from '../support/test-outbox.js';
 
 // The consumer example of docs/events.md, run as written (its import pointed at the source), so it stays true.
 const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

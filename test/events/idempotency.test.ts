@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Deduplicator, SessionSequences, toCloudEvent } from '../../src/events/index.js';
-import { updatedEventOf } from '../support/array-outbox.js';
+import { updatedEventOf } from '../support/test-outbox.js';
 
 const updated = (sessionId: string, sequence: number) =>
   toCloudEvent(updatedEventOf(sessionId, sequence));

@@ -8,8 +8,8 @@ import {
   subscribeRedisStream,
   toCloudEvent,
 } from '../../src/events/index.js';
-import { updatedEventOf } from '../support/array-outbox.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
+import { updatedEventOf } from '../support/test-outbox.js';
 
 const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const run = randomBytes(4).toString('hex');

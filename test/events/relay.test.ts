@@ -13,8 +13,8 @@ import {
   UnknownSinkError,
 } from '../../src/events/index.js';
 import { MemoryRecordStore, RedisLease, RedisRecordStore } from '../../src/stores/index.js';
-import { ArrayOutbox, updatedEventOf } from '../support/array-outbox.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { TestOutbox, updatedEventOf } from '../support/test-outbox.js';
 
 const REDIS_URL = process.env.CLAWSESSION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const run = randomBytes(4).toString('hex');
@@ -77,7 +77,7 @@ async function proxy(): Promise<TcpProxy> {
 
 /** A relay on a lease and delivery log of its own in Redis, polling fast and retrying fast. */
 async function relayOf(
-  outbox: ArrayOutbox,
+  outbox: TestOutbox,
   sinks: EventSink[],
   options: Partial<RelayOptions> = {},
 ): Promise<EventRelay> {
@@ -95,7 +95,7 @@ async function relayOf(
   return relay;
 }
 
-async function append(outbox: ArrayOutbox, count: number, time?: (i: number) => number) {
+async function append(outbox: TestOutbox, count: number, time?: (i: number) => number) {
   const start = outbox.records.length;
   await outbox.append(
     Array.from({ length: count }, (_, i) => updatedEventOf('session-a', start + i + 1, time?.(i))),
@@ -115,7 +115,7 @@ async function statusOf(relay: EventRelay, sink: string) {
 
 describe('EventRelay', () => {
   it('delivers the outbox to a stream in order, in batches, and records how far it got', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const stream = fresh('stream');
     const sink = counted(streamSink(stream, 'redis'));
     await append(outbox, 250);
@@ -136,7 +136,7 @@ describe('EventRelay', () => {
   });
 
   it('wakes at notify() instead of waiting for the next poll', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const stream = fresh('stream');
     let rounds = 0;
     const relay = await relayOf(outbox, [streamSink(stream, 'redis')], {
@@ -152,7 +152,7 @@ describe('EventRelay', () => {
   });
 
   it('keeps delivering to the other sinks while one is down, then drains the backlog in order with nothing lost', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const [upStream, downStream] = [fresh('stream'), fresh('stream')];
     const broken = await proxy();
     const failures: string[] = [];
@@ -196,7 +196,7 @@ describe('EventRelay', () => {
   });
 
   it('pauses a sink after pauseAfter failures in a row, tries it no more, and resumes from its cursor', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const stream = fresh('stream');
     const broken = await proxy();
     const sink = counted(streamSink(stream, 'redis', `redis://127.0.0.1:${broken.port}`));
@@ -246,7 +246,7 @@ describe('EventRelay', () => {
   });
 
   it('redelivers from an event id: the sink gets that event and every one after it again', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const stream = fresh('stream');
     const relay = await relayOf(outbox, [streamSink(stream, 'redis')]);
     await append(outbox, 10);
@@ -259,7 +259,7 @@ describe('EventRelay', () => {
   });
 
   it('redelivers from a time: the first record at or after it, and from the start when that is the first', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const stream = fresh('stream');
     const relay = await relayOf(outbox, [streamSink(stream, 'redis')]);
     const t0 = Date.now() - 60_000;
@@ -277,7 +277,7 @@ describe('EventRelay', () => {
   });
 
   it('refuses to redeliver from an id the outbox does not hold, or to a sink it does not know, and never moves a cursor forward', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const relay = await relayOf(outbox, [streamSink(fresh('stream'), 'redis')]);
     await append(outbox, 3);
     const unknown = relay.redeliver('redis', '01938f4e-6c2a-7b1e-9d3f-5a7c2b8e4f10');
@@ -292,7 +292,7 @@ describe('EventRelay', () => {
   });
 
   it('two relays on one lease and one delivery log deliver each event once', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const stream = fresh('stream');
     const [leasePrefix, logPrefix] = [fresh('lease'), fresh('log')];
     const delivered = { a: 0, b: 0 };
@@ -325,7 +325,7 @@ describe('EventRelay', () => {
   });
 
   it('a relay started again continues from the delivery log, without delivering anything twice', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const stream = fresh('stream');
     const [leasePrefix, logPrefix] = [fresh('lease'), fresh('log')];
     const relayOn = async () =>
@@ -350,7 +350,7 @@ describe('EventRelay', () => {
   });
 
   it('retries a batch whose sink failed, whole, until the sink takes it', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const batches: string[][] = [];
     let failuresLeft = 2;
     const flaky: EventSink = {
@@ -375,7 +375,7 @@ describe('EventRelay', () => {
   });
 
   it('reports an outbox that fails and goes on once it answers again', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const stream = fresh('stream');
     const errors: unknown[] = [];
     const relay = await relayOf(outbox, [streamSink(stream, 'redis')], {
@@ -391,7 +391,7 @@ describe('EventRelay', () => {
   });
 
   it('stop() waits for the batch in flight, whose delivery is recorded', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     let release: () => void = () => {};
     let publishing = false;
     const gated: EventSink = {
@@ -420,7 +420,7 @@ describe('EventRelay', () => {
   });
 
   it('trims records past retention that every sink delivered, archiving them first', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const [fast, slow] = [fresh('stream'), fresh('stream')];
     const broken = await proxy();
     const archived: string[] = [];
@@ -461,7 +461,7 @@ describe('EventRelay', () => {
   });
 
   it('needs sinks with names of their own and sane numbers', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const base = { outbox, lease: null, records: new MemoryRecordStore() };
     const sink = (name: string): EventSink => ({
       name,
@@ -476,7 +476,7 @@ describe('EventRelay', () => {
   });
 
   it('relays without a lease for an outbox only this process writes', async () => {
-    const outbox = new ArrayOutbox();
+    const outbox = new TestOutbox();
     const stream = fresh('stream');
     const relay = new EventRelay({
       outbox,
