@@ -54,6 +54,7 @@ export {
   type ReplayPayload,
   renamedEvent,
   revokedEvent,
+  serviceEvent,
   type ServiceEventType,
   type SessionEventType,
   updatedEvent,

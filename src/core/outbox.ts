@@ -194,6 +194,23 @@ function sessionEvent(
   };
 }
 
+/** An event of no session change (`Outbox.append`): a failed login, an API key's life, a flag. */
+export function serviceEvent(
+  type: ServiceEventType,
+  fields: { userId: string | null; instance: string; time: number; data: Record<string, unknown> },
+): OutboxEvent {
+  return {
+    id: newEventId(),
+    type,
+    time: fields.time,
+    sessionId: null,
+    userId: fields.userId,
+    sequence: 0,
+    instance: fields.instance,
+    data: fields.data,
+  };
+}
+
 export function createdEvent(session: Session, stamp: EventStamp): OutboxEvent {
   const event = sessionEvent('session.created', session, stamp, {
     ip: session.ip,

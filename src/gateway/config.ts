@@ -146,6 +146,11 @@ const eventSink = z.discriminatedUnion('kind', [
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -')
       .default('CLAWSESSION_EVENTS'),
+    /** Events go to `<subjectPrefix>.<type>`; two deployments on one server need prefixes of their own. */
+    subjectPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -')
+      .default('clawsession'),
   }),
   z.strictObject({
     kind: z.literal('rabbitmq'),

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseDuration } from '../core/index.js';
 import {
@@ -9,7 +9,8 @@ import {
   isPrefix,
 } from '../keys/index.js';
 import { parseInput } from './fastify-defaults.js';
-import { assertMayGrant } from './service-auth.js';
+import { adminCauseOf, assertMayGrant } from './service-auth.js';
+import type { ServiceEventLog } from './service-events.js';
 
 /** A key as the admin API shows it: times as ISO 8601. Never holds the secret or its hash. */
 export function presentApiKey(info: ApiKeyInfo) {
@@ -72,11 +73,16 @@ const schemas = {
  * holds itself; the root token any. Secrets appear only in the responses of
  * create and rotate.
  */
-export function registerKeyRoutes(app: FastifyInstance, keys: ApiKeys): void {
+export function registerKeyRoutes(
+  app: FastifyInstance,
+  keys: ApiKeys,
+  events?: ServiceEventLog,
+): void {
   app.post('/admin/keys', async (request, reply) => {
     const body = parseInput(schemas.create, request.body, 'body');
     assertMayGrant(request, body.scopes);
     const { key, info } = await keys.create(body);
+    await events?.record('apikey.created', null, keyEventData(request, info));
     return reply.code(201).send({ key, info: presentApiKey(info) });
   });
 
@@ -99,12 +105,25 @@ export function registerKeyRoutes(app: FastifyInstance, keys: ApiKeys): void {
     if (!target) throw new ApiKeyNotFoundError(prefix);
     assertMayGrant(request, target.scopes);
     const { key, info } = await keys.rotate(prefix, { grace });
+    await events?.record('apikey.rotated', null, keyEventData(request, info));
     return { key, info: presentApiKey(info) };
   });
 
   app.delete('/admin/keys/:prefix', async (request, reply) => {
     const { prefix } = parseInput(schemas.params, request.params, 'path');
+    const target = await keys.get(prefix);
     if (!(await keys.revoke(prefix))) throw new ApiKeyNotFoundError(prefix);
+    if (target) await events?.record('apikey.revoked', null, keyEventData(request, target));
     return reply.code(204).send();
   });
+}
+
+/** What an API key event says: which key (its public prefix, never the secret), whose, and who acted. */
+function keyEventData(request: FastifyRequest, info: ApiKeyInfo) {
+  return {
+    keyId: info.prefix,
+    owner: info.owner,
+    scopes: info.scopes,
+    actor: adminCauseOf(request, 'admin').actor,
+  };
 }

@@ -53,6 +53,11 @@ export class GatewayMetrics {
   readonly #upstreamCookiesDropped: Counter<'route'>;
   readonly #sweeps: Counter<'result'>;
   readonly #anomalies: Counter<'rule' | 'action'>;
+  readonly #eventsDelivered: Counter<'sink'>;
+  readonly #eventDeliveryFailures: Counter<'sink'>;
+  readonly #eventSinkPaused: Gauge<'sink'>;
+  readonly #eventBacklog: Gauge<'sink'>;
+  readonly #eventBacklogAge: Gauge<'sink'>;
   readonly #sweptRecords: Counter;
   readonly #lastSweep: Gauge;
   readonly #activeSessions: Gauge;
@@ -140,6 +145,36 @@ export class GatewayMetrics {
       labelNames: ['rule', 'action'],
       registers,
     });
+    this.#eventsDelivered = new Counter({
+      name: 'clawsession_events_delivered_total',
+      help: 'Session events this gateway relayed to each sink and the sink acknowledged.',
+      labelNames: ['sink'],
+      registers,
+    });
+    this.#eventDeliveryFailures = new Counter({
+      name: 'clawsession_event_delivery_failures_total',
+      help: 'Failed publishes of a batch of events to each sink (each is retried).',
+      labelNames: ['sink'],
+      registers,
+    });
+    this.#eventSinkPaused = new Gauge({
+      name: 'clawsession_event_sink_paused',
+      help: 'Whether a sink is paused after failing pauseAfter times in a row (1) or not (0), as this gateway last saw it.',
+      labelNames: ['sink'],
+      registers,
+    });
+    this.#eventBacklog = new Gauge({
+      name: 'clawsession_event_backlog',
+      help: 'Events in the outbox a sink has not acknowledged yet, as the relaying gateway last measured.',
+      labelNames: ['sink'],
+      registers,
+    });
+    this.#eventBacklogAge = new Gauge({
+      name: 'clawsession_event_backlog_age_seconds',
+      help: 'Age of the oldest event a sink has not acknowledged yet; 0 when none waits.',
+      labelNames: ['sink'],
+      registers,
+    });
     this.#sweeps = new Counter({
       name: 'clawsession_sweeps_total',
       help: 'Sweeps of expired sessions and records this gateway tried, by result: swept, skipped (another gateway held the sweep lease) or failed.',
@@ -187,6 +222,25 @@ export class GatewayMetrics {
   /** `rule` and `action` come from the anomaly config's fixed sets, never from a request. */
   recordAnomaly(rule: string, action: string): void {
     this.#anomalies.inc({ rule, action });
+  }
+
+  /** `sink` names a configured sink (a bounded set). A delivery also shows the sink is not paused. */
+  recordEventsDelivered(sink: string, count: number): void {
+    this.#eventsDelivered.inc({ sink }, count);
+    this.#eventSinkPaused.set({ sink }, 0);
+  }
+
+  recordEventDeliveryFailure(sink: string): void {
+    this.#eventDeliveryFailures.inc({ sink });
+  }
+
+  recordEventSinkPaused(sink: string, paused: boolean): void {
+    this.#eventSinkPaused.set({ sink }, paused ? 1 : 0);
+  }
+
+  recordEventBacklog(sink: string, backlog: { count: number; oldestAge: number | null }): void {
+    this.#eventBacklog.set({ sink }, backlog.count);
+    this.#eventBacklogAge.set({ sink }, (backlog.oldestAge ?? 0) / 1000);
   }
 
   /** `route` is the proxy route's prefix, the label its requests have (see `routeLabel`). */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { AnomalyDetector, type AnomalyFlag } from '../anomaly/index.js';
-import { type OutboxEvent, SessionManager } from '../core/index.js';
+import { defaultInstance, type OutboxEvent, SessionManager } from '../core/index.js';
 import { HttpSessions } from '../http/index.js';
 import {
   InstrumentedStore,
@@ -30,6 +30,7 @@ import {
 import type { GatewayConfig } from './config.js';
 import { credentialSource } from './credential-source.js';
 import { refuseWhileClosing } from './draining.js';
+import { gatewayRelay } from './event-relay.js';
 import { applyApiDefaults } from './fastify-defaults.js';
 import { generateRefreshSecret } from './fleet-secrets.js';
 import { pingStore, registerHealthRoutes } from './health.js';
@@ -45,6 +46,7 @@ import { registerRequestHeadChecks } from './request-head.js';
 import { normalizedPathOptions, refuseInvalidPaths } from './request-paths.js';
 import { applyRequestTimeouts, requestTimeoutServerOptions } from './request-timeouts.js';
 import { serviceAuth } from './service-auth.js';
+import { ServiceEventLog } from './service-events.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { openSessionStore } from './session-store.js';
 import { openSharedServices } from './shared-services.js';
@@ -171,13 +173,25 @@ export async function createGateway(
       app.log.error({ err: error }, 'recording an anomaly.flagged event failed');
     });
   }
+  const serviceEvents = new ServiceEventLog({
+    outbox: store.outbox,
+    instance: config.events?.instance ?? defaultInstance(),
+    clock,
+    log: () => app.log,
+  });
   const refreshTokens = new RefreshTokens({
     store: new RecordRefreshFamilyStore(records),
     manager,
     secret: refreshSecret,
     ttl: config.refreshTokenTtl,
     clock,
-    ...(anomalies ? { onReuse: (reuse) => anomalies.refreshReused(reuse) } : {}),
+    onReuse: (reuse) => {
+      anomalies?.refreshReused(reuse);
+      void serviceEvents.record('refresh.reused', reuse.userId, {
+        familyId: reuse.familyId,
+        sessionId: reuse.sessionId,
+      });
+    },
   });
   const contexts = new IdentityContexts({
     keys: signingKeys,
@@ -260,11 +274,12 @@ export async function createGateway(
       clock,
     }),
     anomalies,
+    events: serviceEvents,
   });
   registerSessionRoutes(app, manager, requireScope, anomalies);
   app.register(async (admin) => {
     admin.addHook('onRequest', requireScope('keys:admin'));
-    registerKeyRoutes(admin, apiKeys);
+    registerKeyRoutes(admin, apiKeys, serviceEvents);
   });
   app.register(async (admin) => {
     admin.addHook('onRequest', requireScope('audit:read'));
@@ -305,6 +320,19 @@ export async function createGateway(
     onSweep: (result, removed) => metrics.recordSweep(result, removed, clock()),
   });
 
+  const relay =
+    config.events && store.outbox
+      ? gatewayRelay({
+          config: config.events,
+          outbox: store.outbox,
+          records,
+          lease,
+          metrics,
+          log: () => app.log,
+        })
+      : null;
+  relay?.relay.start();
+
   let closed: Promise<void> | undefined;
   return {
     app,
@@ -327,6 +355,8 @@ export async function createGateway(
       closed ??= (async () => {
         sweeper.stop();
         await Promise.all([app.close(), metricsApp?.close()]);
+        // After the server: the events of the last requests are relayed now or by the next gateway.
+        await relay?.close();
         await apiKeys.close();
         await manager.close();
         await records.close();

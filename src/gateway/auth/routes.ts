@@ -30,6 +30,7 @@ import { noteUser } from '../access-log.js';
 import type { AnomalyGuard } from '../anomaly-guard.js';
 import { parseInput, sendRateLimited } from '../fastify-defaults.js';
 import { liveSessionOf } from '../identity.js';
+import type { ServiceEventLog } from '../service-events.js';
 import type { CredentialSource } from './credentials.js';
 import { LoginFailedError } from './errors.js';
 import { attemptLogin, type LoginLimiters, type LoginOutcome } from './login-attempt.js';
@@ -54,6 +55,8 @@ export interface AuthRoutesDeps {
    * sessions it flagged for a step-up or revoked (401).
    */
   anomalies?: AnomalyGuard;
+  /** Records `login.failed` events in the store's outbox, when it keeps one. */
+  events?: ServiceEventLog;
 }
 
 /** The caller's session, and the access token it came with when it was not the cookie. */
@@ -228,8 +231,13 @@ async function login(
       ...body,
     });
   } catch (error) {
-    if (error instanceof LoginFailedError)
+    if (error instanceof LoginFailedError) {
       await deps.anomalies?.loginFailed(request, usernameKey(body.username));
+      await deps.events?.record('login.failed', null, {
+        username: usernameKey(body.username),
+        ip: clientIp(request),
+      });
+    }
     throw error;
   }
 }
