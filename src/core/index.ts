@@ -54,9 +54,9 @@ export {
   type ReplayPayload,
   renamedEvent,
   revokedEvent,
-  serviceEvent,
   type ServiceEventType,
   type SessionEventType,
+  serviceEvent,
   updatedEvent,
   type WriteOptions,
 } from './outbox.js';

@@ -295,7 +295,7 @@ export class SessionManager {
     const id = idOf(ref);
     const now = this.#clock();
     const session = await this.#viaAlias(id, now, (target) => this.store.get(target, now));
-    const deleted = await this.store.delete(session?.id ?? id, causeOf(options));
+    const deleted = await this.store.delete(session?.id ?? id, { ...causeOf(options), at: now });
     if (!session || !deleted) return false;
     this.#events.emit('revoked', { sessionId: session.id, userId: session.userId });
     return true;
@@ -308,7 +308,10 @@ export class SessionManager {
   ): Promise<number> {
     assertUserId(userId);
     const exceptId = options.except === undefined ? undefined : idOf(options.except);
-    const ids = await this.store.deleteByUser(userId, exceptId, causeOf(options));
+    const ids = await this.store.deleteByUser(userId, exceptId, {
+      ...causeOf(options),
+      at: this.#clock(),
+    });
     for (const sessionId of ids) this.#events.emit('revoked', { sessionId, userId });
     return ids.length;
   }
@@ -386,7 +389,7 @@ export class SessionManager {
     if (excess <= 0) return;
     others.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
     for (const session of others.slice(0, excess)) {
-      if (await this.store.delete(session.id, EVICTED)) {
+      if (await this.store.delete(session.id, { ...EVICTED, at: created.createdAt })) {
         this.#events.emit('revoked', {
           sessionId: session.id,
           userId: session.userId,

@@ -64,6 +64,11 @@ export interface WriteOptions {
   cause?: EventCause;
   /** A copy between stores (a migration's move), not a lifecycle change: no event is recorded. */
   silent?: boolean;
+  /**
+   * When a delete happens, for its event's time (ms): the caller's clock.
+   * Default `Date.now()`. Other writes take theirs from the session or the activity.
+   */
+  at?: number;
 }
 
 /** One event as the outbox keeps it; the relay wraps it in a CloudEvents envelope. */

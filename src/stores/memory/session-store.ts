@@ -228,7 +228,7 @@ export class MemoryStore implements SessionStore {
   }
 
   #recordRevoked(entries: readonly Entry[], options: WriteOptions | undefined): void {
-    const time = Date.now();
+    const time = options?.at ?? Date.now();
     const events: OutboxEvent[] = [];
     for (const entry of entries) {
       const stamp = this.#stamp(options, time, entry.eventSequence);

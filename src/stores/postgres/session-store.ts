@@ -284,7 +284,7 @@ export class PostgresStore implements SessionStore {
   ): Promise<Removed[]> {
     return inTransaction(this.#pool, async (run) => {
       const { rows } = await run<Removed>(text, values);
-      const time = Date.now();
+      const time = options?.at ?? Date.now();
       const events: OutboxEvent[] = [];
       for (const row of rows) {
         const stamp = this.#stamp(options, time, row.event_sequence);

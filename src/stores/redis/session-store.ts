@@ -513,7 +513,7 @@ export class RedisStore implements SessionStore {
     if (!this.outbox)
       return this.#redis.run(DELETE, this.#keys.session(id), userId ? [userId] : []);
     // delete and deleteByUser take no clock: the event is stamped with the host's.
-    const events = this.#events(options, Date.now(), (stamp) => [
+    const events = this.#events(options, options?.at ?? Date.now(), (stamp) => [
       revokedEvent({ id, userId: userId ?? '' }, stamp),
     ]);
     return this.#redis.run(DELETE_RECORDED, this.#sessionKeys(id), [

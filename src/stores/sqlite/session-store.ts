@@ -297,7 +297,7 @@ export class SqliteStore implements SessionStore {
   }
 
   #recordRevoked(removed: readonly Removed[], options: WriteOptions | undefined): void {
-    const time = Date.now();
+    const time = options?.at ?? Date.now();
     const events: OutboxEvent[] = [];
     for (const row of removed) {
       const stamp = this.#stamp(options, time, row.event_sequence);
