@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
  * own, beside every package this repository installed except the drivers:
  * what a user who wants only MemoryStore gets after `npm install clawsession`.
  */
-const DRIVERS = /^(redis|@redis|pg|pg-.+|better-sqlite3)$/;
+const DRIVERS = /^(redis|@redis|pg|pg-.+|better-sqlite3|@nats-io|amqplib)$/;
 const project = mkdtempSync(join(tmpdir(), 'clawsession-no-drivers-'));
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 
@@ -97,7 +97,13 @@ describe('a project without the optional drivers', () => {
       const { RedisStore, RedisRateLimiter } = await import('clawsession/redis');
       const { PostgresStore, createPool } = await import('clawsession/postgres');
       const { SqliteStore } = await import('clawsession/sqlite');
+      const { NatsSink, RabbitMqSink, RedisStreamsSink, toCloudEvent } = await import('clawsession/events');
+      const { serviceEvent } = await import('clawsession');
+      const events = [toCloudEvent(serviceEvent('login.failed', { userId: null, instance: 'i', time: 0, data: {} }))];
       console.log(JSON.stringify({
+        nats: await failure(new NatsSink().publish(events)),
+        rabbitmq: await failure(new RabbitMqSink().publish(events)),
+        redisStreams: await failure(new RedisStreamsSink({ url: 'redis://127.0.0.1:6379' }).publish(events)),
         redis: await failure(RedisStore.connect({ url: 'redis://127.0.0.1:6379' })),
         redisLimiter: await failure(RedisRateLimiter.connect({ url: 'redis://127.0.0.1:6379', limit: 1, windowMs: 1000 })),
         postgres: await failure(PostgresStore.connect({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' })),
@@ -106,6 +112,9 @@ describe('a project without the optional drivers', () => {
       }));
     `);
     expect(result).toEqual({
+      nats: missing('@nats-io/transport-node'),
+      rabbitmq: missing('amqplib'),
+      redisStreams: missing('redis'),
       redis: missing('redis'),
       redisLimiter: missing('redis'),
       postgres: missing('pg'),
