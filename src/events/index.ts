@@ -1,4 +1,6 @@
 // clawsession/events: the event envelope, the relay from the outbox to the sinks, and the brokers' sinks and consumers.
+
+export { type GzipJsonlEventArchiveOptions, gzipJsonlEventArchive } from './archive.js';
 export type { DeliveredUpTo, SinkDelivery } from './delivery-log.js';
 export {
   type CloudEvent,

@@ -450,6 +450,8 @@ export const configSchema = z
         pauseAfter: integer(1, 1_000).default(10),
         /** How long the audit log keeps an event every sink has delivered. */
         retention: duration.default(30 * UNITS.d),
+        /** Where events past `retention` go before they leave the outbox: a folder of daily gzip JSON Lines files. Dropped when unset. */
+        archive: z.strictObject({ directory: z.string().min(1) }).optional(),
       })
       .superRefine((events, ctx) => {
         const seen = new Set<string>();

@@ -3,6 +3,7 @@ import type { Lease, Outbox, RecordStore } from '../core/index.js';
 import {
   EventRelay,
   type EventSink,
+  gzipJsonlEventArchive,
   NatsSink,
   RabbitMqSink,
   RedisStreamsSink,
@@ -61,6 +62,7 @@ export function gatewayRelay(
     batchSize: config.batchSize,
     pauseAfter: config.pauseAfter,
     retention: config.retention,
+    ...(config.archive ? { archive: gzipJsonlEventArchive(config.archive) } : {}),
     observer: {
       onDelivered: (sink, count) => metrics.recordEventsDelivered(sink, count),
       onFailure: (sink, error, delivery) => {

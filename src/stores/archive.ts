@@ -29,18 +29,24 @@ export function gzipJsonlArchive(options: GzipJsonlArchiveOptions): ArchiveSink 
     ready ??= mkdir(options.directory, { recursive: true });
     await ready;
     const archivedAt = new Date(clock());
-    const lines = sessions
-      .map((session) => `${JSON.stringify(archiveLine(session, archivedAt))}\n`)
-      .join('');
-    const path = join(options.directory, fileName(archivedAt));
-    await appendFile(path, gzipSync(lines));
-    const handle = await open(path, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    const lines = sessions.map((session) => archiveLine(session, archivedAt));
+    await appendGzipJsonl(join(options.directory, fileName(archivedAt)), lines);
   };
+}
+
+/**
+ * Appends `lines` as JSON Lines to the file at `path` in one gzip member
+ * (concatenated members are one valid gzip stream), fsynced before it
+ * resolves, so what was handed over is on disk before its source is deleted.
+ */
+export async function appendGzipJsonl(path: string, lines: readonly unknown[]): Promise<void> {
+  await appendFile(path, gzipSync(lines.map((line) => `${JSON.stringify(line)}\n`).join('')));
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 function archiveLine(session: Session, archivedAt: Date) {

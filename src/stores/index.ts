@@ -1,5 +1,5 @@
 export type { ArchiveSink, SessionStore } from '../core/index.js';
-export { type GzipJsonlArchiveOptions, gzipJsonlArchive } from './archive.js';
+export { appendGzipJsonl, type GzipJsonlArchiveOptions, gzipJsonlArchive } from './archive.js';
 export {
   copyRecords,
   countRecords,
