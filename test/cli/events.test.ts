@@ -272,7 +272,7 @@ describe('clawsession events', () => {
     expect((await sinkStatus(cliConfig, 'redis')).delivered?.eventId).toBe(first.id);
     await relayUntil(config, (status) => status.get('redis')?.backlog.count === 0);
     expect(await streamLength()).toBe(4 + 3);
-    const ids = (await redis.xRange(stream, '-', '+')).map((entry) => entry.message.id);
+    const ids = ((await redis.xRange(stream, '-', '+')) ?? []).map((entry) => entry.message.id);
     expect(ids.slice(4)).toEqual([second.id, third.id, fourth.id]);
 
     // Records made in the same millisecond are all at or after that time: the first of them is where it starts.
