@@ -344,11 +344,7 @@ describe('clawsession events', () => {
 
   it('never contacts a broker, so publishes nothing, and leaves nothing open', async () => {
     const before = await streamLength();
-    // The bin exits by itself only once everything the command opened is closed.
-    const fromBin = await cli(['events', 'status', '--config', cliConfig]);
-    expect(fromBin).toMatchObject({ code: 0, stderr: '' });
-    expect(fromBin.stdout).toMatch(/^SINK /);
-    await runInProcess(['events', 'resume', '--sink', 'redis', '--config', cliConfig]);
+    // First the redelivery, so that a relay started by any of these would have events to publish.
     await runInProcess([
       'events',
       'redeliver',
@@ -359,6 +355,50 @@ describe('clawsession events', () => {
       '--config',
       cliConfig,
     ]);
+    await runInProcess(['events', 'resume', '--sink', 'redis', '--config', cliConfig]);
+    await runInProcess(['events', 'status', '--config', cliConfig]);
+    // The bin exits by itself only once everything the command opened is closed.
+    const fromBin = await cli(['events', 'status', '--config', cliConfig]);
+    expect(fromBin).toMatchObject({ code: 0, stderr: '' });
+    expect(fromBin.stdout).toMatch(/^SINK /);
+    // NATS and RabbitMQ sinks are built and closed the same way, unconnected.
+    const standIn = (brokerStandIn.address() as { port: number }).port;
+    const everyKind = configFile(
+      {
+        sinks: [
+          { kind: 'nats', url: `nats://127.0.0.1:${standIn}` },
+          { kind: 'rabbitmq', url: `amqp://guest:guest@127.0.0.1:${standIn}` },
+        ],
+      },
+      config.store,
+    );
+    const kinds = await cli([
+      'events',
+      'redeliver',
+      '--sink',
+      'nats',
+      '--from',
+      '1h',
+      '--config',
+      everyKind,
+    ]);
+    expect(kinds).toMatchObject({ code: 0, stderr: '' });
+    expect(
+      JSON.parse((await cli(['events', 'status', '--json', '--config', everyKind])).stdout),
+    ).toEqual({
+      sinks: [
+        expect.objectContaining({
+          sink: 'nats',
+          delivered: null,
+          backlog: expect.objectContaining({ count: 4 }),
+        }),
+        expect.objectContaining({
+          sink: 'rabbitmq',
+          delivered: null,
+          backlog: expect.objectContaining({ count: 4 }),
+        }),
+      ],
+    });
     expect(contacts).toBe(0);
     expect(await streamLength()).toBe(before);
   });
