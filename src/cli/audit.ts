@@ -4,12 +4,11 @@ import {
   EventsDisabledError,
   type EventType,
   type OutboxRecord,
-  parseDuration,
 } from '../core/index.js';
 import { toCloudEvent } from '../events/index.js';
 import { openConfiguredStore } from '../gateway/index.js';
 import type { CliIo } from './io.js';
-import { configOf, integerFrom, type StoreOptions, withStoreOptions } from './options.js';
+import { configOf, integerFrom, moment, type StoreOptions, withStoreOptions } from './options.js';
 import { printResult, table } from './output.js';
 
 interface AuditOptions extends StoreOptions {
@@ -19,17 +18,6 @@ interface AuditOptions extends StoreOptions {
   since?: number;
   until?: number;
   limit: number;
-}
-
-/** A moment as an ISO 8601 time, or a duration back from now (`24h`). */
-function moment(text: string): number {
-  const time = Date.parse(text);
-  if (/^\d{4}-\d{2}-\d{2}/.test(text) && Number.isFinite(time)) return time;
-  try {
-    return Date.now() - parseDuration(text);
-  } catch {
-    throw new InvalidArgumentError('It must be an ISO 8601 time or a duration such as 24h.');
-  }
 }
 
 function eventTypes(text: string, previous: EventType[] = []): EventType[] {

@@ -53,3 +53,14 @@ export function integerFrom(min: number, max: number): (text: string) => number 
 
 /** A duration such as `10m` or a number of ms. */
 export const duration = parsedWith(parseDuration);
+
+/** A moment as an ISO 8601 time, or a duration back from now (`24h`), in ms since the epoch. */
+export function moment(text: string): number {
+  const time = Date.parse(text);
+  if (/^\d{4}-\d{2}-\d{2}/.test(text) && Number.isFinite(time)) return time;
+  try {
+    return Date.now() - parseDuration(text);
+  } catch {
+    throw new InvalidArgumentError('It must be an ISO 8601 time or a duration such as 24h.');
+  }
+}

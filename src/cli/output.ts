@@ -34,3 +34,17 @@ export function fields(pairs: [label: string, value: string][]): string {
 export function when(ms: number | null): string {
   return ms === null ? 'never' : new Date(ms).toISOString();
 }
+
+const AGE_UNITS: [suffix: string, ms: number][] = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1_000],
+];
+
+/** A length of time in its largest whole unit, `3h`, `45s`; `-` for null. */
+export function age(ms: number | null): string {
+  if (ms === null) return '-';
+  const [suffix, unit] = AGE_UNITS.find(([, unit]) => ms >= unit) ?? ['s', 1_000];
+  return `${Math.floor(ms / unit)}${suffix}`;
+}

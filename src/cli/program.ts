@@ -4,6 +4,7 @@ import { auditCommand } from './audit.js';
 import { commandPath, everyCommand } from './command-tree.js';
 import { completionCommand } from './completion.js';
 import { configCommand } from './config.js';
+import { eventsCommand } from './events.js';
 import { type CliIo, processIo } from './io.js';
 import { keysCommand } from './keys.js';
 import { migrateCommand } from './migrate.js';
@@ -52,6 +53,7 @@ export function createProgram(io: CliIo): Command {
     .addCommand(migrateCommand(io))
     .addCommand(sweepCommand(io))
     .addCommand(auditCommand(io))
+    .addCommand(eventsCommand(io))
     .addCommand(keysCommand(io))
     .addCommand(usersCommand(io))
     .addCommand(secretsCommand(io))

@@ -9,6 +9,7 @@ export {
   openConfiguredStore,
   parseConfig,
 } from './config.js';
+export { eventSinksOf } from './event-relay.js';
 export { applyApiDefaults, parseInput } from './fastify-defaults.js';
 export { generateFleetSecrets } from './fleet-secrets.js';
 export { type HealthOptions, pingStore, registerHealthRoutes } from './health.js';

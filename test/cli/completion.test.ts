@@ -26,8 +26,10 @@ describe('clawsession completion', () => {
   it('completes commands, subcommands and the options of the command typed so far', async () => {
     expect(await complete('')).toEqual(
       [
+        'audit',
         'completion',
         'config',
+        'events',
         'keys',
         'migrate',
         'secrets',
@@ -48,6 +50,8 @@ describe('clawsession completion', () => {
       'show',
     ]);
     expect(await complete('users s')).toEqual(['set-password', 'set-roles']);
+    expect(await complete('events ')).toEqual(['--help', 'redeliver', 'resume', 'status']);
+    expect(await complete('events redeliver --s')).toEqual(['--sink', '--store']);
     expect(await complete('keys create --owner billing --s')).toEqual(['--scope', '--store']);
     expect(await complete('users add alice --r')).toEqual(['--roles']);
     expect(await complete('serve --p')).toEqual(['--port']);

@@ -10,7 +10,7 @@ const dir = mkdtempSync(join(tmpdir(), 'clawsession-cli-json-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const PASSWORD = 'correct horse battery staple';
 
-/** A SQLite store holding the user alice and one API key, and a config file naming it. */
+/** A SQLite store holding the user alice and one API key, and a config file naming it with events on (a sink it never contacts). */
 async function populated() {
   const store = `sqlite:${join(dir, `${crypto.randomUUID()}.db`)}`;
   await runInProcess(['users', 'add', 'alice', '--password-stdin', '--store', store], PASSWORD);
@@ -26,7 +26,13 @@ async function populated() {
     '--json',
   ]);
   const config = join(dir, `${crypto.randomUUID()}.json`);
-  writeFileSync(config, JSON.stringify({ store }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      store,
+      events: { sinks: [{ kind: 'redis', url: 'redis://127.0.0.1:6379', stream: 'unused' }] },
+    }),
+  );
   return { store, config, prefix: JSON.parse(created.stdout).info.prefix as string };
 }
 
@@ -38,6 +44,12 @@ const invocations: Record<string, (fixture: Fixture) => [string[], string?]> = {
     ['migrate', '--from', store, '--to', `sqlite:${join(dir, `${crypto.randomUUID()}.db`)}`],
   ],
   sweep: ({ store }) => [['sweep', '--store', store]],
+  audit: ({ config }) => [['audit', '--config', config]],
+  'events status': ({ config }) => [['events', 'status', '--config', config]],
+  'events resume': ({ config }) => [['events', 'resume', '--sink', 'redis', '--config', config]],
+  'events redeliver': ({ config }) => [
+    ['events', 'redeliver', '--sink', 'redis', '--from', '1h', '--config', config],
+  ],
   'keys create': ({ store }) => [
     ['keys', 'create', '--owner', 'search', '--scope', 'sessions:read', '--store', store],
   ],
