@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipBytes } from '../core/index.js';
 
 /**
  * The network an address belongs to, as a CIDR: `203.0.0.0/16` for IPv4 at
@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
  */
 export function networkOf(ip: string | null, ipv4Prefix = 16, ipv6Prefix = 48): string | null {
   if (ip === null) return null;
-  const bytes = addressBytes(ip);
+  const bytes = ipBytes(ip);
   if (bytes === null) return null;
   if (bytes.length === 4) return `${masked(bytes, ipv4Prefix).join('.')}/${ipv4Prefix}`;
   const kept = masked(bytes, ipv6Prefix);
@@ -42,30 +42,4 @@ function compressed(groups: string[]): string {
   const head = groups.slice(0, best.start).join(':');
   const tail = groups.slice(best.start + best.length).join(':');
   return `${head}::${tail}`;
-}
-
-function addressBytes(ip: string): number[] | null {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  const address = (mapped ? (mapped[1] as string) : ip).replace(/%.*$/, '');
-  const family = isIP(address);
-  if (family === 4) return address.split('.').map(Number);
-  if (family !== 6) return null;
-  let text = address;
-  // An embedded IPv4 tail (::1.2.3.4) is the last two groups.
-  const tail = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (tail) {
-    const [a, b, c, d] = tail.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, tail.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = '', rest] = text.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = rest === undefined || rest === '' ? [] : rest.split(':');
-  const groups =
-    rest === undefined
-      ? left
-      : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-  return groups.flatMap((group) => {
-    const value = Number.parseInt(group, 16);
-    return [value >> 8, value & 0xff];
-  });
 }

@@ -20,6 +20,7 @@ export { DURATION_UNITS, parseDuration } from './duration.js';
 export * from './errors.js';
 export type { SessionEventName, SessionEvents } from './events.js';
 export type { InvalidationBus } from './invalidation-bus.js';
+export { ipBytes, normalizeIp } from './ip.js';
 export { generateEncryptionKey, Keyring, type KeyringConfig } from './keyring.js';
 export type { Lease, LeaseOutcome } from './lease.js';
 export {
