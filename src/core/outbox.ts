@@ -1,3 +1,4 @@
+import { randomFillSync } from 'node:crypto';
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import type { SessionCodec } from './codec.js';
@@ -154,8 +155,43 @@ export function defaultInstance(): string {
   return `${hostname()}:${process.pid}`;
 }
 
+/*
+ * uuid's own v7 asks WebCrypto for 16 bytes per id, which costs about 5 µs in
+ * Node 20: half of building an event. Ids here take their random bytes from a
+ * pool filled 4 KiB at a time, and keep uuid's monotonic counter themselves
+ * (RFC 9562 §6.2, method 1), since uuid keeps it only when it draws the bytes.
+ */
+const POOL_BYTES = 4096;
+let pool = new Uint8Array(0);
+let poolOffset = POOL_BYTES;
+const clockState = { msecs: Number.NEGATIVE_INFINITY, seq: 0 };
+
+function pooledRandom(): Uint8Array {
+  if (poolOffset + 16 > pool.length) {
+    pool = randomFillSync(new Uint8Array(POOL_BYTES));
+    poolOffset = 0;
+  }
+  poolOffset += 16;
+  return pool.subarray(poolOffset - 16, poolOffset);
+}
+
+/** A UUIDv7: time-ordered, and increasing within this process even within one millisecond. */
 export function newEventId(): string {
-  return uuidv7();
+  const random = pooledRandom();
+  const now = Date.now();
+  if (now > clockState.msecs) {
+    clockState.msecs = now;
+    // A random start in the lower half of the 31-bit counter leaves room to count up.
+    clockState.seq =
+      (((random[6] as number) & 0x3f) << 24) |
+      ((random[7] as number) << 16) |
+      ((random[8] as number) << 8) |
+      (random[9] as number);
+  } else {
+    clockState.seq = (clockState.seq + 1) | 0;
+    if (clockState.seq === 0) clockState.msecs++;
+  }
+  return uuidv7({ random, msecs: clockState.msecs, seq: clockState.seq });
 }
 
 /** What every event a store makes carries besides its type's fields. */
