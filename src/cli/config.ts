@@ -29,6 +29,7 @@ export function configCommand(io: CliIo): Command {
           listen: `${config.host}:${config.port}`,
           credentials: config.auth.source,
           anomaly: anomalySummary(config),
+          events: eventsSummary(config),
         };
         printResult(
           io,
@@ -40,6 +41,7 @@ export function configCommand(io: CliIo): Command {
             `  listen: ${summary.listen}`,
             `  credentials: ${summary.credentials}`,
             `  anomaly detection: ${summary.anomaly ?? 'off'}`,
+            `  events: ${summary.events ?? 'off'}`,
             `  routes: ${routes.length === 0 ? 'none' : routes.map(({ prefix, upstream, auth }) => `${prefix} -> ${upstream} (${auth})`).join(', ')}`,
             '',
           ].join('\n'),
@@ -49,6 +51,15 @@ export function configCommand(io: CliIo): Command {
 }
 
 /** The anomaly rules that run and what each does, `network-change (revoke), …`; null when detection is off. */
+/** The sinks events go to, by name, kind and host (never a URL's password). */
+function eventsSummary(config: GatewayConfig): string | null {
+  if (!config.events) return null;
+  const sinks = config.events.sinks.map(
+    (sink) => `${sink.name ?? sink.kind} (${sink.kind} at ${new URL(sink.url).host})`,
+  );
+  return sinks.length === 0 ? 'audit log only, no sink' : sinks.join(', ');
+}
+
 function anomalySummary(config: GatewayConfig): string | null {
   if (!config.anomaly) return null;
   const on = Object.entries(config.anomaly.rules).filter(([, rule]) => rule.enabled);

@@ -72,6 +72,25 @@ describe('clawsession config check', () => {
     expect(result.stdout).not.toContain('request-rate');
   });
 
+  it('says where events go, by sink name and host, never a password in a sink URL', async () => {
+    expect((await check(write('no-events.yaml', 'port: 8081'))).stdout).toContain('events: off');
+    const file = write(
+      'events.yaml',
+      [
+        'events:',
+        '  sinks:',
+        '    - { kind: rabbitmq, url: "amqp://admin:hunter2@127.0.0.1:5672" }',
+        '    - { kind: nats, name: audit, url: "nats://127.0.0.1:4222" }',
+      ].join('\n'),
+    );
+    const result = await check(file);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      'events: rabbitmq (rabbitmq at 127.0.0.1:5672), audit (nats at 127.0.0.1:4222)',
+    );
+    expect(result.stdout).not.toContain('hunter2');
+  });
+
   it('refuses a bad anomaly rule by its field and exits 2', async () => {
     const file = write(
       'bad-anomaly.yaml',
