@@ -15,21 +15,18 @@ type EventsConfig = NonNullable<GatewayConfig['events']>;
 
 /** The brokers `events.sinks` names; each connects on its first publish, so building them opens nothing. */
 export function eventSinksOf(config: EventsConfig): EventSink[] {
-  return config.sinks.map((sink) => {
+  return config.sinks.map((sink): EventSink => {
     const name = sink.name ?? sink.kind;
-    switch (sink.kind) {
-      case 'redis':
-        return new RedisStreamsSink({ url: sink.url, stream: sink.stream, name });
-      case 'nats':
-        return new NatsSink({
-          url: sink.url,
-          stream: sink.stream,
-          subjectPrefix: sink.subjectPrefix,
-          name,
-        });
-      case 'rabbitmq':
-        return new RabbitMqSink({ url: sink.url, exchange: sink.exchange, name });
-    }
+    if (sink.kind === 'redis')
+      return new RedisStreamsSink({ url: sink.url, stream: sink.stream, name });
+    if (sink.kind === 'nats')
+      return new NatsSink({
+        url: sink.url,
+        stream: sink.stream,
+        subjectPrefix: sink.subjectPrefix,
+        name,
+      });
+    return new RabbitMqSink({ url: sink.url, exchange: sink.exchange, name });
   });
 }
 
