@@ -8,7 +8,7 @@ const script = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta
 /**
  * Runs once before any test file: starts whatever server the suite talks to
  * that is not running yet (Redis, PostgreSQL, the 3-master Redis Cluster on
- * 7000-7002) and installs the browser the e2e tests drive and the promtool
+ * 7000-7002, NATS with JetStream, RabbitMQ) and installs the browser the e2e tests drive and the promtool
  * the alert rule tests run, so that `npm test` passes by itself and no test
  * file races another to start one. What cannot be started or installed stops
  * the run here, saying what is missing.
@@ -16,7 +16,7 @@ const script = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta
 export default async function prepareTestMachine(): Promise<void> {
   await step(
     '.ci/services.sh',
-    'the test suite needs Redis (6379), PostgreSQL (5432) and a Redis Cluster (7000-7002), and .ci/services.sh could not start them all',
+    'the test suite needs Redis (6379), PostgreSQL (5432), a Redis Cluster (7000-7002), NATS with JetStream (4222) and RabbitMQ (5672), and .ci/services.sh could not start them all',
   );
   await step(
     'scripts/install-chromium.sh',
