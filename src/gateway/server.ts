@@ -169,9 +169,7 @@ export async function createGateway(
       { anomaly: { id, rule, reason, score, action, sessionId, userId, network, userAgentFamily } },
       'anomaly flagged',
     );
-    await store.outbox?.append([event]).catch((error: unknown) => {
-      app.log.error({ err: error }, 'recording an anomaly.flagged event failed');
-    });
+    await serviceEvents.append(event);
   }
   const serviceEvents = new ServiceEventLog({
     outbox: store.outbox,

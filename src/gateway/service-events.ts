@@ -1,5 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { type Outbox, type ServiceEventType, serviceEvent } from '../core/index.js';
+import {
+  type Outbox,
+  type OutboxEvent,
+  type ServiceEventType,
+  serviceEvent,
+} from '../core/index.js';
 
 /**
  * Records the events of no session change (a failed login, an API key
@@ -33,14 +38,18 @@ export class ServiceEventLog {
     data: Record<string, unknown>,
   ): Promise<void> {
     if (!this.#outbox) return;
-    const event = serviceEvent(type, {
-      userId,
-      instance: this.#instance,
-      time: this.#clock(),
-      data,
-    });
-    await this.#outbox.append([event]).catch((error: unknown) => {
-      this.#log().error({ err: error, event: type }, `recording a ${type} event failed`);
+    await this.append(
+      serviceEvent(type, { userId, instance: this.#instance, time: this.#clock(), data }),
+    );
+  }
+
+  /** Appends an event built elsewhere (an anomaly flag's); a failure is logged. */
+  async append(event: OutboxEvent): Promise<void> {
+    await this.#outbox?.append([event]).catch((error: unknown) => {
+      this.#log().error(
+        { err: error, event: event.type },
+        `recording a ${event.type} event failed`,
+      );
     });
   }
 }
