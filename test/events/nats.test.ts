@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { type AddressInfo, createServer } from 'node:net';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +11,7 @@ import { type CloudEvent, parseCloudEvent } from '../../src/events/envelope.js';
 import { NatsSink, type NatsSinkOptions } from '../../src/events/nats.js';
 import { type NatsSubscriptionOptions, subscribeNats } from '../../src/events/nats-subscription.js';
 import type { EventSubscription } from '../../src/events/sink.js';
+import { freePort } from '../stores/fixtures/redis.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { bySession, interleaved, notOnce, sessionLife, uniqueName } from './fixtures.js';
 
@@ -69,16 +68,6 @@ async function collect(
   return { received, errors };
 }
 
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 const ids = (events: readonly CloudEvent[]) => events.map((event) => event.id);
 
 describe('the NATS JetStream sink', () => {
@@ -133,7 +122,7 @@ describe('the NATS JetStream sink', () => {
   });
 
   it('rejects with BrokerUnavailableError naming host:port, never the credentials, when NATS is not there', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const publisher = sink({
       ...freshStream(),
       url: `nats://clawsession:hunter2@127.0.0.1:${port}`,

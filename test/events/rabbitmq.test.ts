@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { type AddressInfo, createServer } from 'node:net';
 import { type Channel, type ChannelModel, connect } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +13,7 @@ import {
   subscribeRabbit,
 } from '../../src/events/rabbitmq-subscription.js';
 import type { EventSubscription } from '../../src/events/sink.js';
+import { freePort } from '../stores/fixtures/redis.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { bySession, interleaved, notOnce, sessionLife, uniqueName } from './fixtures.js';
 
@@ -79,16 +78,6 @@ async function collect(
   return { received, errors };
 }
 
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 const ids = (events: readonly CloudEvent[]) => events.map((event) => event.id);
 
 describe('the RabbitMQ sink', () => {
@@ -120,7 +109,7 @@ describe('the RabbitMQ sink', () => {
   });
 
   it('rejects with BrokerUnavailableError naming host:port, never the credentials, when RabbitMQ is not there', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const publisher = sink({
       exchange: freshExchange(),
       url: `amqp://clawsession:hunter2@127.0.0.1:${port}`,
@@ -344,7 +333,7 @@ describe('subscribeRabbit', () => {
       subscribeRabbit({ queue: 'q', types: ['session.exploded' as never], handler }),
     ).rejects.toBeInstanceOf(ValidationError);
     await expect(subscribeRabbit({ queue: '', handler })).rejects.toBeInstanceOf(ConfigError);
-    const port = await closedPort();
+    const port = await freePort();
     const failure = await subscribeRabbit({
       url: `amqp://guest:hunter2@127.0.0.1:${port}`,
       queue: 'q',
