@@ -13,7 +13,9 @@ if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
   exit 1
 fi
 echo "promtool: installing"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+# Another run of the tests (or an operator) may be installing too: wait for its lock.
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+"${APT[@]}" update -qq
+DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq --no-install-recommends prometheus >/dev/null
 command -v "$PROMTOOL" >/dev/null || { echo "promtool: installed, but $PROMTOOL is still missing" >&2; exit 1; }
 echo "promtool: installed"
