@@ -21,6 +21,7 @@ import { describeSessionStore } from '../conformance/session-store.js';
 import { dropKeys, freshPrefix, REDIS_URL, RUN_PREFIX, startProxy } from './fixtures/redis.js';
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 const T = Date.UTC(2026, 0, 1);
 
 afterAll(() => dropKeys(REDIS_URL, RUN_PREFIX));
@@ -295,6 +296,8 @@ describe('RedisStore with an outbox', () => {
     expect(await all(outbox)).toEqual([]);
 
     await store.update(renamed, [{ op: 'add', path: '/b', value: 1 }], at(T + 3000));
+    // A counter the update made expires like one made with the session: never left forever.
+    expect(await redis.pExpireTime(keys.sequence(renamed))).toBeGreaterThan(0);
     await store.rename(renamed, session.id, at(T + 4000), { silent: true });
     await store.update(session.id, [{ op: 'add', path: '/c', value: 1 }], at(T + 5000));
     await store.delete(session.id, { silent: true });
@@ -395,33 +398,43 @@ describe('RedisStore with an outbox', () => {
     expect(await redis.exists(keys.sequence(alive.id))).toBe(1);
   });
 
-  it('keeps the counter expiring at the very moment its session does, through updates and touches', async () => {
+  it('keeps the counter past the last moment its session can live, and never writes it on a touch', async () => {
     const { store, keys } = await open();
     const redis = await raw();
-    const session = fixture();
-    const expiresTogether = async (id: string) => {
+    // On the real clock: the TTLs are relative to it, and the expiry moments the server's.
+    const start = Date.now();
+    const session = fixture({
+      createdAt: start,
+      lastActiveAt: start,
+      tokenIssuedAt: start,
+      idleExpiresAt: start + 30 * MINUTE,
+      absoluteExpiresAt: start + 60 * MINUTE,
+    });
+    const expiries = async (id: string) => {
       const [value, counter] = await Promise.all([
         redis.pExpireTime(keys.session(id)),
         redis.pExpireTime(keys.sequence(id)),
       ]);
       expect(value).toBeGreaterThan(0);
-      expect(counter).toBe(value);
+      return { value, counter };
     };
     await store.create(session);
-    await expiresTogether(session.id);
-    await store.touch(session.id, { now: T + 20 * MINUTE, idleExpiresAt: T + 50 * MINUTE });
-    await expiresTogether(session.id);
-    await store.update(session.id, [{ op: 'add', path: '/a', value: 1 }], {
-      now: T + 40 * MINUTE,
-      idleExpiresAt: T + 90 * MINUTE,
-    });
-    await expiresTogether(session.id);
+    const made = await expiries(session.id);
+    // Set in one script, on one reading of the server's clock: past the idle expiry by the
+    // rest of the absolute timeout and an hour.
+    expect(made.counter - made.value).toBe(30 * MINUTE + HOUR);
+    await store.update(session.id, [{ op: 'add', path: '/a', value: 1 }], at(Date.now()));
+    const now = Date.now();
+    await store.touch(session.id, { now, idleExpiresAt: now + 90 * MINUTE });
+    const touched = await expiries(session.id);
+    expect(touched.counter).toBe(made.counter);
+    // The touch took the key to the absolute expiry, and the counter still outlives it by about
+    // an hour (the two expiries were set on two readings of each clock).
+    expect(Math.abs(touched.counter - touched.value - HOUR)).toBeLessThan(5_000);
     const renamed = newId();
-    await store.rename(session.id, renamed, {
-      now: T + 41 * MINUTE,
-      idleExpiresAt: T + 100 * MINUTE,
-    });
-    await expiresTogether(renamed);
+    await store.rename(session.id, renamed, { now, idleExpiresAt: now + 90 * MINUTE });
+    const moved = await expiries(renamed);
+    expect(moved.counter - moved.value).toBe(HOUR);
   });
 
   it('gives 50 concurrent patches of one session the sequences 2 to 51, once each', async () => {

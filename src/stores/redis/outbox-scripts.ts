@@ -1,4 +1,4 @@
-import { ACTIVITY, HEAD, LAYOUT, USER_ID_LENGTH, USER_ID_LENGTH_2 } from './layout.js';
+import { HEAD, LAYOUT, USER_ID_LENGTH, USER_ID_LENGTH_2 } from './layout.js';
 import { type Script, script } from './scripts.js';
 
 /*
@@ -6,17 +6,18 @@ import { type Script, script } from './scripts.js';
  * also appending the write's events to the outbox stream and keeping the
  * session's event counter, in the same script, so the change and its events
  * happen together or not at all. A store without an outbox runs the scripts
- * of `scripts.ts`, unchanged.
+ * of `scripts.ts`, unchanged, and so does a touch, which records nothing.
  *
  * Several keys per script, so a store with an outbox needs a standalone
  * server (docs/events.md, "Redis Cluster", says what a cluster would need).
  *
  * The events come from JS, built by core/outbox.ts, as the ARGV after the
- * write's own: the stream's bound (MAXLEN ~), then eight values per event:
- * its time, id, type, session, user (empty for DELETE: the script fills in the
- * session's), instance, data (JSON) and the replay payload (base64, or empty).
- * The script adds what only it knows:
- * the sequence, and the stream id.
+ * write's own: the stream's bound (MAXLEN ~), then three values per event:
+ * its time, its user (empty for DELETE: the script fills in the session's)
+ * and the rest of its entry (`outbox.ts`, `entryTail`). The script adds what
+ * only it knows: the sequence, and the stream id. An entry is one field,
+ * `e`, so that the XADD, and the XREVRANGE that finds the stream's last id,
+ * carry one value instead of a field name and value per part of the event.
  *
  * Redis does not undo a script's writes when a later command of it fails, so
  * every script does what can fail first: it looks at the stream (`appender`)
@@ -26,25 +27,15 @@ import { type Script, script } from './scripts.js';
  *
  * The counter, `seq:<id>`, is a STRING beside the session rather than a
  * field of its value, so a store without an outbox keeps its layout and
- * bytes, and a session is readable by a store with or without one. Its TTL is
- * kept equal to the session key's (`follow`, after every script that sets
- * the session's TTL), so it expires with the session, and the scripts that
- * delete a session delete it too: it never outlives its session. A session
- * without a counter (written without an outbox, or copied silently) counts
- * from 0, so its next event is 1, like the memory store's.
+ * bytes, and a session is readable by a store with or without one. Its TTL,
+ * set when it is made, runs past the last moment the session's key can live
+ * (its absolute expiry, which neither updates nor renames move, and the
+ * expired retention; `#counterTtl` in the store), so touches and updates
+ * leave it alone; the scripts that delete a session delete it too. A session without a counter (written without an outbox, or
+ * copied silently) counts from 0, so its next event is 1, like the memory
+ * store's.
  */
 const OUTBOX_PRELUDE = `
--- The counter expires at the session key's moment (PEXPIRETIME, Redis 7), or within a
--- millisecond of it (PTTL, Redis 6.2: two readings of the clock).
-local function follow(counter, key)
-  local at = redis.pcall('PEXPIRETIME', key)
-  if type(at) ~= 'number' then
-    local ttl = redis.call('PTTL', key)
-    if ttl > 0 then redis.call('PEXPIRE', counter, ttl) end
-  elseif at > 0 then
-    redis.call('PEXPIREAT', counter, at)
-  end
-end
 -- The parts of the last id the stream handed out (an empty stream keeps it): the count, the time.
 local function top(stream)
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
@@ -69,33 +60,31 @@ local function position(id) return tonumber(string.match(id, '^(%d+)-')) end
 -- a search by time can halve it (QUERY_START).
 local function appender(stream, bound)
   local n, t = top(stream)
-  return function(time, fields)
+  return function(time, entry)
     n = n + 1
     t = math.max(t, tonumber(time))
-    redis.call('XADD', stream, 'MAXLEN', '~', bound, ms(n) .. '-' .. ms(t), unpack(fields))
+    redis.call('XADD', stream, 'MAXLEN', '~', bound, ms(n) .. '-' .. ms(t), 'e', entry)
   end
 end
 -- The number of events in ARGV after the bound at ARGV[at].
-local function count(at) return (#ARGV - at) / 8 end
--- Appends the events of ARGV from ARGV[at] on, their sequences from seq on.
+local function count(at) return (#ARGV - at) / 3 end
+-- Appends the events of ARGV from ARGV[at + 1] on, their sequences from seq on: an entry is
+-- <sequence>,<time>,<user's length in bytes>,<user><the rest, from JS>.
 local function record(add, at, seq, user)
   local e = 0
-  for a = at + 1, #ARGV, 8 do
-    local u = ARGV[a + 4]
-    if u == '' then u = user end
-    local fields = {'id', ARGV[a + 1], 'type', ARGV[a + 2], 'time', ARGV[a], 'session', ARGV[a + 3],
-      'user', u, 'seq', ms(seq + e), 'instance', ARGV[a + 5], 'data', ARGV[a + 6]}
-    if ARGV[a + 7] ~= '' then
-      fields[#fields + 1] = 'payload'
-      fields[#fields + 1] = ARGV[a + 7]
-    end
-    add(ARGV[a], fields)
+  for a = at + 1, #ARGV, 3 do
+    local u = ARGV[a + 1]
+    if u == '' and user then u = user end
+    add(ARGV[a], ms(seq + e) .. ',' .. ARGV[a] .. ',' .. #u .. ',' .. u .. ARGV[a + 2])
     e = e + 1
   end
 end
--- Counts k more events of a session: the sequence of the first.
-local function advance(counter, k)
-  return redis.call('INCRBY', counter, k) - k + 1
+-- Counts k more events of a session: the sequence of the first. A counter made here (the
+-- session had none) gets ttl, when the session lives on.
+local function advance(counter, k, ttl)
+  local total = redis.call('INCRBY', counter, k)
+  if ttl and total == k then redis.call('PEXPIRE', counter, ttl) end
+  return total - k + 1
 end
 `;
 
@@ -107,49 +96,37 @@ function recording(body: string): Script {
 export type SessionKeys = [session: Buffer, counter: Buffer, stream: string];
 
 /**
- * `SessionKeys`. ARGV: the value, its TTL, the events (none for a silent
- * create: then no counter either). SET NX PX: 1 if created, 0 if the id is taken.
+ * `SessionKeys`. ARGV: the value, its TTL, the counter's TTL, the events
+ * (none for a silent create: then no counter either). SET NX PX: 1 if
+ * created, 0 if the id is taken.
  */
 export const CREATE_RECORDED = recording(`
-local add = appender(KEYS[3], ARGV[3])
+local add = appender(KEYS[3], ARGV[4])
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-local k = count(3)
+local k = count(4)
 if k > 0 then
-  redis.call('SET', KEYS[2], k)
-  follow(KEYS[2], KEYS[1])
-  record(add, 3, 1)
+  redis.call('SET', KEYS[2], k, 'PX', ARGV[3])
+  record(add, 4, 1)
 end
 return 1
 `);
 
 /**
- * `SessionKeys`. WRITE_IF_VERSION (ARGV: now, version, ttl, value), then the
- * events: one per update of the batch that applied and is not silent.
+ * `SessionKeys`. WRITE_IF_VERSION (ARGV: now, version, ttl, value), the TTL
+ * of a counter it makes, then the events: one per update of the batch that
+ * applied and is not silent. An existing counter's TTL stays: an update
+ * keeps the absolute expiry it runs to.
  */
 export const WRITE_IF_VERSION_RECORDED = recording(`
 local h = head(KEYS[1])
 if not h or tonumber(ARGV[1]) >= math.min(h.i, h.x) then return 0 end
 if h.v ~= tonumber(ARGV[2]) then return redis.call('GET', KEYS[1]) end
-local add = appender(KEYS[3], ARGV[5])
-local k = count(5)
-local seq = k > 0 and advance(KEYS[2], k)
+local add = appender(KEYS[3], ARGV[6])
+local k = count(6)
+local seq = k > 0 and advance(KEYS[2], k, ARGV[5])
 redis.call('SET', KEYS[1], ARGV[4], 'KEEPTTL')
 extend(KEYS[1], ARGV[3])
-if seq then record(add, 5, seq) end
-follow(KEYS[2], KEYS[1])
-return 1
-`);
-
-/** KEYS: the session, its counter. TOUCH (ARGV: now, idle expiry, retention), the counter's TTL following. */
-export const TOUCH_FOLLOWED = recording(`
-local h = head(KEYS[1])
-if not h then return 0 end
-local now = tonumber(ARGV[1])
-if now >= math.min(h.i, h.x) then return 0 end
-local idle = math.max(h.i, tonumber(ARGV[2]))
-redis.call('SETRANGE', KEYS[1], ${ACTIVITY}, struct.pack('>dd', math.max(h.a, now), idle))
-extend(KEYS[1], ms(math.min(idle, h.x) - now + tonumber(ARGV[3])))
-follow(KEYS[2], KEYS[1])
+if seq then record(add, 6, seq) end
 return 1
 `);
 
@@ -159,7 +136,7 @@ return 1
  * exists, and the counter moves to the new id. KEYS: the old session, the new
  * one, their counters, the stream, the old id's alias key. ARGV: now, the
  * version the new value was computed from, its TTL, the new value, the alias
- * value (empty for none), its TTL, the events. 1 if renamed; 0 if the old
+ * value (empty for none), its TTL, the counter's TTL, the events. 1 if renamed; 0 if the old
  * session is missing or expired; -1 if the new id is taken; otherwise the
  * old value as it is now, to compute again from.
  */
@@ -168,17 +145,14 @@ local h = head(KEYS[1])
 if not h or tonumber(ARGV[1]) >= math.min(h.i, h.x) then return 0 end
 if h.v ~= tonumber(ARGV[2]) then return redis.call('GET', KEYS[1]) end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-local add = appender(KEYS[5], ARGV[7])
-local k = count(7)
+local add = appender(KEYS[5], ARGV[8])
+local k = count(8)
 local seq = tonumber(redis.call('GET', KEYS[3]) or '0') + k
 redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[3])
 if ARGV[5] ~= '' then redis.call('SET', KEYS[6], ARGV[5], 'PX', ARGV[6]) end
 redis.call('DEL', KEYS[1], KEYS[3])
-if seq > 0 then
-  redis.call('SET', KEYS[4], seq)
-  follow(KEYS[4], KEYS[2])
-end
-if k > 0 then record(add, 7, seq - k + 1) end
+if seq > 0 then redis.call('SET', KEYS[4], seq, 'PX', ARGV[7]) end
+if k > 0 then record(add, 8, seq - k + 1) end
 return 1
 `);
 
@@ -213,18 +187,10 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `);
 
-/**
- * On the stream: events of no session, as given. ARGV: the bound, then per
- * event its time, the number of field values that follow, and those.
- */
+/** On the stream: events of no session, as given. ARGV: the bound, then per event its time and its entry. */
 export const APPEND = recording(`
 local add = appender(KEYS[1], ARGV[1])
-local a = 2
-while a <= #ARGV do
-  local n = tonumber(ARGV[a + 1])
-  add(ARGV[a], {unpack(ARGV, a + 2, a + 1 + n)})
-  a = a + 2 + n
-end
+for a = 2, #ARGV, 2 do add(ARGV[a], ARGV[a + 1]) end
 return 1
 `);
 
@@ -238,11 +204,7 @@ export const TRIM = recording(`
 local before = tonumber(ARGV[1])
 local gone = {}
 for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[2])) do
-  local f = entry[2]
-  local time
-  for i = 1, #f, 2 do
-    if f[i] == 'time' then time = tonumber(f[i + 1]) end
-  end
+  local time = tonumber(string.match(entry[2][2] or '', '^[^,]*,([^,]*),'))
   if not time or time >= before then break end
   gone[#gone + 1] = entry
 end

@@ -73,31 +73,18 @@ export class RedisOutbox implements Outbox {
     this.#bound = String(settings.maxLength);
   }
 
-  /** The ARGV the store's scripts take for a write's session events: the bound, then eight values per event. */
-  eventArgs(events: readonly OutboxEvent[]): string[] {
-    const args = [this.#bound];
-    for (const event of events)
-      args.push(
-        String(event.time),
-        event.id,
-        event.type,
-        event.sessionId ?? '',
-        event.userId ?? '',
-        event.instance,
-        JSON.stringify(event.data),
-        event.payload ? Buffer.from(event.payload).toString('base64') : '',
-      );
+  /** The ARGV the store's scripts take for a write's session events: the bound, then three values per event. */
+  eventArgs(events: readonly OutboxEvent[]): (string | Buffer)[] {
+    const args: (string | Buffer)[] = [this.#bound];
+    for (const event of events) args.push(String(event.time), event.userId ?? '', entryTail(event));
     return args;
   }
 
   async append(events: readonly OutboxEvent[]): Promise<void> {
     assertServiceEvents(events);
     if (events.length === 0) return;
-    const args = [this.#bound];
-    for (const event of events) {
-      const fields = entryFields(event);
-      args.push(String(event.time), String(fields.length), ...fields);
-    }
+    const args: (string | Buffer)[] = [this.#bound];
+    for (const event of events) args.push(String(event.time), encodeEntry(event));
     await this.#redis.run(APPEND, this.#stream, args);
   }
 
@@ -209,55 +196,92 @@ function matches(record: OutboxRecord, filter: OutboxQuery): boolean {
   );
 }
 
-/** An event as the field values of its entry, in the order the scripts write them. */
-function entryFields(event: OutboxEvent): string[] {
-  return [
-    'id',
-    event.id,
-    'type',
-    event.type,
-    'time',
-    String(event.time),
-    ...(event.sessionId === null ? [] : ['session', event.sessionId]),
-    ...(event.userId === null ? [] : ['user', event.userId]),
-    'seq',
-    String(event.sequence),
-    'instance',
-    event.instance,
-    'data',
-    JSON.stringify(event.data),
-    ...(event.payload ? ['payload', Buffer.from(event.payload).toString('base64')] : []),
-  ];
+/*
+ * An entry holds its event in one field, `e`, whose value is
+ *
+ *   <sequence>,<time>,<user length>,<user><JSON length>,<JSON><payload>
+ *
+ * lengths in bytes, decimal; the user length is `-` for an event of no user
+ * (the user is then empty); the JSON is `[id, type, session or null,
+ * instance, data]`; the payload, the replay payload's bytes as they are, is
+ * whatever follows the JSON (none when empty: a codec's encoding is never
+ * empty). The scripts write the head up to the user (only they know the
+ * sequence, and a DELETE's user); `entryTail` the rest.
+ */
+
+/** The part of an entry after the user. */
+function entryTail(event: OutboxEvent): Buffer {
+  const json = Buffer.from(
+    JSON.stringify([event.id, event.type, event.sessionId, event.instance, event.data]),
+  );
+  const length = Buffer.from(`${json.length},`);
+  return event.payload
+    ? Buffer.concat([length, json, event.payload])
+    : Buffer.concat([length, json]);
+}
+
+/** A whole entry, for an event whose sequence and user are known: a service event. */
+function encodeEntry(event: OutboxEvent): Buffer {
+  const user = event.userId === null ? null : Buffer.from(event.userId);
+  const head = `${event.sequence},${event.time},${user === null ? '-' : user.length},`;
+  return Buffer.concat([Buffer.from(head), user ?? Buffer.alloc(0), entryTail(event)]);
 }
 
 function parseEntries(reply: unknown): OutboxRecord[] {
   return (reply as unknown[]).map(parseEntry);
 }
 
-/** A record from an XRANGE entry: its id (`<position>-<ms>`) and its field values (Buffers). */
+/** A record from an XRANGE entry: its id (`<position>-<ms>`) and its field and value (Buffers). */
 function parseEntry(entry: unknown): OutboxRecord {
   const [id, values] = entry as [Buffer, Buffer[]];
-  const fields = new Map<string, string>();
-  for (let i = 0; i + 1 < values.length; i += 2)
-    fields.set(String(values[i]), String(values[i + 1]));
-  const field = (name: string): string => {
-    const value = fields.get(name);
-    if (value === undefined) throw new DecodeError(`an outbox entry has no ${name}`);
-    return value;
+  const value = values[1];
+  if (String(values[0]) !== 'e' || !Buffer.isBuffer(value))
+    throw new DecodeError('an outbox entry is not a clawsession event');
+  let at = 0;
+  const number = (): string => {
+    const comma = value.indexOf(0x2c, at);
+    if (comma < 0) throw new DecodeError('an outbox entry is truncated');
+    const text = value.toString('latin1', at, comma);
+    at = comma + 1;
+    return text;
   };
+  const bytes = (length: number): Buffer => {
+    if (!(Number.isSafeInteger(length) && length >= 0 && at + length <= value.length))
+      throw new DecodeError('an outbox entry is truncated');
+    at += length;
+    return value.subarray(at - length, at);
+  };
+  const sequence = Number(number());
+  const time = Number(number());
+  const userLength = number();
+  const userId = userLength === '-' ? null : bytes(Number(userLength)).toString('utf8');
+  const [eventId, type, sessionId, instance, data] = parseJson(bytes(Number(number()))) as [
+    string,
+    EventType,
+    string | null,
+    string,
+    OutboxRecord['data'],
+  ];
+  const payload = value.subarray(at);
   const streamId = String(id);
   return {
     position: streamId.slice(0, streamId.indexOf('-')),
-    id: field('id'),
-    type: field('type') as EventType,
-    time: Number(field('time')),
-    sessionId: fields.get('session') ?? null,
-    userId: fields.get('user') ?? null,
-    sequence: Number(field('seq')),
-    instance: field('instance'),
-    data: JSON.parse(field('data')),
-    ...(fields.has('payload')
-      ? { payload: Buffer.from(fields.get('payload') as string, 'base64') }
-      : {}),
+    id: eventId,
+    type,
+    time,
+    sessionId,
+    userId,
+    sequence,
+    instance,
+    data,
+    ...(payload.length > 0 ? { payload: Buffer.from(payload) } : {}),
   };
+}
+
+function parseJson(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new DecodeError('an outbox entry holds malformed JSON');
+  }
 }

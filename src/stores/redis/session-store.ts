@@ -58,7 +58,6 @@ import {
   REAP_RECORDED,
   RENAME_RECORDED,
   type SessionKeys,
-  TOUCH_FOLLOWED,
   WRITE_IF_VERSION_RECORDED,
 } from './outbox-scripts.js';
 import { DELETE, REAP, RETIRE, TOUCH, WRITE_IF_VERSION } from './scripts.js';
@@ -92,6 +91,9 @@ export interface RedisStoreOptions {
 
 /** Compare-and-set misses an update absorbs before it gives up. */
 const MAX_ATTEMPTS = 32;
+
+/** How far a session's event counter outlives the last moment its key can (`#counterTtl`). */
+const COUNTER_SLACK = 60 * 60_000;
 
 /**
  * Sessions in Redis (6.2 or newer) or Redis Cluster: one STRING per session
@@ -156,6 +158,7 @@ export class RedisStore implements SessionStore {
       const reply = await this.#redis.run(CREATE_RECORDED, this.#sessionKeys(session.id), [
         value,
         ttl,
+        this.#counterTtl(session, now),
         ...this.outbox.eventArgs(events),
       ]);
       return reply === 1;
@@ -210,6 +213,7 @@ export class RedisStore implements SessionStore {
       const reply = this.outbox
         ? await this.#redis.run(WRITE_IF_VERSION_RECORDED, this.#sessionKeys(id), [
             ...args,
+            this.#counterTtl(session, session.lastActiveAt),
             ...this.outbox.eventArgs(this.#updatedEvents(batch, outcomes)),
           ])
         : await this.#redis.run(WRITE_IF_VERSION, key, args);
@@ -232,12 +236,11 @@ export class RedisStore implements SessionStore {
   }
 
   async touch(id: string, activity: Activity): Promise<boolean> {
-    const key = this.#keys.session(id);
-    const reply = await this.#redis.run(
-      this.outbox ? TOUCH_FOLLOWED : TOUCH,
-      this.outbox ? [key, this.#keys.sequence(id)] : key,
-      [String(activity.now), String(activity.idleExpiresAt), String(this.#retention)],
-    );
+    const reply = await this.#redis.run(TOUCH, this.#keys.session(id), [
+      String(activity.now),
+      String(activity.idleExpiresAt),
+      String(this.#retention),
+    ]);
     return reply === 1;
   }
 
@@ -360,6 +363,7 @@ export class RedisStore implements SessionStore {
         encodeRecord(next, this.#codec),
         aliased ? aliasValue(toId, aliasUntil) : '',
         aliased ? aliasTtl(aliasUntil, now) : '0',
+        this.#counterTtl(next, now),
         ...outbox.eventArgs(events),
       ]);
       if (reply === 1) {
@@ -592,6 +596,17 @@ export class RedisStore implements SessionStore {
    * tests run a fake one far from real time). The key outlives the session by
    * the retention, for sweeps to archive it; reads stop at the expiry itself.
    */
+  /**
+   * The TTL of a session's event counter: past the last moment its key can
+   * live (the absolute expiry and the expired retention, which no touch
+   * extends beyond), by COUNTER_SLACK, since the instances that touch it may
+   * have clocks behind the one that made it. The counter expiring first
+   * would restart the session's sequence, which consumers read as old.
+   */
+  #counterTtl(session: Session, now: number): string {
+    return String(Math.max(1, session.absoluteExpiresAt - now + this.#retention + COUNTER_SLACK));
+  }
+
   #ttl(session: Session, now: number): string {
     return String(Math.max(1, expiresAt(session) - now + this.#retention));
   }
